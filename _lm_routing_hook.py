@@ -1,0 +1,107 @@
+"""Start-up hook that lets a plain `lm_eval` see lm-routing's tasks.
+
+lm-eval 0.4.x discovers tasks only in its own folder and in `include_path`; it
+has no plugin entry points. `lm_routing.pth` imports this module at interpreter
+start. It costs one tiny import: it installs a meta-path finder and returns.
+When (and only when) `lm_eval.tasks.manager` is imported, the finder wraps
+`TaskManager.__init__` so our task folder joins `include_path`.
+
+Failure rule: if lm-routing is broken or half-uninstalled, lm_eval must behave
+exactly as if this hook did not exist, so every step here swallows its errors.
+"""
+
+import sys
+
+_TARGET = "lm_eval.tasks.manager"
+
+
+def _task_dir():
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("lm_routing_tasks")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "tasks")
+    return path if os.path.isdir(path) else None
+
+
+def _with_our_tasks(include_path, task_dir):
+    """`include_path` plus our folder, once, whatever form the caller used."""
+    import os
+
+    if include_path is None:
+        paths = []
+    elif isinstance(include_path, (list, tuple)):
+        paths = list(include_path)
+    else:
+        paths = [include_path]
+    real = {os.path.realpath(str(p)) for p in paths}
+    if os.path.realpath(task_dir) not in real:
+        paths.append(task_dir)
+    return paths
+
+
+def _patch_task_manager(module):
+    cls = getattr(module, "TaskManager", None)
+    if cls is None or getattr(cls.__init__, "_lm_routing", False):
+        return
+    original = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        try:
+            task_dir = _task_dir()
+            if task_dir is not None:
+                if len(args) >= 2:  # include_path passed positionally
+                    args = (args[0], _with_our_tasks(args[1], task_dir), *args[2:])
+                else:
+                    kwargs["include_path"] = _with_our_tasks(kwargs.get("include_path"), task_dir)
+        except Exception:
+            pass
+        original(self, *args, **kwargs)
+
+    __init__._lm_routing = True
+    __init__.__wrapped__ = original
+    __init__.__doc__ = original.__doc__
+    cls.__init__ = __init__
+
+
+class _Finder:
+    """Meta-path finder that patches lm-eval right after its task manager loads."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != _TARGET:
+            return None
+        try:
+            import importlib.machinery
+
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is None or spec.loader is None:
+                return None
+            loader = spec.loader
+            exec_module = loader.exec_module
+
+            def exec_and_patch(module):
+                exec_module(module)
+                try:
+                    _patch_task_manager(module)
+                except Exception:
+                    pass
+
+            loader.exec_module = exec_and_patch
+            return spec
+        except Exception:
+            return None
+
+
+def install():
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
+    if _TARGET in sys.modules:  # lm_eval imported before us (rare: -S then site)
+        _patch_task_manager(sys.modules[_TARGET])
+
+
+try:
+    install()
+except Exception:
+    pass

@@ -1,0 +1,82 @@
+"""Shared fixtures: real data from ../shared/data and tiny random HF models.
+
+No weights are downloaded: each model is a randomly initialised 2-layer GPT-2
+with a byte-level BPE tokenizer trained here on a few GSM8K questions, saved
+with `save_pretrained` so the real `lm_eval --model hf` loads it offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LM_ROUTING_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def require_shared_data() -> Path:
+    if not (SHARED_DATA / "gsm8k" / "test.jsonl").exists():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set LM_ROUTING_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return require_shared_data()
+
+
+def build_tiny_lm(directory: Path, questions: list[str], seed: int = 0) -> Path:
+    """Save a random 2-layer GPT-2 and a BPE tokenizer trained on `questions`."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator(questions, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=fast.vocab_size, n_positions=4096, n_embd=32, n_layer=2, n_head=2,
+        bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
+    )
+    GPT2LMHeadModel(config).save_pretrained(directory)
+    fast.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory, shared_data) -> Path:
+    questions = [json.loads(line)["question"] for line in (shared_data / "gsm8k" / "train.jsonl").open()][:200]
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny_lm"), questions)
+
+
+def run_lm_eval(args: list[str], data_dir: Path, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the real `lm_eval` CLI offline, as a user would, reading local data."""
+    env = {
+        **os.environ,
+        "LM_ROUTING_DATA": str(data_dir),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    lm_eval = Path(sys.executable).with_name("lm_eval")
+    result = subprocess.run(
+        [str(lm_eval), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"lm_eval {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
