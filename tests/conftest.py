@@ -80,3 +80,23 @@ def run_lm_eval(args: list[str], data_dir: Path, cwd: Path, timeout: int = 600) 
     if result.returncode != 0:
         raise AssertionError(f"lm_eval {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
+
+
+@pytest.fixture(scope="session")
+def harness_logs(tmp_path_factory, shared_data) -> Path:
+    """Real lm-eval output for two tiny models, as `--log_samples --output_path` writes it.
+
+    Model A runs the few-shot task, model B the zero-shot variant (the paper's
+    split between base and chat models), on the same 4 GSM8K test questions.
+    """
+    questions = [json.loads(line)["question"] for line in (shared_data / "gsm8k" / "train.jsonl").open()][:200]
+    root = tmp_path_factory.mktemp("harness")
+    out = root / "results"
+    for seed, task in ((0, "gsm8k_cot_maj10"), (1, "gsm8k_cot_zeroshot_maj10")):
+        model = build_tiny_lm(root / f"tiny{seed}", questions, seed=seed)
+        run_lm_eval(
+            ["--model", "hf", "--model_args", f"pretrained={model}", "--tasks", task, "--limit", "4",
+             "--gen_kwargs", "max_gen_toks=16", "--log_samples", "--output_path", str(out)],
+            data_dir=shared_data, cwd=root,
+        )
+    return out
