@@ -1,0 +1,186 @@
+"""`RoutingData`: the one queries x models table every part of the router reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+TRAIN, TEST = "train", "test"
+
+
+class RoutingInputError(ValueError):
+    """Input a user can fix (bad file, unknown name, mismatched documents).
+
+    The message is one line: the file (and line) at fault and what to do.
+    The CLI turns it into exit code 2 without a traceback.
+    """
+
+
+@dataclass(frozen=True)
+class JoinReport:
+    """What reading and joining kept and skipped, with the reason for each skip."""
+
+    joined: int = 0
+    skipped: tuple[tuple[str, int], ...] = ()  # (reason, number of documents)
+    notes: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        out = [f"joined {self.joined} documents across all models"]
+        out += [f"skipped {n} documents: {reason}" for reason, n in self.skipped]
+        return out + list(self.notes)
+
+
+@dataclass(frozen=True)
+class RoutingData:
+    """Queries x models: who solved what, at what cost.
+
+    Arrays are (n_queries, n_models) unless noted. `labels` is 1.0 when the
+    model solved the query (maj@k correct, or score >= threshold), `solve_rates`
+    the fraction 0-1 of samples that were right (NaN when unknown), `answers`
+    the model's majority answer (None when unknown). `latency` is seconds per
+    query per model (NaN when unknown), `latency_source` says where each came
+    from. `splits` tags each query 'train' or 'test'.
+    """
+
+    query_ids: tuple[str, ...]
+    queries: tuple[str, ...]
+    datasets: tuple[str, ...]
+    splits: tuple[str, ...]
+    models: tuple[str, ...]
+    labels: np.ndarray
+    solve_rates: np.ndarray
+    answers: np.ndarray
+    latency: np.ndarray
+    latency_source: tuple[str, ...]
+    report: JoinReport = field(default_factory=JoinReport)
+
+    def __post_init__(self):
+        n, m = len(self.query_ids), len(self.models)
+        for name in ("labels", "solve_rates", "answers"):
+            if getattr(self, name).shape != (n, m):
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {(n, m)}")
+        if not (len(self.queries) == len(self.datasets) == len(self.splits) == n):
+            raise ValueError("queries, datasets and splits must have one entry per query")
+        if self.latency.shape != (m,) or len(self.latency_source) != m:
+            raise ValueError("latency and latency_source need one entry per model")
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.query_ids)
+
+    @property
+    def n_models(self) -> int:
+        return len(self.models)
+
+    def take(self, index: np.ndarray | list[int]) -> RoutingData:
+        """The queries at `index` (positions or a boolean mask), same models."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        pick = lambda values: tuple(values[i] for i in index)  # noqa: E731
+        return replace(
+            self,
+            query_ids=pick(self.query_ids),
+            queries=pick(self.queries),
+            datasets=pick(self.datasets),
+            splits=pick(self.splits),
+            labels=self.labels[index],
+            solve_rates=self.solve_rates[index],
+            answers=self.answers[index],
+        )
+
+    def split(self, name: str) -> RoutingData:
+        """Only the queries tagged `name` ('train' or 'test')."""
+        return self.take(np.array([s == name for s in self.splits], dtype=bool))
+
+    def with_latency(self, seconds: dict[str, float], source: str = "declared") -> RoutingData:
+        """A copy whose per-model latency (s/query) is overridden for the named models."""
+        unknown = sorted(set(seconds) - set(self.models))
+        if unknown:
+            raise RoutingInputError(
+                f"--latency names unknown model(s) {', '.join(unknown)}; known: {', '.join(self.models)}"
+            )
+        latency = self.latency.copy()
+        sources = list(self.latency_source)
+        for model, value in seconds.items():
+            j = self.models.index(model)
+            latency[j] = value
+            sources[j] = source
+        return replace(self, latency=latency, latency_source=tuple(sources))
+
+    def kfold(self, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Seeded k-fold (train positions, test positions) over all queries."""
+        if not 2 <= k <= self.n_queries:
+            raise RoutingInputError(f"k-fold needs 2 <= k <= {self.n_queries} queries, got k={k}")
+        order = np.random.default_rng(seed).permutation(self.n_queries)
+        folds = np.array_split(order, k)
+        return [(np.sort(np.concatenate(folds[:i] + folds[i + 1:])), np.sort(fold)) for i, fold in enumerate(folds)]
+
+
+def build_routing_data(
+    rows: list[dict],
+    models: list[str],
+    latency: dict[str, float] | None = None,
+    latency_source: dict[str, str] | None = None,
+    report: JoinReport | None = None,
+) -> RoutingData:
+    """RoutingData from per-query rows.
+
+    Each row: `id`, `query`, `dataset`, `split`, and `results`, a dict model ->
+    (label 0/1, solve rate or NaN, answer or None). Every row must cover every model.
+    """
+    n, m = len(rows), len(models)
+    labels = np.zeros((n, m))
+    solve_rates = np.full((n, m), np.nan)
+    answers = np.full((n, m), None, dtype=object)
+    for i, row in enumerate(rows):
+        for j, model in enumerate(models):
+            labels[i, j], solve_rates[i, j], answers[i, j] = row["results"][model]
+    latency = latency or {}
+    latency_source = latency_source or {}
+    return RoutingData(
+        query_ids=tuple(r["id"] for r in rows),
+        queries=tuple(r["query"] for r in rows),
+        datasets=tuple(r["dataset"] for r in rows),
+        splits=tuple(r["split"] for r in rows),
+        models=tuple(models),
+        labels=labels,
+        solve_rates=solve_rates,
+        answers=answers,
+        latency=np.array([latency.get(model, np.nan) for model in models], dtype=float),
+        latency_source=tuple(latency_source.get(model, "unknown") for model in models),
+        report=report or JoinReport(joined=n),
+    )
+
+
+def concat(parts: list[RoutingData]) -> RoutingData:
+    """One RoutingData from several with the same models (e.g. train and test tables)."""
+    models = parts[0].models
+    for part in parts[1:]:
+        if part.models != models:
+            raise RoutingInputError(
+                f"the tables cover different models ({', '.join(part.models)} vs {', '.join(models)}); "
+                "use tables of the same pool"
+            )
+    ids = [i for part in parts for i in part.query_ids]
+    if len(set(ids)) != len(ids):
+        raise RoutingInputError("the same query id appears in two inputs; pass each table once")
+    latency = parts[0].latency
+    return RoutingData(
+        query_ids=tuple(ids),
+        queries=tuple(q for part in parts for q in part.queries),
+        datasets=tuple(d for part in parts for d in part.datasets),
+        splits=tuple(s for part in parts for s in part.splits),
+        models=models,
+        labels=np.concatenate([part.labels for part in parts]),
+        solve_rates=np.concatenate([part.solve_rates for part in parts]),
+        answers=np.concatenate([part.answers for part in parts]),
+        latency=latency,
+        latency_source=parts[0].latency_source,
+        report=JoinReport(
+            joined=len(ids),
+            skipped=tuple(s for part in parts for s in part.report.skipped),
+            notes=tuple(n for part in parts for n in part.report.notes),
+        ),
+    )

@@ -1,0 +1,381 @@
+"""Read what `lm_eval --log_samples --output_path DIR` writes, and plain score tables.
+
+Harness layout (lm-eval 0.4.x): `DIR/<model>/results_<time>.json` beside one
+`samples_<task>_<time>.jsonl` per task of that run, one line per (document,
+filter). Models are joined on `doc_hash` (a hash of the dataset row, the same
+whatever the prompt), so few-shot logs of one model join zero-shot logs of
+another, as in the routing paper. Tasks whose name has a `train` part
+(`gsm8k_cot_maj10_train`, `mmlu_cot_maj10_train_anatomy`) give training queries.
+
+Score tables: the RouterDC format (a JSON list of `{"question", "scores":
+{model: score}}`) and long tables (CSV or JSONL rows `query, model, score`).
+A query counts as solved when its score >= the threshold.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from router.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
+
+MAJ_KEY = re.compile(r"^maj@\d+$")
+LAYOUT_HINT = "expected lm-eval 0.4.x output: <dir>/<model>/results_<time>.json beside samples_<task>_<time>.jsonl"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read harness logs: which metric is the label, and what to do with bad input."""
+
+    metric: str | None = None  # per-sample 0/1 field; default: the task's maj@k
+    filter: str | None = None  # filter name when a task logs several
+    on_missing: str = "error"  # or 'drop': keep only documents every model has
+    skip_bad_lines: bool = False
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RoutingInputError(f"{path}: not valid JSON ({error}); re-run lm_eval or restore the file") from None
+    except OSError as error:
+        raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
+
+
+def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str]):
+    """(line number, object) for each non-empty line; bad lines raise or are recorded."""
+    try:
+        handle = path.open(encoding="utf-8-sig")
+    except OSError as error:
+        raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise ValueError("line is not a JSON object")
+                except ValueError as error:
+                    if not skip_bad_lines:
+                        raise RoutingInputError(
+                            f"{path}:{number}: malformed JSON line ({str(error).splitlines()[0]}); "
+                            "fix the file or pass --skip-bad-lines"
+                        ) from None
+                    skipped.append(f"{path}:{number}")
+                    continue
+                yield number, row
+        except UnicodeDecodeError:
+            raise RoutingInputError(f"{path}: not UTF-8 text; re-export the file as UTF-8") from None
+
+
+def _short_dataset(path: str | None, task: str) -> str:
+    return (path or task).rstrip("/").split("/")[-1]
+
+
+def _role(task: str) -> str:
+    return TRAIN if TRAIN in task.split("_") else TEST
+
+
+def _query_text(doc: dict) -> str:
+    for key in ("question", "query", "problem", "input", "prompt", "text"):
+        if isinstance(doc.get(key), str):
+            return doc[key]
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False)
+
+
+def _pick_filter(path: Path, filters: set[str], wanted: str | None) -> str:
+    if wanted is not None:
+        if wanted not in filters:
+            raise RoutingInputError(f"{path}: no filter {wanted!r} (found {', '.join(sorted(filters))}); fix --filter")
+        return wanted
+    if len(filters) == 1:
+        return next(iter(filters))
+    if "answers" in filters:
+        return "answers"
+    raise RoutingInputError(f"{path}: several filters ({', '.join(sorted(filters))}); choose one with --filter")
+
+
+def _label_key(path: Path, number: int, row: dict, wanted: str | None) -> str:
+    if wanted is not None:
+        if wanted not in row:
+            raise RoutingInputError(f"{path}:{number}: no metric {wanted!r} in the sample; fix --metric")
+        return wanted
+    keys = [k for k in row if MAJ_KEY.match(k)]
+    if len(keys) != 1:
+        metrics = ", ".join(row.get("metrics", [])) or "none"
+        raise RoutingInputError(
+            f"{path}:{number}: no single maj@k field to use as the label (metrics: {metrics}); pass --metric NAME"
+        )
+    return keys[0]
+
+
+def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, skipped: list[str]) -> dict[str, dict]:
+    rows = list(iter_jsonl(path, options.skip_bad_lines, skipped))
+    if not rows:
+        raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
+    for number, row in rows:
+        for key in ("doc_hash", "doc", "filter"):
+            if key not in row:
+                raise RoutingInputError(
+                    f"{path}:{number}: sample has no '{key}' field; {LAYOUT_HINT} (re-run with lm-eval>=0.4.13)"
+                )
+    chosen = _pick_filter(path, {row["filter"] for _, row in rows}, options.filter)
+    documents: dict[str, dict] = {}
+    for number, row in rows:
+        if row["filter"] != chosen:
+            continue
+        key = _label_key(path, number, row, options.metric)
+        value = row[key]
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RoutingInputError(f"{path}:{number}: {key} is {value!r}, not a number; the log is corrupt")
+        solve_rate = row.get("solve_rate", math.nan)
+        answer = row.get("majority")
+        if answer is None and row.get("filtered_resps") and isinstance(row["filtered_resps"][0], str):
+            answer = row["filtered_resps"][0]
+        doc_hash = row["doc_hash"]
+        if doc_hash in documents:
+            raise RoutingInputError(
+                f"{path}:{number}: duplicate document (doc_id {row.get('doc_id')}) also at line "
+                f"{documents[doc_hash]['line']}; remove the duplicate lines"
+            )
+        documents[doc_hash] = {
+            "line": number,
+            "where": f"{path}:{number}",
+            "doc_id": row.get("doc_id", number),
+            "task": task,
+            "query": _query_text(row["doc"]),
+            "dataset": dataset,
+            "split": _role(task),
+            "result": (float(value >= 0.5), float(solve_rate), None if answer in (None, "[invalid]") else str(answer)),
+        }
+    return documents
+
+
+@dataclass
+class _ModelLogs:
+    documents: dict[str, dict]
+    seconds: float = 0.0
+    n_docs: int = 0
+    sources: tuple[str, ...] = ()
+
+
+def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs]:
+    results = _load_json(results_path)
+    if not isinstance(results, dict) or "configs" not in results or "results" not in results:
+        raise RoutingInputError(f"{results_path}: not an lm-eval results file; {LAYOUT_HINT}")
+    if not str(results.get("lm_eval_version", "0.4")).startswith("0.4"):
+        raise RoutingInputError(
+            f"{results_path}: written by lm-eval {results['lm_eval_version']}, this reader knows 0.4.x; "
+            "re-run with lm-eval 0.4"
+        )
+    model = results.get("model_name") or results_path.parent.name
+    stamp = results_path.stem[len("results_"):]
+    logs = _ModelLogs(documents={}, sources=(str(results_path),))
+    for task, config in sorted(results["configs"].items()):
+        samples = results_path.parent / f"samples_{task}_{stamp}.jsonl"
+        if not samples.exists():
+            raise RoutingInputError(
+                f"{results_path}: task {task} has no {samples.name} beside it; re-run lm_eval with --log_samples"
+            )
+        dataset = _short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
+        documents = _read_samples(samples, task, dataset, options, skipped)
+        for doc_hash, doc in documents.items():
+            if doc_hash in logs.documents:
+                raise RoutingInputError(
+                    f"{doc['where']}: duplicate document, also at {logs.documents[doc_hash]['where']}; "
+                    "remove one of the two runs"
+                )
+            logs.documents[doc_hash] = doc
+    logs.n_docs = len(logs.documents)
+    seconds = results.get("total_evaluation_time_seconds")
+    try:
+        logs.seconds = float(seconds)
+    except (TypeError, ValueError):
+        logs.seconds = math.nan
+    return model, logs
+
+
+def _merge(into: _ModelLogs, other: _ModelLogs) -> None:
+    for doc_hash, doc in other.documents.items():
+        if doc_hash in into.documents:
+            raise RoutingInputError(
+                f"{doc['where']}: duplicate document, also at {into.documents[doc_hash]['where']}; "
+                "two runs of one model overlap: remove one"
+            )
+        into.documents[doc_hash] = doc
+    into.seconds += other.seconds
+    into.n_docs += other.n_docs
+    into.sources += other.sources
+
+
+def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) -> RoutingData:
+    """Join the sample logs of every model under `root` into RoutingData.
+
+    Latency per model is the run's `total_evaluation_time_seconds` divided by
+    the documents it scored (all K samples of a query included), in s/query.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise RoutingInputError(f"{root}: no such folder; run lm_eval --log_samples --output_path {root} or pass --logs DIR")
+    try:
+        results_files = sorted(root.rglob("results_*.json"))
+        sample_files = sorted(root.rglob("samples_*.jsonl"))
+    except OSError as error:
+        raise RoutingInputError(f"{root}: cannot list ({error.strerror}); check permissions") from None
+    if not results_files:
+        where = f"{sample_files[0]} has no results_<time>.json beside it" if sample_files else "no results_*.json found"
+        raise RoutingInputError(f"{root}: {where}; {LAYOUT_HINT}")
+    stamps = {(f.parent, f.stem[len("results_"):]) for f in results_files}
+    for samples in sample_files:
+        if not any(samples.parent == folder and samples.stem.endswith("_" + stamp) for folder, stamp in stamps):
+            raise RoutingInputError(f"{samples}: no results_<time>.json of the same run beside it; restore it or remove the file")
+    skipped: list[str] = []
+    by_model: dict[str, _ModelLogs] = {}
+    for results_path in results_files:
+        model, logs = _read_run(results_path, options, skipped)
+        if model in by_model:
+            _merge(by_model[model], logs)
+        else:
+            by_model[model] = logs
+    return _join(by_model, options, skipped)
+
+
+def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: list[str]) -> RoutingData:
+    models = sorted(by_model)
+    every = set().union(*(logs.documents for logs in by_model.values()))
+    common = set.intersection(*(set(logs.documents) for logs in by_model.values()))
+    skipped: list[tuple[str, int]] = []
+    if skipped_lines:
+        skipped.append((f"malformed lines skipped (--skip-bad-lines): {', '.join(skipped_lines)}", len(skipped_lines)))
+    if len(common) < len(every):
+        for model in models:
+            missing = every - set(by_model[model].documents)
+            if missing and options.on_missing != "drop":
+                example = next(
+                    logs.documents[h] for logs in by_model.values() for h in sorted(missing) if h in logs.documents
+                )
+                raise RoutingInputError(
+                    f"{by_model[model].sources[0]}: model {model} lacks {len(missing)} of {len(every)} documents "
+                    f"the other models have (e.g. doc_id {example['doc_id']} at {example['where']}); "
+                    "run it on the same tasks and --limit, or pass --on-missing drop"
+                )
+        skipped.append(("not logged for every model (--on-missing drop)", len(every) - len(common)))
+    if not common:
+        raise RoutingInputError("no document was logged for every model; the runs cover different documents")
+    rows = []
+    first = by_model[models[0]].documents
+    for doc_hash in sorted(common, key=lambda h: (first[h]["split"], first[h]["dataset"], first[h]["task"], first[h]["doc_id"])):
+        splits = {by_model[m].documents[doc_hash]["split"] for m in models}
+        if len(splits) > 1:
+            raise RoutingInputError(
+                f"{first[doc_hash]['where']}: document used as training data by one model and as test by another; "
+                "run every model on the same splits"
+            )
+        base = first[doc_hash]
+        rows.append({
+            "id": doc_hash,
+            "query": base["query"],
+            "dataset": base["dataset"],
+            "split": base["split"],
+            "results": {m: by_model[m].documents[doc_hash]["result"] for m in models},
+        })
+    latency = {m: by_model[m].seconds / by_model[m].n_docs for m in models if by_model[m].n_docs}
+    source = {m: f"lm-eval timing ({len(by_model[m].sources)} run(s))" for m in models}
+    report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(f"{len(models)} models: {', '.join(models)}",))
+    return build_routing_data(rows, models, latency, source, report)
+
+
+def _check_score(path: Path, where: str, model: str, score) -> float:
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        try:
+            score = float(score)
+        except (TypeError, ValueError):
+            raise RoutingInputError(f"{path}: {where}: score of {model} is {score!r}, not a number; fix the table") from None
+    if not math.isfinite(score) or not 0.0 <= score <= 1.0:
+        raise RoutingInputError(f"{path}: {where}: score of {model} is {score}, outside 0-1; scores must be fractions")
+    return float(score)
+
+
+def _dataset_of(path: Path) -> str:
+    return re.sub(r"[_-](train|test|val|validation)$", "", path.stem)
+
+
+def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_missing: str = "error") -> RoutingData:
+    """RoutingData from a RouterDC JSON list or a long CSV/JSONL `query, model, score` table."""
+    path = Path(path)
+    if not path.is_file():
+        raise RoutingInputError(f"{path}: no such file; check --scores / --test-scores")
+    if path.suffix == ".json":
+        entries = _routerdc_entries(path)
+    elif path.suffix in (".jsonl", ".csv"):
+        entries = _long_entries(path)
+    else:
+        raise RoutingInputError(f"{path}: unknown table format; use .json (RouterDC list), .jsonl or .csv (query, model, score)")
+    if not entries:
+        raise RoutingInputError(f"{path}: the table has no rows")
+    models = list(dict.fromkeys(m for _, _, scores in entries for m in scores))
+    dataset = _dataset_of(path)
+    rows, dropped = [], 0
+    for where, query, scores in entries:
+        missing = [m for m in models if m not in scores]
+        if missing:
+            if on_missing != "drop":
+                raise RoutingInputError(
+                    f"{path}: {where}: no score for {', '.join(missing)}; complete the row or pass --on-missing drop"
+                )
+            dropped += 1
+            continue
+        rows.append({
+            "id": f"{path.name}:{where}",
+            "query": query,
+            "dataset": dataset,
+            "split": split,
+            "results": {m: (float(scores[m] >= threshold), scores[m], None) for m in models},
+        })
+    skipped = (("rows without a score for every model (--on-missing drop)", dropped),) if dropped else ()
+    report = JoinReport(joined=len(rows), skipped=skipped, notes=(f"{path}: {len(models)} models, threshold {threshold}",))
+    return build_routing_data(rows, models, report=report)
+
+
+def _routerdc_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
+    data = _load_json(path)
+    if not isinstance(data, list):
+        raise RoutingInputError(f"{path}: expected a JSON list of {{'question', 'scores'}} objects (RouterDC format)")
+    entries = []
+    for index, item in enumerate(data):
+        where = f"item {index}"
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not isinstance(item.get("scores"), dict):
+            raise RoutingInputError(f"{path}: {where} lacks 'question' (text) or 'scores' (object); fix the table")
+        scores = {m: _check_score(path, where, m, s) for m, s in item["scores"].items()}
+        entries.append((where, item["question"], scores))
+    return entries
+
+
+def _long_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
+    skipped: list[str] = []
+    if path.suffix == ".jsonl":
+        records = list(iter_jsonl(path, False, skipped))
+    else:
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                records = [(number + 1, row) for number, row in enumerate(csv.DictReader(handle), start=1)]
+        except UnicodeDecodeError:
+            raise RoutingInputError(f"{path}: not UTF-8 text; re-export the file as UTF-8") from None
+    by_query: dict[str, dict[str, float]] = defaultdict(dict)
+    first_line: dict[str, int] = {}
+    for number, record in records:
+        if not {"query", "model", "score"} <= set(record):
+            raise RoutingInputError(f"{path}:{number}: needs 'query', 'model' and 'score' columns")
+        query, model = str(record["query"]), str(record["model"])
+        if model in by_query[query]:
+            raise RoutingInputError(f"{path}:{number}: second score for ({query[:40]!r}, {model}); remove the duplicate")
+        by_query[query][model] = _check_score(path, f"line {number}", model, record["score"])
+        first_line.setdefault(query, number)
+    return [(f"line {first_line[q]}", q, scores) for q, scores in by_query.items()]

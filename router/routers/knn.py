@@ -1,0 +1,26 @@
+"""kNN router: a query's score for a model is that model's solve rate among its neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+from router.features import make_features
+from router.routers import Router, register_router
+
+
+@register_router("knn")
+class KnnRouter(Router):
+    def __init__(self, n_neighbors: int = 20, features: str = "tfidf"):
+        self.n_neighbors = n_neighbors
+        self.features = features
+
+    def _fit(self, queries, labels):
+        self.featurizer_ = make_features(self.features).fit(queries)
+        self.labels_ = labels
+        k = min(self.n_neighbors, len(queries))
+        self.index_ = NearestNeighbors(n_neighbors=k, metric="cosine").fit(self.featurizer_.transform(queries))
+
+    def _predict(self, queries):
+        _, neighbours = self.index_.kneighbors(self.featurizer_.transform(queries))
+        return self.labels_[neighbours].mean(axis=1)
