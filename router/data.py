@@ -38,9 +38,10 @@ class RoutingData:
     Arrays are (n_queries, n_models) unless noted. `labels` is 1.0 when the
     model solved the query (maj@k correct, or score >= threshold), `solve_rates`
     the fraction 0-1 of samples that were right (NaN when unknown), `answers`
-    the model's majority answer (None when unknown). `latency` is seconds per
-    query per model (NaN when unknown), `latency_source` says where each came
-    from. `splits` tags each query 'train' or 'test'.
+    the model's majority answer (None when unknown), `latency` the seconds the
+    model takes per query (the s/query of the run that answered it; NaN when
+    unknown). Per model, `latency_source` says where its latency came from.
+    `splits` tags each query 'train' or 'test'.
     """
 
     query_ids: tuple[str, ...]
@@ -57,13 +58,13 @@ class RoutingData:
 
     def __post_init__(self):
         n, m = len(self.query_ids), len(self.models)
-        for name in ("labels", "solve_rates", "answers"):
+        for name in ("labels", "solve_rates", "answers", "latency"):
             if getattr(self, name).shape != (n, m):
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {(n, m)}")
         if not (len(self.queries) == len(self.datasets) == len(self.splits) == n):
             raise ValueError("queries, datasets and splits must have one entry per query")
-        if self.latency.shape != (m,) or len(self.latency_source) != m:
-            raise ValueError("latency and latency_source need one entry per model")
+        if len(self.latency_source) != m:
+            raise ValueError("latency_source needs one entry per model")
 
     @property
     def n_queries(self) -> int:
@@ -72,6 +73,14 @@ class RoutingData:
     @property
     def n_models(self) -> int:
         return len(self.models)
+
+    @property
+    def model_latency(self) -> np.ndarray:
+        """Mean seconds per query of each model (NaN when unknown)."""
+        known = ~np.isnan(self.latency)
+        totals = np.where(known, self.latency, 0.0).sum(axis=0)
+        counts = known.sum(axis=0)
+        return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
     def take(self, index: np.ndarray | list[int]) -> RoutingData:
         """The queries at `index` (positions or a boolean mask), same models."""
@@ -88,11 +97,21 @@ class RoutingData:
             labels=self.labels[index],
             solve_rates=self.solve_rates[index],
             answers=self.answers[index],
+            latency=self.latency[index],
         )
 
     def split(self, name: str) -> RoutingData:
         """Only the queries tagged `name` ('train' or 'test')."""
         return self.take(np.array([s == name for s in self.splits], dtype=bool))
+
+    def only_datasets(self, names: tuple[str, ...] | list[str]) -> RoutingData:
+        """Only the queries of the named datasets (e.g. 'gsm8k'); unknown names raise."""
+        unknown = sorted(set(names) - set(self.datasets))
+        if unknown:
+            raise RoutingInputError(
+                f"no queries of dataset(s) {', '.join(unknown)}; the input has: {', '.join(sorted(set(self.datasets)))}"
+            )
+        return self.take(np.array([d in names for d in self.datasets], dtype=bool))
 
     def with_latency(self, seconds: dict[str, float], source: str = "declared") -> RoutingData:
         """A copy whose per-model latency (s/query) is overridden for the named models."""
@@ -105,7 +124,7 @@ class RoutingData:
         sources = list(self.latency_source)
         for model, value in seconds.items():
             j = self.models.index(model)
-            latency[j] = value
+            latency[:, j] = value
             sources[j] = source
         return replace(self, latency=latency, latency_source=tuple(sources))
 
@@ -128,16 +147,20 @@ def build_routing_data(
     """RoutingData from per-query rows.
 
     Each row: `id`, `query`, `dataset`, `split`, and `results`, a dict model ->
-    (label 0/1, solve rate or NaN, answer or None). Every row must cover every model.
+    (label 0/1, solve rate or NaN, answer or None, seconds or NaN). Every row
+    must cover every model. `latency` (s/query per model) fills unknown seconds.
     """
     n, m = len(rows), len(models)
     labels = np.zeros((n, m))
     solve_rates = np.full((n, m), np.nan)
     answers = np.full((n, m), None, dtype=object)
+    seconds = np.full((n, m), np.nan)
+    latency = latency or {}
     for i, row in enumerate(rows):
         for j, model in enumerate(models):
-            labels[i, j], solve_rates[i, j], answers[i, j] = row["results"][model]
-    latency = latency or {}
+            labels[i, j], solve_rates[i, j], answers[i, j], seconds[i, j] = row["results"][model]
+    for j, model in enumerate(models):
+        seconds[np.isnan(seconds[:, j]), j] = latency.get(model, np.nan)
     latency_source = latency_source or {}
     return RoutingData(
         query_ids=tuple(r["id"] for r in rows),
@@ -148,7 +171,7 @@ def build_routing_data(
         labels=labels,
         solve_rates=solve_rates,
         answers=answers,
-        latency=np.array([latency.get(model, np.nan) for model in models], dtype=float),
+        latency=seconds,
         latency_source=tuple(latency_source.get(model, "unknown") for model in models),
         report=report or JoinReport(joined=n),
     )
@@ -166,7 +189,6 @@ def concat(parts: list[RoutingData]) -> RoutingData:
     ids = [i for part in parts for i in part.query_ids]
     if len(set(ids)) != len(ids):
         raise RoutingInputError("the same query id appears in two inputs; pass each table once")
-    latency = parts[0].latency
     return RoutingData(
         query_ids=tuple(ids),
         queries=tuple(q for part in parts for q in part.queries),
@@ -176,7 +198,7 @@ def concat(parts: list[RoutingData]) -> RoutingData:
         labels=np.concatenate([part.labels for part in parts]),
         solve_rates=np.concatenate([part.solve_rates for part in parts]),
         answers=np.concatenate([part.answers for part in parts]),
-        latency=latency,
+        latency=np.concatenate([part.latency for part in parts]),
         latency_source=parts[0].latency_source,
         report=JoinReport(
             joined=len(ids),

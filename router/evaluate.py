@@ -52,7 +52,7 @@ class Evaluation:
 
 
 def _mean_latency(data: RoutingData, choices: np.ndarray) -> float | None:
-    values = data.latency[choices]
+    values = data.latency[np.arange(data.n_queries), choices]
     return None if np.isnan(values).any() else float(values.mean())
 
 
@@ -72,21 +72,20 @@ def oracle_choices(data: RoutingData, cheapest: bool = False) -> np.ndarray:
 
     A query no model solves goes to the first model (or the cheapest one).
     """
-    order = np.arange(data.n_models)
-    if cheapest:
-        if np.isnan(data.latency).any():
-            raise RoutingInputError("the cheapest-correct oracle needs every model's latency; pass --latency")
-        order = np.argsort(data.latency, kind="stable")
-    labels = data.labels[:, order]
-    first = np.argmax(labels > 0, axis=1)
-    return order[first]
+    solved = data.labels > 0
+    if not cheapest:
+        return np.argmax(solved, axis=1)  # first True in pool order; model 0 when none
+    if np.isnan(data.latency).any():
+        raise RoutingInputError("the cheapest-correct oracle needs every model's latency; pass --latency")
+    cheapest_solver = np.argmin(np.where(solved, data.latency, np.inf), axis=1)
+    return np.where(solved.any(axis=1), cheapest_solver, np.argmin(data.latency, axis=1))
 
 
 def random_row(data: RoutingData, seed: int, draws: int = RANDOM_DRAWS) -> Row:
     """Uniform random model per query, averaged over `draws` seeded draws."""
     picks = np.random.default_rng(seed).integers(0, data.n_models, size=(draws, data.n_queries))
     accuracy = float(data.labels[np.arange(data.n_queries), picks].mean())
-    latency = None if np.isnan(data.latency).any() else float(data.latency[picks].mean())
+    latency = None if np.isnan(data.latency).any() else float(data.latency[np.arange(data.n_queries), picks].mean())
     return Row("random", accuracy, latency, data.n_queries)
 
 
@@ -101,7 +100,7 @@ def all_models_row(data: RoutingData) -> Row:
         correct = [_vote_is_right(answers, labels) for answers, labels in zip(data.answers, data.labels)]
     else:
         correct = list(data.labels.mean(axis=1) >= 0.5)
-    latency = None if np.isnan(data.latency).any() else float(data.latency.sum())
+    latency = None if np.isnan(data.latency).any() else float(data.latency.sum(axis=1).mean())
     return Row("all", float(np.mean(correct)), latency, data.n_queries)
 
 

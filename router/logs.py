@@ -139,13 +139,15 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
         answer = row.get("majority")
         if answer is None and row.get("filtered_resps") and isinstance(row["filtered_resps"][0], str):
             answer = row["filtered_resps"][0]
-        doc_hash = row["doc_hash"]
-        if doc_hash in documents:
+        # doc_hash identifies the dataset row whatever the prompt; doc_id tells apart rows
+        # that are identical but sit at two positions of the split (real MMLU has some).
+        key = f"{row['doc_hash']}#{row.get('doc_id')}"
+        if key in documents:
             raise RoutingInputError(
                 f"{path}:{number}: duplicate document (doc_id {row.get('doc_id')}) also at line "
-                f"{documents[doc_hash]['line']}; remove the duplicate lines"
+                f"{documents[key]['line']}; remove the duplicate lines"
             )
-        documents[doc_hash] = {
+        documents[key] = {
             "line": number,
             "where": f"{path}:{number}",
             "doc_id": row.get("doc_id", number),
@@ -153,7 +155,7 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
             "query": _query_text(row["doc"]),
             "dataset": dataset,
             "split": _role(task),
-            "result": (float(value >= 0.5), float(solve_rate), None if answer in (None, "[invalid]") else str(answer)),
+            "result": [float(value >= 0.5), float(solve_rate), None if answer in (None, "[invalid]") else str(answer), math.nan],
         }
     return documents
 
@@ -199,6 +201,10 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
         logs.seconds = float(seconds)
     except (TypeError, ValueError):
         logs.seconds = math.nan
+    if not logs.seconds >= 0:  # NaN, negative or missing timing: unknown, not zero
+        logs.seconds = math.nan
+    for doc in logs.documents.values():
+        doc["result"][3] = logs.seconds / max(logs.n_docs, 1)
     return model, logs
 
 
@@ -284,12 +290,15 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
             "query": base["query"],
             "dataset": base["dataset"],
             "split": base["split"],
-            "results": {m: by_model[m].documents[doc_hash]["result"] for m in models},
+            "results": {m: tuple(by_model[m].documents[doc_hash]["result"]) for m in models},
         })
-    latency = {m: by_model[m].seconds / by_model[m].n_docs for m in models if by_model[m].n_docs}
-    source = {m: f"lm-eval timing ({len(by_model[m].sources)} run(s))" for m in models}
+    source = {
+        m: f"total_evaluation_time_seconds / documents of {len(by_model[m].sources)} run(s)"
+        if not math.isnan(by_model[m].seconds) else "unknown (no timing in results file)"
+        for m in models
+    }
     report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(f"{len(models)} models: {', '.join(models)}",))
-    return build_routing_data(rows, models, latency, source, report)
+    return build_routing_data(rows, models, latency_source=source, report=report)
 
 
 def _check_score(path: Path, where: str, model: str, score) -> float:
@@ -337,7 +346,7 @@ def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_mi
             "query": query,
             "dataset": dataset,
             "split": split,
-            "results": {m: (float(scores[m] >= threshold), scores[m], None) for m in models},
+            "results": {m: (float(scores[m] >= threshold), scores[m], None, math.nan) for m in models},
         })
     skipped = (("rows without a score for every model (--on-missing drop)", dropped),) if dropped else ()
     report = JoinReport(joined=len(rows), skipped=skipped, notes=(f"{path}: {len(models)} models, threshold {threshold}",))

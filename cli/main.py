@@ -1,0 +1,153 @@
+"""`routing-eval`: evaluate LLM routing over lm-eval logs or score tables.
+
+Thin: parse options, call the `router` library, print. Errors the user can
+fix are one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from router.data import RoutingInputError, concat
+from router.evaluate import evaluate
+from router.logs import ReadOptions, read_harness_logs, read_score_table
+from router.policies import POLICIES
+from router.report import format_table, timestamp, to_json, write_routed_model
+
+DEFAULT_POLICIES = tuple(POLICIES)
+
+
+class DefaultGroup(click.Group):
+    """A group whose default subcommand is `evaluate`: `routing-eval --router knn` works."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["evaluate", *args]
+        return super().parse_args(ctx, args)
+
+
+def _parse_latency(values: tuple[str, ...]) -> dict[str, float]:
+    declared = {}
+    for value in values:
+        model, sep, seconds = value.rpartition("=")
+        try:
+            number = float(seconds)
+        except ValueError:
+            number = float("nan")
+        if not sep or not model or not number >= 0:
+            raise click.BadParameter(f"{value!r}: expected MODEL=SECONDS with SECONDS >= 0", param_hint="--latency")
+        declared[model] = number
+    return declared
+
+
+def load_data(logs, scores, test_scores, threshold, read_options: ReadOptions):
+    """RoutingData from harness logs, or from train (+ test) score tables."""
+    if scores is None and test_scores is not None:
+        raise RoutingInputError("--test-scores needs --scores (the training table)")
+    if scores is None:
+        return read_harness_logs(logs, read_options)
+    if test_scores is None:
+        return read_score_table(scores, "test", threshold, read_options.on_missing)
+    parts = [
+        read_score_table(scores, "train", threshold, read_options.on_missing),
+        read_score_table(test_scores, "test", threshold, read_options.on_missing),
+    ]
+    return concat(parts)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Evaluate LLM routers on lm-eval logs (default command: evaluate)."""
+
+
+@cli.command("evaluate")
+@click.option("--logs", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="lm_eval --output_path folder with one subfolder per model.")
+@click.option("--scores", type=click.Path(path_type=Path), help="Score table instead of logs (RouterDC .json, or .csv/.jsonl query,model,score). Training queries when --test-scores is given.")
+@click.option("--test-scores", type=click.Path(path_type=Path), help="Score table of the test queries.")
+@click.option("--router", "routers", multiple=True, default=("knn",), show_default=True, help="Router name (repeatable).")
+@click.option("--policy", "policies", multiple=True, default=DEFAULT_POLICIES, show_default=True, help="Policy name (repeatable).")
+@click.option("--solved-threshold", type=float, default=0.5, show_default=True, help="Score at or above which a query counts as solved.")
+@click.option("--latency", "latencies", multiple=True, metavar="MODEL=SECONDS", help="Declared latency in s/query (repeatable).")
+@click.option("--metric", help="Per-sample 0/1 field used as the label (default: the task's maj@k).")
+@click.option("--filter", "filter_name", help="lm-eval filter to read when a task logs several.")
+@click.option("--on-missing", type=click.Choice(["error", "drop"]), default="error", show_default=True, help="Documents some models lack: stop, or keep only common ones.")
+@click.option("--skip-bad-lines", is_flag=True, help="Skip malformed JSONL lines (reported) instead of stopping.")
+@click.option("--dataset", "datasets", multiple=True, help="Only these datasets (e.g. gsm8k); default: all, as one stream.")
+@click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
+def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
+                     on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path):
+    """Print the routing table: baselines, each model, each router x policy."""
+    if not 0.0 <= solved_threshold <= 1.0:
+        raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
+    declared = _parse_latency(latencies)
+    options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines)
+    data = load_data(logs, scores, test_scores, solved_threshold, options)
+    if declared:
+        data = data.with_latency(declared)
+    if datasets:
+        data = data.only_datasets(datasets)
+    result = evaluate(data, list(routers), list(policies), seed=seed, folds=folds)
+    if as_json:
+        click.echo(json.dumps(to_json(result, data), indent=2, sort_keys=True))
+    else:
+        click.echo("\n".join(data.report.lines()))
+        click.echo(format_table(result))
+    if output_path is not None:
+        stamp = timestamp()
+        for routed in result.routed:
+            folder = write_routed_model(output_path, result.data, routed, stamp)
+            click.echo(f"wrote routed model {folder}", err=True)
+
+
+@cli.command("demo")
+@click.option("--output-path", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--router", "routers", multiple=True, default=("knn", "lr"), show_default=True)
+def demo_command(output_path, seed, routers):
+    """Simulate the routing paper's 7-LLM pool as lm-eval logs, then route it end to end."""
+    from router.simulate import PAPER_POOL_NOTE, write_simulated_logs
+
+    logs = output_path / f"demo-logs-{timestamp()}"
+    write_simulated_logs(logs, seed=seed)
+    click.echo(PAPER_POOL_NOTE)
+    click.echo(f"wrote simulated lm-eval logs to {logs}")
+    data = read_harness_logs(logs)
+    click.echo("\n".join(data.report.lines()))
+    stamp = timestamp()
+    routed_dir = output_path / f"demo-routed-{stamp}"
+    for dataset in sorted(set(data.datasets)):
+        result = evaluate(data.only_datasets([dataset]), list(routers), list(DEFAULT_POLICIES), seed=seed)
+        click.echo(f"\n== {dataset} ==\n{format_table(result)}")
+        for routed in result.routed:
+            write_routed_model(routed_dir / dataset, result.data, routed, stamp)
+    click.echo(f"\nwrote the routed models in lm-eval format to {routed_dir}")
+    click.echo(f"same command on your own logs: routing-eval --logs {logs} --dataset gsm8k --router knn")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors with exit code 2 for anything the user can fix."""
+    try:
+        cli.main(args=argv, prog_name="routing-eval", standalone_mode=False)
+    except RoutingInputError as error:
+        click.echo(f"routing-eval: error: {error}", err=True)
+        sys.exit(2)
+    except click.ClickException as error:
+        click.echo(f"routing-eval: error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("routing-eval: aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+
+
+if __name__ == "__main__":
+    main()

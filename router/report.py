@@ -1,0 +1,167 @@
+"""The comparison table, its JSON form, and the routed pool written as an lm-eval model.
+
+Nothing here prints: callers decide where text goes. Files are written
+atomically (temp file + rename) and never over an existing file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from router.data import RoutingData, RoutingInputError
+from router.evaluate import Evaluation, Routed, Row
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def format_table(evaluation: Evaluation) -> str:
+    """The paper's table for people: accuracy %, mean latency (s/query), n, per row."""
+    rows = evaluation.rows
+    best = max((r.accuracy for r in rows if r.method.startswith("model:")), default=float("nan"))
+    header = ("method", "accuracy %", "vs best single", "latency s/query", "n")
+    body = [
+        (
+            r.method if r.router is None or r.method.startswith("router:") else f"{r.method}:{r.router}",
+            _percent(r.accuracy),
+            f"{100 * (r.accuracy - best):+.2f}",
+            "n/a" if r.latency_s is None else f"{r.latency_s:.3f}",
+            str(r.n),
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    lines = [f"protocol: {evaluation.protocol}", fmt(header), fmt(tuple("-" * w for w in widths))]
+    return "\n".join(lines + [fmt(cells) for cells in body])
+
+
+def _row_json(row: Row) -> dict:
+    out = {"method": row.method, "accuracy": round(row.accuracy, 6), "latency_s": None if row.latency_s is None else round(row.latency_s, 6), "n": row.n}
+    if row.router is not None:
+        out["router"] = row.router
+    if row.share:
+        out["share"] = {m: round(v, 6) for m, v in row.share.items()}
+    return out
+
+
+def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
+    """One JSON-ready object: protocol, pool (with latency sources), join report, rows."""
+    return {
+        "protocol": evaluation.protocol,
+        "models": [
+            {"name": m, "latency_s": None if np.isnan(s) else round(float(s), 6), "latency_source": src}
+            for m, s, src in zip(data.models, data.model_latency, data.latency_source)
+        ],
+        "join": data.report.lines(),
+        "rows": [_row_json(r) for r in evaluation.rows],
+    }
+
+
+def timestamp() -> str:
+    """lm-eval's timestamp style: 2026-11-25T03-37-02.181593."""
+    return dt.datetime.now().isoformat().replace(":", "-")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a new file `path` via a temp file and rename; refuse to overwrite."""
+    if path.exists():
+        raise RoutingInputError(f"{path}: already exists; earlier results are never overwritten, choose another --output-path")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def model_name(routed: Routed) -> str:
+    return f"routed:{routed.router}:{routed.policy}"
+
+
+def sanitize_model_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "__", name)
+
+
+def _doc_hash(query_id: str, query: str) -> str:
+    if re.fullmatch(r"[0-9a-f]{64}#\d+", query_id):
+        return query_id.split("#")[0]  # already lm-eval's doc_hash
+    return hashlib.sha256(query.encode("utf-8")).hexdigest()
+
+
+def write_routed_model(output_path: Path | str, data: RoutingData, routed: Routed, stamp: str) -> Path:
+    """Write one router x policy as lm-eval's results_<time>.json + samples_<task>_<time>.jsonl.
+
+    Per sample: the chosen model, its answer and label (`acc`), and the router's
+    scores. The results file carries accuracy per dataset and the routing mix.
+    Returns the model folder.
+    """
+    import lm_eval
+
+    name = model_name(routed)
+    folder = Path(output_path) / sanitize_model_name(name)
+    labels = data.labels[np.arange(data.n_queries), routed.choices]
+    results, configs, n_samples, files = {}, {}, {}, {}
+    for dataset in sorted(set(data.datasets)):
+        index = [i for i, d in enumerate(data.datasets) if d == dataset]
+        acc = float(labels[index].mean())
+        stderr = float(np.std(labels[index], ddof=1) / np.sqrt(len(index))) if len(index) > 1 else "N/A"
+        results[dataset] = {"alias": dataset, "acc,routed": acc, "acc_stderr,routed": stderr}
+        configs[dataset] = {"task": dataset, "dataset_path": dataset, "output_type": "routed"}
+        n_samples[dataset] = {"original": len(index), "effective": len(index)}
+        lines = []
+        for doc_id, i in enumerate(index):
+            j = int(routed.choices[i])
+            answer = data.answers[i, j]
+            lines.append(json.dumps({
+                "doc_id": doc_id,
+                "doc": {"question": data.queries[i], "query_id": data.query_ids[i]},
+                "target": "",
+                "arguments": [],
+                "resps": [[answer if answer is not None else "[invalid]"]],
+                "filtered_resps": [answer if answer is not None else "[invalid]"],
+                "filter": "routed",
+                "metrics": ["acc"],
+                "doc_hash": _doc_hash(data.query_ids[i], data.queries[i]),
+                "acc": float(labels[i]),
+                "routed_to": data.models[j],
+                "router_scores": {m: round(float(s), 6) for m, s in zip(data.models, routed.scores[i])},
+            }, ensure_ascii=False))
+        files[folder / f"samples_{dataset}_{stamp}.jsonl"] = "\n".join(lines) + "\n"
+    counts = np.bincount(routed.choices, minlength=data.n_models)
+    latency = [None if np.isnan(x) else float(x) for x in data.model_latency]
+    chosen_seconds = data.latency[np.arange(data.n_queries), routed.choices]
+    total = None if np.isnan(chosen_seconds).any() else float(chosen_seconds.sum())
+    document = {
+        "results": results,
+        "configs": configs,
+        "versions": {d: 1.0 for d in results},
+        "n-shot": {d: 0 for d in results},
+        "higher_is_better": {d: {"acc": True} for d in results},
+        "n-samples": n_samples,
+        "config": {"model": "routed", "model_args": f"router={routed.router},policy={routed.policy}"},
+        "model_name": name,
+        "model_name_sanitized": folder.name,
+        "lm_eval_version": lm_eval.__version__,
+        "date": dt.datetime.now().timestamp(),
+        "total_evaluation_time_seconds": total,
+        "routing": {
+            "members": {
+                m: {"requests": int(c), "latency_s": latency[j]} for j, (m, c) in enumerate(zip(data.models, counts))
+            },
+            "note": "total_evaluation_time_seconds is the members' measured s/query summed over the routed queries",
+        },
+    }
+    files[folder / f"results_{stamp}.json"] = json.dumps(document, indent=2) + "\n"
+    for path in files:  # all or nothing: check every target before writing any
+        if path.exists():
+            raise RoutingInputError(f"{path}: already exists; earlier results are never overwritten, choose another --output-path")
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        write_atomic(path, text)
+    return folder
