@@ -1,0 +1,122 @@
+"""`routing-eval` as a user runs it: real data, real lm-eval logs, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_SCRIPT = Path(sys.executable).with_name("routing-eval")  # the installed console script, as users run it
+ROUTING_EVAL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli.main"]
+
+
+def routing_eval(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*ROUTING_EVAL, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600,
+                          env=_env())
+
+
+def _env():
+    import os
+
+    repo = Path(__file__).resolve().parents[2]
+    return {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def rows_by_method(report: dict) -> dict[str, dict]:
+    return {(r["method"] if r["method"] != "upper-bound" else f"upper-bound:{r['router']}"): r for r in report["rows"]}
+
+
+@pytest.mark.parametrize(
+    "dataset, best_model, best, oracle",
+    [
+        ("gsm8k", "cognitivecomputations/dolphin-2.9-llama3-8b", 0.7202, 0.8613),
+        ("mmlu", "HuggingFaceH4/zephyr-7b-beta", 0.5756, 0.7467),
+    ],
+)
+def test_real_routerdc_data_train_to_test(shared_data, dataset, best_model, best, oracle):
+    folder = shared_data / "routing" / "routerdc-7llm"
+    done = routing_eval("--scores", folder / f"{dataset}_train.json", "--test-scores", folder / f"{dataset}_test.json",
+                        "--router", "knn", "--router", "lr", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = rows_by_method(json.loads(done.stdout))
+    singles = {k: v for k, v in rows.items() if k.startswith("model:")}
+    top = max(singles, key=lambda k: singles[k]["accuracy"])
+    assert top == f"model:{best_model}"
+    assert singles[top]["accuracy"] == pytest.approx(best, abs=5e-5)
+    assert rows["oracle"]["accuracy"] == pytest.approx(oracle, abs=5e-5)
+    for name in ("knn", "lr"):
+        for policy in ("argmax", "random", "prediction", "sorted-prediction"):
+            row = rows[f"router:{name}:{policy}"]
+            assert 0.3 < row["accuracy"] <= rows["oracle"]["accuracy"]
+            assert row["latency_s"] is None  # score tables carry no timing
+
+
+@pytest.mark.slow
+def test_harness_logs_table_json_and_routed_model(harness_logs, tmp_path):
+    table = routing_eval("--logs", harness_logs, "--router", "knn", "--folds", "2")
+    assert table.returncode == 0, table.stderr
+    assert "2-fold cross-fitting on 4 test queries" in table.stdout
+    assert "router:knn:argmax" in table.stdout and "oracle" in table.stdout
+
+    out = tmp_path / "routed"
+    done = routing_eval("--logs", harness_logs, "--router", "knn", "--folds", "2", "--json", "--output-path", out)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    for row in report["rows"]:
+        assert {"method", "accuracy", "latency_s", "n"} <= row.keys()
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["n"] == 4 and row["latency_s"] > 0
+    methods = [r["method"] for r in report["rows"]]
+    assert methods[:4] == ["oracle", "oracle-cheapest", "random", "all"]
+    assert sum(m.startswith("model:") for m in methods) == 2 and "upper-bound" in methods
+
+    folder = out / "routed__knn__argmax"
+    results = json.loads(next(folder.glob("results_*.json")).read_text())
+    assert results["model_name"] == "routed:knn:argmax"
+    assert results["results"]["gsm8k"]["acc,routed"] == rows_by_method(report)["router:knn:argmax"]["accuracy"]
+    samples = [json.loads(line) for line in next(folder.glob("samples_gsm8k_*.jsonl")).open()]
+    assert len(samples) == 4 and all(s["routed_to"] in [m["name"] for m in report["models"]] for s in samples)
+
+    from lm_eval.utils import make_table
+
+    assert "gsm8k" in make_table(results)  # lm-eval's own table reads the routed model
+
+    again = routing_eval("--logs", harness_logs, "--router", "knn", "--folds", "2", "--json")
+    assert again.stdout == done.stdout  # byte-identical report for the same inputs and seed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--router", "gpt5"], "unknown router 'gpt5'"),
+        (["--policy", "best"], "unknown policy 'best'"),
+        (["--latency", "model-x"], "expected MODEL=SECONDS"),
+        (["--solved-threshold", "2"], "must be a fraction"),
+    ],
+)
+def test_bad_options_one_line_exit_2(shared_data, args, message):
+    table = shared_data / "routing" / "routerdc-7llm" / "gsm8k_test.json"
+    done = routing_eval("--scores", table, *args)
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_default_logs_folder(tmp_path):
+    done = routing_eval(cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "routing-eval: error: results: no such folder; run lm_eval --log_samples --output_path results or pass --logs DIR"
+    )
+
+
+def test_demo_runs_end_to_end_without_weights_or_network(tmp_path):
+    done = routing_eval("demo", "--output-path", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "SIMULATED" in done.stdout and "== gsm8k ==" in done.stdout and "== mmlu ==" in done.stdout
+    assert "router:knn:argmax" in done.stdout
+    logs = next(tmp_path.glob("demo-logs-*"))
+    assert len([p for p in logs.iterdir() if p.is_dir()]) == 7
+    assert list(tmp_path.glob("demo-routed-*/gsm8k/routed__knn__argmax/results_*.json"))
