@@ -112,24 +112,22 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--router", "routers", multiple=True, default=("knn", "lr"), show_default=True)
 def demo_command(output_path, seed, routers):
-    """Simulate the routing paper's 7-LLM pool as lm-eval logs, then route it end to end."""
+    """Simulate the routing paper's LLM pool as lm-eval logs, then route it end to end."""
     from router.simulate import PAPER_POOL_NOTE, write_simulated_logs
 
-    logs = output_path / f"demo-logs-{timestamp()}"
-    write_simulated_logs(logs, seed=seed)
+    logs = write_simulated_logs(output_path / f"demo-logs-{timestamp()}", seed=seed)
     click.echo(PAPER_POOL_NOTE)
     click.echo(f"wrote simulated lm-eval logs to {logs}")
-    data = read_harness_logs(logs)
-    click.echo("\n".join(data.report.lines()))
     stamp = timestamp()
     routed_dir = output_path / f"demo-routed-{stamp}"
-    for dataset in sorted(set(data.datasets)):
-        result = evaluate(data.only_datasets([dataset]), list(routers), list(DEFAULT_POLICIES), seed=seed)
-        click.echo(f"\n== {dataset} ==\n{format_table(result)}")
+    for dataset_logs in sorted(p for p in logs.iterdir() if p.is_dir()):
+        data = read_harness_logs(dataset_logs)
+        result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed)
+        click.echo(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
         for routed in result.routed:
-            write_routed_model(routed_dir / dataset, result.data, routed, stamp)
+            write_routed_model(routed_dir / dataset_logs.name, result.data, routed, stamp)
     click.echo(f"\nwrote the routed models in lm-eval format to {routed_dir}")
-    click.echo(f"same command on your own logs: routing-eval --logs {logs} --dataset gsm8k --router knn")
+    click.echo(f"the same on your own logs: routing-eval --logs {logs / 'gsm8k'} --router knn --router lr")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LinearRegression, Ridge
 
 from router.data import RoutingInputError
 
@@ -72,50 +72,64 @@ class RandomTopK(Policy):
         return chosen
 
 
-@register_policy("prediction")
-class Prediction(Policy):
-    """A regression over the whole confidence vector predicts each model's correctness.
+class _ConfidenceRegression(Policy):
+    """The paper's Prediction policies: regress, from the confidence vector, the
+    confidence the router gives a model that is correct, then route to the model
+    whose confidence is nearest that prediction.
 
-    Fit on the training queries' (out-of-fold) router scores and true labels,
-    one ridge output per model, so a model's choice can use what the router
-    says about every other model. Picks the highest prediction.
+    Training target: the confidence of the first correct model in `_order`
+    (0.5 when none is correct), fit by least squares on training queries'
+    out-of-fold scores. The paper writes the choice as argmax(confidence -
+    prediction); with one prediction per query that is plain argmax, so we take
+    the model whose confidence is closest to the predicted level.
     """
 
     needs_fit = True
 
+    def _order(self, labels: np.ndarray) -> np.ndarray:
+        return np.arange(labels.shape[1])
+
     def fit(self, scores, labels):
-        self.regression_ = Ridge(alpha=1.0).fit(self._inputs(scores), labels)
+        self.order_ = order = self._order(labels)
+        solved = labels[:, order] > 0
+        first = order[np.argmax(solved, axis=1)]
+        target = np.where(solved.any(axis=1), scores[np.arange(len(scores)), first], 0.5)
+        self.regression_ = LinearRegression().fit(scores, target)
         return self
 
-    def _inputs(self, scores):
-        return scores
-
-    def predicted(self, scores):
+    def choose(self, scores):
         if not hasattr(self, "regression_"):
             raise RuntimeError(f"policy {self.name} must be fit on training scores first")
-        return self.regression_.predict(self._inputs(scores))
+        predicted = self.regression_.predict(scores)[:, None]
+        return np.argmin(np.abs(scores - predicted), axis=1)
 
-    def choose(self, scores):
-        return np.argmax(self.predicted(scores), axis=1)
+
+@register_policy("prediction")
+class Prediction(_ConfidenceRegression):
+    """Target: confidence of the first correct model in pool order."""
 
 
 @register_policy("sorted-prediction")
-class SortedPrediction(Prediction):
-    """Prediction, with models ordered by how often they solve training queries.
+class SortedPrediction(_ConfidenceRegression):
+    """Target: confidence of the correct model that solves fewest training queries (specialists first)."""
 
-    Near-ties (within 0.02 of the best prediction) go to the model that solves
-    most training queries: the reliable model wins when the router cannot tell.
-    """
+    def _order(self, labels):
+        return np.argsort(labels.mean(axis=0), kind="stable")
 
-    margin = 0.02
+
+@register_policy("stacked")
+class Stacked(Policy):
+    """Not in the paper: a ridge regression from the whole confidence vector to every
+    model's label (fit on out-of-fold training scores), then argmax. Lets one model's
+    choice use what the router says about the others."""
+
+    needs_fit = True
 
     def fit(self, scores, labels):
-        super().fit(scores, labels)
-        self.order_ = np.argsort(-labels.mean(axis=0), kind="stable")
+        self.regression_ = Ridge(alpha=1.0).fit(scores, labels)
         return self
 
     def choose(self, scores):
-        predicted = self.predicted(scores)
-        close = predicted >= predicted.max(axis=1, keepdims=True) - self.margin
-        ranked = close[:, self.order_]
-        return self.order_[np.argmax(ranked, axis=1)]
+        if not hasattr(self, "regression_"):
+            raise RuntimeError(f"policy {self.name} must be fit on training scores first")
+        return np.argmax(self.regression_.predict(scores), axis=1)

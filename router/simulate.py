@@ -29,23 +29,26 @@ from router.report import sanitize_model_name, write_atomic
 class SimulatedModel:
     name: str
     few_shot: bool  # base models get the few-shot task, chat models the zero-shot one
-    accuracy: dict[str, float]  # dataset -> maj@10 accuracy, fraction 0-1
+    accuracy: dict[str, float]  # dataset -> maj@10 accuracy on the test split, fraction 0-1
     latency_s: dict[str, float]  # dataset -> seconds per query
 
 
-# Accuracy and latency per model as reported in the routing paper's results table.
+# maj@10 accuracy and s/query per model from the routing paper's released results
+# (github.com/kvadityasrivatsa/llm-routing, routing_policies/routing_results_*.csv).
+# Its GSM8K results cover 6 models: llama2-7b is in the MMLU pool only.
 PAPER_POOL = (
-    SimulatedModel("meta-llama/Llama-2-7b-hf", True, {"gsm8k": 0.1486, "mmlu": 0.4165}, {"gsm8k": 8.77, "mmlu": 6.72}),
-    SimulatedModel("meta-llama/Llama-2-13b-chat-hf", False, {"gsm8k": 0.3707, "mmlu": 0.5212}, {"gsm8k": 11.21, "mmlu": 9.64}),
-    SimulatedModel("mistralai/Mistral-7B-v0.1", True, {"gsm8k": 0.4208, "mmlu": 0.6054}, {"gsm8k": 7.27, "mmlu": 6.16}),
-    SimulatedModel("mistralai/Mistral-7B-Instruct-v0.2", False, {"gsm8k": 0.4261, "mmlu": 0.5707}, {"gsm8k": 9.58, "mmlu": 10.15}),
-    SimulatedModel("google/gemma-7b", True, {"gsm8k": 0.5064, "mmlu": 0.6339}, {"gsm8k": 11.66, "mmlu": 9.27}),
-    SimulatedModel("google/gemma-7b-it", False, {"gsm8k": 0.3206, "mmlu": 0.5082}, {"gsm8k": 8.47, "mmlu": 7.84}),
-    SimulatedModel("meta-math/MetaMath-7B-V1.0", True, {"gsm8k": 0.6626, "mmlu": 0.4129}, {"gsm8k": 6.96, "mmlu": 7.55}),
+    SimulatedModel("llama2-7b", True, {"mmlu": 0.4837}, {"mmlu": 2.3}),
+    SimulatedModel("llama2-13b-chat", False, {"gsm8k": 0.4670, "mmlu": 0.5052}, {"gsm8k": 1.8, "mmlu": 4.8}),
+    SimulatedModel("mistral-7b", True, {"gsm8k": 0.5974, "mmlu": 0.6209}, {"gsm8k": 3.7, "mmlu": 1.8}),
+    SimulatedModel("mistral-7b-it", False, {"gsm8k": 0.5042, "mmlu": 0.5163}, {"gsm8k": 1.0, "mmlu": 1.1}),
+    SimulatedModel("gemma-7b", True, {"gsm8k": 0.7111, "mmlu": 0.6386}, {"gsm8k": 7.1, "mmlu": 3.0}),
+    SimulatedModel("gemma-7b-it", False, {"gsm8k": 0.3685, "mmlu": 0.4928}, {"gsm8k": 0.7, "mmlu": 1.0}),
+    SimulatedModel("metamath-7b", True, {"gsm8k": 0.6755, "mmlu": 0.4229}, {"gsm8k": 4.7, "mmlu": 2.4}),
 )
 PAPER_POOL_NOTE = (
-    "demo: a SIMULATED pool (no model was run). Per-model maj@10 accuracy and latency (s/query) are set to "
-    "the routing paper's figures (Srivatsa et al., 2024); queries are templated, labels are drawn."
+    "demo: a SIMULATED pool, no model was run. Each model's maj@10 test accuracy and latency (s/query) "
+    "are the routing paper's (Srivatsa et al., 2024, released results); queries are templated and "
+    "per-query labels are drawn, so oracle and router rows are not the paper's."
 )
 
 _GSM8K_TOPICS = {
@@ -72,7 +75,7 @@ _WORDS = {
 }
 TOPICS = {"gsm8k": _GSM8K_TOPICS, "mmlu": _MMLU_TOPICS}
 HUB_IDS = {"gsm8k": "openai/gsm8k", "mmlu": "cais/mmlu"}
-SPLITS = {"train": 300, "test": 300}  # queries per dataset and split
+SPLITS = {"train": {"gsm8k": 2000, "mmlu": 2000}, "test": {"gsm8k": 1319, "mmlu": 1530}}  # the paper's test sizes
 SAMPLES = 10
 
 
@@ -83,11 +86,20 @@ def _question(rng: np.random.Generator, template: str) -> str:
 
 
 def _maj_correct(p: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """(queries, samples) uniforms -> maj@10 correct, with wrong samples split over 3 distractors."""
+    """maj@10 correct per query, by `majority_vote`'s rule (ties: the answer sampled first wins).
+
+    `uniforms` is (queries, samples, 2): the first draw decides right/wrong,
+    the second which of 3 distractors a wrong sample gives.
+    """
     right = uniforms[..., 0] < p[:, None]
     distractor = np.floor(uniforms[..., 1] * 3).astype(int)
-    wrong_votes = np.stack([((~right) & (distractor == c)).sum(1) for c in range(3)], axis=1)
-    return right.sum(1) > wrong_votes.max(1)
+    n_samples = right.shape[1]
+    first = lambda mask: np.where(mask.any(1), np.argmax(mask, axis=1), n_samples)  # noqa: E731
+    wrong = [(~right) & (distractor == c) for c in range(3)]
+    best_wrong = np.max([w.sum(1) for w in wrong], axis=0)
+    first_tied_wrong = np.min([np.where(w.sum(1) == best_wrong, first(w), n_samples) for w in wrong], axis=0)
+    n_right = right.sum(1)
+    return (n_right > best_wrong) | ((n_right == best_wrong) & (n_right > 0) & (first(right) < first_tied_wrong))
 
 
 def _calibrate(target: float, skill: np.ndarray, uniforms: np.ndarray) -> float:
@@ -113,37 +125,37 @@ def simulate_pool(seed: int = 0, pool: tuple[SimulatedModel, ...] = PAPER_POOL) 
     out: dict = {}
     for dataset, topics in TOPICS.items():
         names = list(topics)
-        n_total = sum(SPLITS.values())
+        sizes = {split: SPLITS[split][dataset] for split in SPLITS}
+        n_total = sum(sizes.values())
+        test = np.arange(sizes["train"], n_total)
         topic = rng.integers(0, len(names), size=n_total)
         difficulty = rng.normal(0.0, 1.5, size=n_total)
-        docs = []
-        for i in range(n_total):
-            question = _question(rng, topics[names[topic[i]]])
-            if dataset == "gsm8k":
-                docs.append({"question": question, "answer": f"Worked solution.\n#### {int(rng.integers(2, 500))}"})
-            else:
-                docs.append({"question": question, "subject": names[topic[i]], "choices": ["w", "x", "y", "z"], "answer": int(rng.integers(0, 4))})
+        docs = [_doc(rng, dataset, names[t], topics[names[t]]) for t in topic]
         answers_by_model = {}
-        for model in pool:
+        for model in (m for m in pool if dataset in m.accuracy):
             strength = rng.normal(0.0, 0.6, size=len(names))  # per-topic skill: the routing signal
             skill = strength[topic] - difficulty
             uniforms = rng.random((n_total, SAMPLES, 2))
-            offset = _calibrate(model.accuracy[dataset], skill, uniforms)
-            p = 1 / (1 + np.exp(-(skill + offset)))
-            right = uniforms[..., 0] < p[:, None]
-            distractor = np.floor(uniforms[..., 1] * 3).astype(int)
+            offset = _calibrate(model.accuracy[dataset], skill[test], uniforms[test])
+            right = uniforms[..., 0] < 1 / (1 + np.exp(-(skill + offset)))[:, None]
+            distractor = np.floor(uniforms[..., 1] * 3).astype(int)  # as in _maj_correct
             answers_by_model[model.name] = [
                 [_target(dataset, docs[i]) if right[i, s] else _wrong(dataset, docs[i], distractor[i, s]) for s in range(SAMPLES)]
                 for i in range(n_total)
             ]
-        start = 0
-        out[dataset] = {}
-        for split, size in SPLITS.items():
-            out[dataset][split] = [
-                (docs[i], {m: answers_by_model[m][i] for m in answers_by_model}) for i in range(start, start + size)
-            ]
-            start += size
+        bounds = {"train": range(0, sizes["train"]), "test": range(sizes["train"], n_total)}
+        out[dataset] = {
+            split: [(docs[i], {m: answers[i] for m, answers in answers_by_model.items()}) for i in index]
+            for split, index in bounds.items()
+        }
     return out
+
+
+def _doc(rng: np.random.Generator, dataset: str, topic: str, template: str) -> dict:
+    question = _question(rng, template)
+    if dataset == "gsm8k":
+        return {"question": question, "answer": f"Worked solution.\n#### {int(rng.integers(2, 500))}"}
+    return {"question": question, "subject": topic, "choices": ["w", "x", "y", "z"], "answer": int(rng.integers(0, 4))}
 
 
 def _target(dataset: str, doc: dict) -> str:
@@ -158,21 +170,21 @@ def _wrong(dataset: str, doc: dict, distractor: int) -> str:
 
 
 def write_simulated_logs(root: Path | str, seed: int = 0, pool: tuple[SimulatedModel, ...] = PAPER_POOL) -> Path:
-    """Write the simulated pool under `root` in lm-eval 0.4.x's --log_samples layout.
+    """Write the simulated pool as lm-eval 0.4.x --log_samples output, one folder per dataset.
 
-    One run (results file + samples files) per model and dataset, so each
-    dataset's latency comes from its own run's timing, as with real runs.
+    `root/<dataset>/<model>/results_<time>.json` + `samples_<task>_<time>.jsonl`:
+    the train and test tasks of one model and dataset form one run.
     """
     import lm_eval
 
     root = Path(root)
     simulated = simulate_pool(seed, pool)
     start = dt.datetime.now()
-    for model in pool:
-        folder = root / sanitize_model_name(model.name)
-        folder.mkdir(parents=True, exist_ok=True)
-        for k, (dataset, splits) in enumerate(simulated.items()):
-            stamp = (start + dt.timedelta(seconds=k)).isoformat().replace(":", "-")
+    for k, (dataset, splits) in enumerate(simulated.items()):
+        stamp = (start + dt.timedelta(seconds=k)).isoformat().replace(":", "-")
+        for model in (m for m in pool if dataset in m.accuracy):
+            folder = root / dataset / sanitize_model_name(model.name)
+            folder.mkdir(parents=True, exist_ok=True)
             results, configs, n_samples = {}, {}, {}
             for split, items in splits.items():
                 task = _task_name(dataset, model.few_shot, split)
@@ -183,7 +195,7 @@ def write_simulated_logs(root: Path | str, seed: int = 0, pool: tuple[SimulatedM
             document = {
                 "results": results, "configs": configs, "n-samples": n_samples,
                 "config": {"model": "simulated", "model_args": f"pretrained={model.name}"},
-                "model_name": model.name, "model_namesanitize_model_named": folder.name,
+                "model_name": model.name, "model_name_sanitized": folder.name,
                 "lm_eval_version": lm_eval.__version__,
                 "total_evaluation_time_seconds": model.latency_s[dataset] * sum(len(i) for i in splits.values()),
                 "simulated": PAPER_POOL_NOTE,

@@ -118,5 +118,7 @@ def test_demo_runs_end_to_end_without_weights_or_network(tmp_path):
     assert "SIMULATED" in done.stdout and "== gsm8k ==" in done.stdout and "== mmlu ==" in done.stdout
     assert "router:knn:argmax" in done.stdout
     logs = next(tmp_path.glob("demo-logs-*"))
-    assert len([p for p in logs.iterdir() if p.is_dir()]) == 7
+    assert len([p for p in (logs / "gsm8k").iterdir()]) == 6  # the paper's GSM8K pool
+    assert len([p for p in (logs / "mmlu").iterdir()]) == 7
+    assert "model:gemma-7b                     71.11" in done.stdout  # the paper's figure, reproduced
     assert list(tmp_path.glob("demo-routed-*/gsm8k/routed__knn__argmax/results_*.json"))

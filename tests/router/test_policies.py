@@ -21,8 +21,8 @@ def test_random_only_when_unsure_and_among_top_three():
     assert (chosen == make_policy("random", seed=3).choose(unsure)).all()
 
 
-@pytest.mark.parametrize("name", ["prediction", "sorted-prediction"])
-def test_prediction_policies_learn_from_training_scores(name):
+def test_stacked_policy_learns_from_training_scores():
+    name = "stacked"
     rng = np.random.default_rng(0)
     labels = np.zeros((300, 3))
     labels[:, 0] = rng.integers(0, 2, size=300)
@@ -36,12 +36,36 @@ def test_prediction_policies_learn_from_training_scores(name):
     assert labels[np.arange(300), make_policy("argmax").choose(scores)].mean() < 0.9
 
 
-def test_unfitted_prediction_policy_says_so():
+def test_prediction_routes_to_the_confidence_level_of_correct_models():
+    rng = np.random.default_rng(1)
+    scores = rng.uniform(0.0, 1.0, size=(200, 3))
+    labels = np.zeros((200, 3))
+    scores[:, 1] = 0.7  # the router gives every correct model 0.7 ...
+    labels[:, 1] = 1.0  # ... and model 1 (first correct in pool order) always solves
+    policy = make_policy("prediction").fit(scores, labels)
+    assert policy.regression_.predict(scores) == pytest.approx(np.full(200, 0.7))
+    assert policy.choose(np.array([[0.95, 0.69, 0.1], [0.72, 0.2, 0.3]])).tolist() == [1, 0]
+
+
+def test_sorted_prediction_targets_the_rarest_correct_model():
+    scores = np.tile([0.9, 0.5, 0.3], (40, 1)) + np.linspace(0, 0.01, 40)[:, None]
+    labels = np.zeros((40, 3))
+    labels[:, 0] = 1.0  # model 0 solves everything
+    labels[::2, 2] = 1.0  # model 2 solves half: rarer, so it sets the target when correct
+    sorted_policy = make_policy("sorted-prediction").fit(scores, labels)
+    plain = make_policy("prediction").fit(scores, labels)
+    assert sorted_policy.order_.tolist() == [1, 2, 0]
+    assert plain.regression_.predict(scores).mean() == pytest.approx(0.905, abs=0.01)
+    assert sorted_policy.regression_.predict(scores).mean() == pytest.approx((0.3 + 0.9) / 2 + 0.005, abs=0.01)
+
+
+@pytest.mark.parametrize("name", ["prediction", "sorted-prediction", "stacked"])
+def test_unfitted_policies_say_so(name):
     with pytest.raises(RuntimeError, match="fit"):
-        make_policy("prediction").choose(np.zeros((2, 2)))
+        make_policy(name).choose(np.zeros((2, 2)))
 
 
 def test_unknown_policy():
     with pytest.raises(RoutingInputError, match="unknown policy 'best'"):
         make_policy("best")
-    assert list(POLICIES) == ["argmax", "random", "prediction", "sorted-prediction"]
+    assert list(POLICIES) == ["argmax", "random", "prediction", "sorted-prediction", "stacked"]
