@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_NUMBER = r"-?\$?\s*-?\d[\d,]*(?:\.\d+)?|-?\$?\s*-?\.\d+"
+# Space only after '$' ('$ 18'), so a markdown bullet '- 18' is not read as -18.
+_NUMBER = r"-?(?:\$\s*)?-?\d[\d,]*(?:\.\d+)?|-?(?:\$\s*)?-?\.\d+"
 _NUMBER_RE = re.compile(_NUMBER)
 
 _WORD_NUMBERS = {
@@ -25,21 +26,23 @@ _WORD_NUMBERS = {
 }
 
 # Markers that introduce the final answer, strongest first. Each captures the
-# text right after the marker; the first number in that text is the answer.
+# text right after the marker; the first number in that text is the answer
+# (or the result of an equation starting there). The tail is captured in a
+# lookahead so a later marker on the same line is still found.
 _GSM8K_MARKERS = [
     re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}"),
-    re.compile(r"####\s*([^\n]*)"),
+    re.compile(r"####\s*(?=([^\n]*))"),
     re.compile(
-        r"(?:final|correct)\s+answer\s*(?:is|:|=|would be|will be)?\s*:?\s*([^\n]*)",
+        r"(?:final|correct)\s+answer\s*(?:is|:|=|would be|will be)?\s*:?\s*(?=([^\n]*))",
         re.IGNORECASE,
     ),
-    re.compile(r"\banswer\s*(?:is|:|=|would be|will be|should be)\s*:?\s*([^\n]*)", re.IGNORECASE),
+    re.compile(
+        r"\banswer\s*(?:is|:|=|would be|will be|should be)\s*:?\s*(?=([^\n]*))", re.IGNORECASE
+    ),
 ]
 
-_WORD_AFTER_MARKER = re.compile(
-    r"^[\s*$:]*(" + "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True)) + r")\b",
-    re.IGNORECASE,
-)
+_WORDS = "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True))
+_WORD_AFTER_MARKER = re.compile(rf"^[\s*$:]*({_WORDS})(?:[-\s]({_WORDS}))?\b", re.IGNORECASE)
 
 
 def normalize_number(text: str) -> str | None:
@@ -70,17 +73,26 @@ def _strip_latex(text: str) -> str:
 
 
 _FRACTION_RE = re.compile(r"^[\s*$:(]*(-?\d+)\s*/\s*(\d+)(?![\d.])")
+_OPERAND = r"\(?-?(?:\$\s*)?\d[\d,]*(?:\.\d+)?\)?"
+# 'The answer is 20 - 8 = 12.': skip the left-hand side, the result follows '='.
+_EQUATION_LHS_RE = re.compile(rf"^[\s*:]*{_OPERAND}(?:\s*[-+*/x×]\s*{_OPERAND})+\s*=")
 
 
 def _number_after_marker(tail: str) -> str | None:
     tail = _strip_latex(tail)
+    while lhs := _EQUATION_LHS_RE.match(tail):
+        tail = tail[lhs.end():]
     fraction = _FRACTION_RE.match(tail)
     if fraction and int(fraction.group(2)) != 0:
         return normalize_number(repr(int(fraction.group(1)) / int(fraction.group(2))))
     word = _WORD_AFTER_MARKER.match(tail)
     number = _NUMBER_RE.search(tail)
     if word and (number is None or word.start(1) < number.start()):
-        return str(_WORD_NUMBERS[word.group(1).lower()])
+        value, second = (_WORD_NUMBERS[w.lower()] if w else 0 for w in word.groups())
+        if second == 100:  # 'three hundred'
+            return str(value * 100)
+        # 'twenty-five' / 'twenty five'; any other second word is not part of the number
+        return str(value + second if value in range(20, 100, 10) and second < 10 else value)
     if number is None:
         return None
     return normalize_number(number.group(0))
@@ -111,12 +123,18 @@ _LETTER_AFTER_MARKER = (
     r"|[\(\[]([a-d])[\)\]]"  # bracketed lower case: (c)
     r"|\**([a-d])\**(?=\s*[.)!]?\s*$))"  # lone lower case ending the line: 'answer: b'
 )
+_CONNECTOR = r"(?i:is|:|=|would be|should be)"
 _MMLU_MARKERS = [
-    re.compile(r"\\boxed\s*\{\s*(?:\\text\s*\{)?\s*\(?([A-Da-d])\)?"),
-    re.compile(
-        r"(?i:answer|option|choice)\s*(?i:is|:|=|would be|should be)?\s*"
-        r"(?i:option|choice|letter)?\s*:?\s*" + _LETTER_AFTER_MARKER,
-        re.MULTILINE,
+    # the letter must stand alone: \boxed{Berlin} is choice text, not option B
+    re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm)\s*\{)?\s*\(?([A-Da-d])(?![A-Za-z])"),
+    # 'answer is C' beats a later bare 'Option D ...' reviewing the other options
+    *(
+        re.compile(
+            r"(?i:answer|option|choice)\s*" + connector + r"\s*"
+            r"(?i:option|choice|letter)?\s*:?\s*" + _LETTER_AFTER_MARKER,
+            re.MULTILINE,
+        )
+        for connector in (_CONNECTOR, _CONNECTOR + "?")
     ),
 ]
 _BARE_UPPER = re.compile(r"(?:^|[\s\(\[\*])([A-D])(?:[\)\]\*.:,]|\s*$)", re.MULTILINE)
@@ -127,11 +145,13 @@ def extract_mmlu_answer(text: str, choices: Sequence[str] | None = None) -> str 
     """The chosen option letter ('A'-'D') of an MMLU completion, or None.
 
     Looks for '\\boxed{B}', then 'answer/option/choice is (B)' style markers
-    (any case, last one wins), then a bracketed '(B)', then a lone capital
-    letter at a line start. A lower-case letter counts only after a marker and
-    when it stands alone ('answer: b', 'option (c)'), so 'the answer is a bit
-    unclear' is not read as A. When `choices` are given and no letter is found,
-    a marker followed by the exact text of one choice selects it.
+    (any case, last one wins; a bare 'Option C' only when no such marker has a
+    letter), then a bracketed '(B)', then a lone capital letter at a line
+    start. A lower-case letter counts only after a marker and when it stands
+    alone ('answer: b', 'option (c)'), so 'the answer is a bit unclear' is not
+    read as A. When `choices` are given and no letter is found,
+    a marker ('answer is', \\boxed{}) followed by the exact text of one choice
+    selects it.
     """
     if not text:
         return None
@@ -140,9 +160,10 @@ def extract_mmlu_answer(text: str, choices: Sequence[str] | None = None) -> str 
         if found:
             return found[-1].upper()
     if choices:
-        tail = re.findall(r"answer\s*(?:is|:)\s*([^\n]+)", text, re.IGNORECASE)
+        tail = re.findall(r"(?:answer\s*(?:is|:)\s*|\\boxed\s*\{)([^\n]+)", text, re.IGNORECASE)
         for candidate in reversed(tail):
-            candidate = candidate.strip().strip("*.").strip().lower()
+            candidate = re.sub(r"\\(?:text|textbf|mathrm)\s*\{", "", candidate)
+            candidate = candidate.split("}")[0].strip().strip("*.$").strip().lower()
             for index, choice in enumerate(choices):
                 if choice and candidate == str(choice).strip().lower():
                     return "ABCD"[index]
