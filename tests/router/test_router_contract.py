@@ -19,6 +19,14 @@ def corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     return queries, labels
 
 
+# Per-router hyper-parameters for tests: small, offline (tiny local encoders), fast.
+TEST_PARAMS: dict[str, dict] = {}
+
+
+def build(name: str):
+    return make_router(name, **TEST_PARAMS.get(name, {}))
+
+
 @pytest.fixture(params=sorted(ROUTERS))
 def name(request):
     return request.param
@@ -26,7 +34,7 @@ def name(request):
 
 def test_shape_range_and_signal(name):
     queries, labels = corpus(200)
-    router = make_router(name).fit(queries[:150], labels[:150])
+    router = build(name).fit(queries[:150], labels[:150])
     scores = router.predict_proba(queries[150:])
     assert scores.shape == (50, 4)
     assert np.all((scores >= 0) & (scores <= 1))
@@ -38,14 +46,14 @@ def test_shape_range_and_signal(name):
 
 def test_deterministic(name):
     queries, labels = corpus(120)
-    a = make_router(name).fit(queries, labels).predict_proba(queries[:30])
-    b = make_router(name).fit(queries, labels).predict_proba(queries[:30])
+    a = build(name).fit(queries, labels).predict_proba(queries[:30])
+    b = build(name).fit(queries, labels).predict_proba(queries[:30])
     assert np.array_equal(a, b)
 
 
 def test_save_load_round_trip(name, tmp_path):
     queries, labels = corpus(120)
-    router = make_router(name).fit(queries, labels)
+    router = build(name).fit(queries, labels)
     models = ("a", "b", "c", "d")
     save_router(router, tmp_path / "saved", models)
     loaded, loaded_models = load_router(tmp_path / "saved")
@@ -57,12 +65,12 @@ def test_save_load_round_trip(name, tmp_path):
 
 def test_unfitted_error(name):
     with pytest.raises(NotFittedError, match="not fitted"):
-        make_router(name).predict_proba(["a query"])
+        build(name).predict_proba(["a query"])
 
 
 def test_one_query_and_ten_thousand(name):
     queries, labels = corpus(300)
-    router = make_router(name).fit(queries, labels)
+    router = build(name).fit(queries, labels)
     assert router.predict_proba(["apple train"]).shape == (1, 4)
     many, _ = corpus(10_000, seed=1)
     assert router.predict_proba(many).shape == (10_000, 4)
@@ -70,7 +78,7 @@ def test_one_query_and_ten_thousand(name):
 
 
 def test_init_only_stores_hyper_parameters(name):
-    router = make_router(name)
+    router = build(name)
     assert not any(k.endswith("_") for k in vars(router))
     assert router.get_params() == vars(router)
 
