@@ -6,6 +6,7 @@ fix are one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ import click
 
 from router.data import RoutingInputError, concat
 from router.evaluate import evaluate
-from router.logs import ReadOptions, read_harness_logs, read_score_table
-from router.policies import POLICIES
+from router.logs import ReadOptions, read_harness_logs, read_queries, read_score_table
+from router.policies import POLICIES, make_policy
+from router.routers import ROUTERS, load_router, save_router
 from router.report import format_table, timestamp, to_json, write_routed_model
 
 DEFAULT_POLICIES = tuple(POLICIES)
@@ -82,8 +84,17 @@ def cli():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
+@click.option("--save", "save_dir", type=click.Path(path_type=Path), help="Save each trained router (fit on the training queries) under this new folder.")
+@click.option("--load", "load_dirs", multiple=True, type=click.Path(path_type=Path), help="Also score a router saved with --save (repeatable).")
+@click.option("--features", help="Text features for light routers: tfidf, minilm, hf:<encoder>.")
+@click.option("--encoder", help="HF encoder (hub id or local path) for transformer routers (mlc, sc).")
+@click.option("--epochs", type=click.IntRange(1, None), help="Training epochs for transformer routers.")
+@click.option("--lr", type=float, help="Learning rate for transformer routers.")
+@click.option("--batch-size", type=click.IntRange(1, None), help="Batch size for transformer routers.")
+@click.option("--max-length", type=click.IntRange(8, None), help="Max tokens per query for transformer routers.")
 def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
-                     on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path):
+                     on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
+                     features, encoder, epochs, lr, batch_size, max_length):
     """Print the routing table: baselines, each model, each router x policy."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
@@ -94,17 +105,68 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
         data = data.with_latency(declared)
     if datasets:
         data = data.only_datasets(datasets)
-    result = evaluate(data, list(routers), list(policies), seed=seed, folds=folds)
+    if save_dir is not None and save_dir.exists():
+        raise RoutingInputError(f"{save_dir}: already exists; choose a new --save folder (earlier routers are kept)")
+    loaded = {}
+    for directory in load_dirs:
+        router, models = load_router(directory)
+        if models != data.models:
+            raise RoutingInputError(
+                f"{directory}: router trained on models {', '.join(models)}; the input has {', '.join(data.models)}; "
+                "use a router trained on this pool"
+            )
+        loaded[f"loaded:{directory.name}"] = router
+    given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
+    params = {name: router_params(name, given) for name in routers}
+    result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
+                      seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None)
     if as_json:
         click.echo(json.dumps(to_json(result, data), indent=2, sort_keys=True))
     else:
-        click.echo("\n".join(data.report.lines()))
+        click.echo("\n".join(data.report.lines() + result.notes))
         click.echo(format_table(result))
+    for name, router in result.fitted.items():
+        folder = save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models)
+        click.echo(f"saved router {name} to {folder}", err=True)
     if output_path is not None:
         stamp = timestamp()
         for routed in result.routed:
             folder = write_routed_model(output_path, result.data, routed, stamp)
             click.echo(f"wrote routed model {folder}", err=True)
+
+
+def _explicit() -> set[str]:
+    """Names of the options the user gave on the command line (not defaults)."""
+    ctx = click.get_current_context()
+    return {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+
+
+def router_params(name: str, given: dict) -> dict:
+    """The given options that router `name` accepts as hyper-parameters."""
+    accepted = inspect.signature(ROUTERS[name].__init__).parameters if name in ROUTERS else {}
+    return {key: value for key, value in given.items() if value is not None and key in accepted}
+
+
+@cli.command("predict")
+@click.option("--load", "load_dir", required=True, type=click.Path(path_type=Path), help="Folder written by --save.")
+@click.option("--query", "queries", multiple=True, help="A query (repeatable).")
+@click.option("--queries", "queries_file", type=click.Path(path_type=Path), help="Text file, one query per line, or JSONL with 'question'/'query'.")
+@click.option("--policy", type=click.Choice(["argmax", "random"]), default="argmax", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query: query, model, scores.")
+def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
+    """Print the model a saved router picks for each query."""
+    router, models = load_router(load_dir)
+    texts = list(queries) + (read_queries(queries_file) if queries_file else [])
+    if not texts:
+        raise click.UsageError("give queries with --query TEXT or --queries FILE")
+    scores = router.predict_proba(texts)
+    chosen = make_policy(policy, seed=seed).choose(scores)
+    for text, j, row in zip(texts, chosen, scores):
+        if as_json:
+            click.echo(json.dumps({"query": text, "model": models[j], "scores": dict(zip(models, map(float, row)))}))
+        else:
+            click.echo(f"{models[j]}\t{text}")
 
 
 @cli.command("demo")

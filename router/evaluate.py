@@ -9,6 +9,7 @@ fold is scored by a router fit on the other folds. Policies that need fitting
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.policies import make_policy
-from router.routers import make_router
+from router.routers import Router, make_router
 
 RANDOM_DRAWS = 1000
 
@@ -49,6 +50,8 @@ class Evaluation:
     protocol: str
     rows: list[Row]
     routed: list[Routed]
+    notes: list[str] = field(default_factory=list)
+    fitted: dict[str, Router] = field(default_factory=dict)
 
 
 def _mean_latency(data: RoutingData, choices: np.ndarray) -> float | None:
@@ -133,33 +136,27 @@ def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
     return rows
 
 
-def cross_fit_scores(
-    router_name: str, data: RoutingData, folds: int, seed: int, params: dict | None = None
-) -> np.ndarray:
-    """Out-of-fold router scores for every query of `data` (k-fold cross-fitting)."""
+def cross_fit_scores(make: Callable[[], Router], data: RoutingData, folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold scores for every query of `data` from routers built by `make` (k-fold cross-fitting)."""
     scores = np.zeros(data.labels.shape)
     for train_index, test_index in data.kfold(folds, seed):
-        router = make_router(router_name, **(params or {}))
-        router.fit([data.queries[i] for i in train_index], data.labels[train_index])
+        router = make().fit([data.queries[i] for i in train_index], data.labels[train_index])
         scores[test_index] = router.predict_proba([data.queries[i] for i in test_index])
     return scores
 
 
-def _route(name: str, train: RoutingData, test: RoutingData, policies: list[str], seed: int, folds: int, params: dict | None):
-    """Fit router `name` on train, score test; fit each policy on out-of-fold train scores."""
-    router = make_router(name, **(params or {}))
-    router.fit(list(train.queries), train.labels)
-    scores = router.predict_proba(list(test.queries))
-    train_scores = None
-    choices = {}
+def _choose(policies: list[str], scores: np.ndarray, seed: int, fit_scores: Callable[[], tuple[np.ndarray, np.ndarray]] | None):
+    """Each policy's choices; policies that need fitting get (scores, labels) from `fit_scores`."""
+    choices, fitting = {}, None
     for policy_name in policies:
         policy = make_policy(policy_name, seed=seed)
         if policy.needs_fit:
-            if train_scores is None:
-                train_scores = cross_fit_scores(name, train, min(folds, train.n_queries), seed, params)
-            policy.fit(train_scores, train.labels)
+            if fit_scores is None:
+                continue
+            fitting = fitting or fit_scores()
+            policy.fit(*fitting)
         choices[policy_name] = policy.choose(scores)
-    return scores, choices
+    return choices
 
 
 def evaluate(
@@ -169,34 +166,63 @@ def evaluate(
     seed: int = 0,
     folds: int = 5,
     router_params: dict[str, dict] | None = None,
+    fitted: dict[str, Router] | None = None,
+    keep_fitted: bool = False,
 ) -> Evaluation:
-    """Baselines on the test queries plus one row per router x policy (and upper bound)."""
+    """Baselines on the test queries plus one row per router x policy (and upper bound).
+
+    `routers` are trained here; `fitted` routers (loaded from disk) are only
+    scored: their policies that need fitting are fit on their scores for the
+    training queries, or left out (with a note) when there are none.
+    `keep_fitted` also returns each trained router fit on all training queries
+    (all test queries under k-fold), for saving.
+    """
     for name in policies:
         make_policy(name)  # unknown names fail before any training
+    params = {name: (router_params or {}).get(name, {}) for name in routers}
     for name in routers:
-        make_router(name, **(router_params or {}).get(name, {}))
+        make_router(name, **params[name])
     train, test = data.split(TRAIN), data.split(TEST)
     if test.n_queries == 0:
         raise RoutingInputError("no test queries: the logs hold only training tasks; add test-split runs")
-    if train.n_queries:
+    if not routers:
+        protocol, parts = f"saved router(s) scored on {test.n_queries} test queries", []
+    elif train.n_queries:
         protocol = f"train ({train.n_queries} queries) -> test ({test.n_queries} queries)"
         parts = [(train, np.arange(test.n_queries))]
     else:
         protocol = f"{folds}-fold cross-fitting on {test.n_queries} test queries (seed {seed})"
         parts = [(test.take(fit), held_out) for fit, held_out in test.kfold(folds, seed)]
-    rows = baseline_rows(test, seed)
-    routed: list[Routed] = []
+    evaluation = Evaluation(test, protocol, baseline_rows(test, seed), [])
     for name in routers:
-        params = (router_params or {}).get(name)
+        make = lambda name=name: make_router(name, **params[name])  # noqa: E731
         scores = np.zeros(test.labels.shape)
         choices = {p: np.zeros(test.n_queries, dtype=int) for p in policies}
         for fit_data, held_out in tqdm(parts, desc=f"router {name}", disable=len(parts) < 2, leave=False):
-            part_scores, part_choices = _route(name, fit_data, test.take(held_out), policies, seed, folds, params)
-            scores[held_out] = part_scores
-            for policy_name, chosen in part_choices.items():
+            router = make().fit(list(fit_data.queries), fit_data.labels)
+            scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
+            fold_folds = min(folds, fit_data.n_queries)
+            oof = lambda fit_data=fit_data, k=fold_folds: (cross_fit_scores(make, fit_data, k, seed), fit_data.labels)  # noqa: E731
+            for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
                 choices[policy_name][held_out] = chosen
-        rows.append(upper_bound_row(test, scores, name))
-        for policy_name in policies:
-            rows.append(choice_row(f"router:{name}:{policy_name}", test, choices[policy_name], router=name))
-            routed.append(Routed(name, policy_name, scores, choices[policy_name]))
-    return Evaluation(test, protocol, rows, routed)
+        if keep_fitted:
+            whole = train if train.n_queries else test
+            evaluation.fitted[name] = router if train.n_queries else make().fit(list(whole.queries), whole.labels)
+        _add_router_rows(evaluation, name, scores, choices)
+    for name, router in (fitted or {}).items():
+        scores = router.predict_proba(list(test.queries))
+        in_sample = (lambda r=router: (r.predict_proba(list(train.queries)), train.labels)) if train.n_queries else None
+        choices = _choose(policies, scores, seed, in_sample)
+        skipped = [p for p in policies if p not in choices]
+        if skipped:
+            evaluation.notes.append(f"{name}: policies {', '.join(skipped)} need training queries to fit; none given, left out")
+        _add_router_rows(evaluation, name, scores, choices)
+    return evaluation
+
+
+def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray]) -> None:
+    test = evaluation.data
+    evaluation.rows.append(upper_bound_row(test, scores, name))
+    for policy_name, chosen in choices.items():
+        evaluation.rows.append(choice_row(f"router:{name}:{policy_name}", test, chosen, router=name))
+        evaluation.routed.append(Routed(name, policy_name, scores, chosen))

@@ -388,3 +388,22 @@ def _long_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
         by_query[query][model] = _check_score(path, f"line {number}", model, record["score"])
         first_line.setdefault(query, number)
     return [(f"line {first_line[q]}", q, scores) for q, scores in by_query.items()]
+
+
+def read_queries(path: Path | str) -> list[str]:
+    """Queries to route: a text file (one per line) or JSONL with a 'question'/'query' field."""
+    path = Path(path)
+    if not path.is_file():
+        raise RoutingInputError(f"{path}: no such file; check --queries")
+    if path.suffix != ".jsonl":
+        try:
+            return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        except UnicodeDecodeError:
+            raise RoutingInputError(f"{path}: not UTF-8 text; re-export the file as UTF-8") from None
+    queries = []
+    for number, row in iter_jsonl(path, False, []):
+        text = row.get("question", row.get("query"))
+        if not isinstance(text, str):
+            raise RoutingInputError(f"{path}:{number}: no 'question' or 'query' text field")
+        queries.append(text)
+    return queries

@@ -122,3 +122,34 @@ def test_demo_runs_end_to_end_without_weights_or_network(tmp_path):
     assert len([p for p in (logs / "mmlu").iterdir()]) == 7
     assert "model:gemma-7b                     71.11" in done.stdout  # the paper's figure, reproduced
     assert list(tmp_path.glob("demo-routed-*/gsm8k/routed__knn__argmax/results_*.json"))
+
+
+def test_save_load_and_predict(shared_data, tmp_path):
+    folder = shared_data / "routing" / "routerdc-7llm"
+    train, test = folder / "gsm8k_train.json", folder / "gsm8k_test.json"
+    trained = routing_eval("--scores", train, "--test-scores", test, "--router", "lr", "--policy", "argmax",
+                           "--json", "--save", tmp_path / "lr")
+    assert trained.returncode == 0, trained.stderr
+    loaded = routing_eval("--scores", train, "--test-scores", test, "--load", tmp_path / "lr", "--policy", "argmax", "--json")
+    assert loaded.returncode == 0, loaded.stderr
+    accuracy = lambda out, method: rows_by_method(json.loads(out))[method]["accuracy"]  # noqa: E731
+    assert accuracy(loaded.stdout, "router:loaded:lr:argmax") == accuracy(trained.stdout, "router:lr:argmax")
+
+    again = routing_eval("--scores", train, "--test-scores", test, "--router", "lr", "--save", tmp_path / "lr")
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+    queries = tmp_path / "q.txt"
+    queries.write_text("Tom has 3 apples and buys 5 more. How many apples?\nA train goes 60 miles in 2 hours.\n")
+    predicted = routing_eval("predict", "--load", tmp_path / "lr", "--queries", queries, "--json")
+    assert predicted.returncode == 0, predicted.stderr
+    lines = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert len(lines) == 2 and all(len(line["scores"]) == 7 and line["model"] in line["scores"] for line in lines)
+
+
+def test_saved_router_from_another_pool_is_refused(shared_data, tmp_path):
+    table = tmp_path / "other.json"
+    table.write_text(json.dumps([{"question": f"q {i}", "scores": {"x": i % 2, "y": 1 - i % 2}} for i in range(20)]))
+    assert routing_eval("--scores", table, "--router", "knn", "--save", tmp_path / "r").returncode == 0
+    done = routing_eval("--scores", shared_data / "routing" / "routerdc-7llm" / "gsm8k_test.json", "--load", tmp_path / "r")
+    assert done.returncode == 2
+    assert "router trained on models x, y" in done.stderr and len(done.stderr.strip().splitlines()) == 1
