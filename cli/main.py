@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from router.data import RoutingInputError, concat
-from router.evaluate import evaluate
+from router.evaluate import PROTOCOLS, evaluate
 from router.logs import ReadOptions, read_harness_logs, read_queries, read_score_table
 from router.policies import POLICIES, make_policy
 from router.routers import ROUTERS, load_router, save_router
@@ -80,6 +80,8 @@ def cli():
 @click.option("--on-missing", type=click.Choice(["error", "drop"]), default="error", show_default=True, help="Documents some models lack: stop, or keep only common ones.")
 @click.option("--skip-bad-lines", is_flag=True, help="Skip malformed JSONL lines (reported) instead of stopping.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these datasets (e.g. gsm8k); default: all, as one stream.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="auto", show_default=True,
+              help="auto: train -> test when there are training queries, else k-fold; test-kfold: k-fold inside the test queries.")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
@@ -94,7 +96,7 @@ def cli():
 @click.option("--max-length", type=click.IntRange(8, None), help="Max tokens per query for transformer routers.")
 def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
                      on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
-                     features, encoder, epochs, lr, batch_size, max_length):
+                     features, encoder, epochs, lr, batch_size, max_length, protocol):
     """Print the routing table: baselines, each model, each router x policy."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
@@ -119,7 +121,8 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
     given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
     params = {name: router_params(name, given) for name in routers}
     result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
-                      seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None)
+                      seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
+                      protocol=protocol)
     if as_json:
         click.echo(json.dumps(to_json(result, data), indent=2, sort_keys=True))
     else:

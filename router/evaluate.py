@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
+from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy
 from router.routers import Router, make_router
 
 RANDOM_DRAWS = 1000
+PROTOCOLS = ("auto", "train-test", "test-kfold")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,16 @@ class Row:
     n: int
     router: str | None = None
     share: dict[str, float] = field(default_factory=dict)  # model -> fraction of queries routed to it
+    correct: np.ndarray = field(default=None, repr=False, compare=False)  # per query, for intervals and tests
+    ci: tuple[float, float] | None = None  # 95% bootstrap interval of accuracy
+    vs_best: PairedTest | None = None  # router rows: paired test against the best single model
+
+
+def make_row(method: str, correct: np.ndarray, latency: float | None, router: str | None = None,
+             share: dict[str, float] | None = None, seed: int = 0) -> Row:
+    """A row from per-query correctness (fractions 0-1), with its bootstrap interval."""
+    correct = np.asarray(correct, dtype=float)
+    return Row(method, float(correct.mean()), latency, len(correct), router, share or {}, correct, bootstrap_ci(correct, seed))
 
 
 @dataclass
@@ -52,6 +64,10 @@ class Evaluation:
     routed: list[Routed]
     notes: list[str] = field(default_factory=list)
     fitted: dict[str, Router] = field(default_factory=dict)
+    calibration: dict[str, float] = field(default_factory=dict)  # router -> ECE of its P(solve) on test
+
+    def best_single(self) -> Row:
+        return max((r for r in self.rows if r.method.startswith("model:")), key=lambda r: r.accuracy)
 
 
 def _mean_latency(data: RoutingData, choices: np.ndarray) -> float | None:
@@ -67,7 +83,7 @@ def _share(data: RoutingData, choices: np.ndarray) -> dict[str, float]:
 def choice_row(method: str, data: RoutingData, choices: np.ndarray, router: str | None = None) -> Row:
     """Accuracy and latency of sending query i to model choices[i]."""
     correct = data.labels[np.arange(data.n_queries), choices]
-    return Row(method, float(correct.mean()), _mean_latency(data, choices), data.n_queries, router, _share(data, choices))
+    return make_row(method, correct, _mean_latency(data, choices), router, _share(data, choices))
 
 
 def oracle_choices(data: RoutingData, cheapest: bool = False) -> np.ndarray:
@@ -87,9 +103,9 @@ def oracle_choices(data: RoutingData, cheapest: bool = False) -> np.ndarray:
 def random_row(data: RoutingData, seed: int, draws: int = RANDOM_DRAWS) -> Row:
     """Uniform random model per query, averaged over `draws` seeded draws."""
     picks = np.random.default_rng(seed).integers(0, data.n_models, size=(draws, data.n_queries))
-    accuracy = float(data.labels[np.arange(data.n_queries), picks].mean())
+    per_query = data.labels[np.arange(data.n_queries), picks].mean(axis=0)
     latency = None if np.isnan(data.latency).any() else float(data.latency[np.arange(data.n_queries), picks].mean())
-    return Row("random", accuracy, latency, data.n_queries)
+    return make_row("random", per_query, latency)
 
 
 def all_models_row(data: RoutingData) -> Row:
@@ -104,7 +120,7 @@ def all_models_row(data: RoutingData) -> Row:
     else:
         correct = list(data.labels.mean(axis=1) >= 0.5)
     latency = None if np.isnan(data.latency).any() else float(data.latency.sum(axis=1).mean())
-    return Row("all", float(np.mean(correct)), latency, data.n_queries)
+    return make_row("all", np.asarray(correct, dtype=float), latency)
 
 
 def _vote_is_right(answers: np.ndarray, labels: np.ndarray) -> bool:
@@ -168,6 +184,7 @@ def evaluate(
     router_params: dict[str, dict] | None = None,
     fitted: dict[str, Router] | None = None,
     keep_fitted: bool = False,
+    protocol: str = "auto",
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -175,7 +192,9 @@ def evaluate(
     scored: their policies that need fitting are fit on their scores for the
     training queries, or left out (with a note) when there are none.
     `keep_fitted` also returns each trained router fit on all training queries
-    (all test queries under k-fold), for saving.
+    (all test queries under k-fold), for saving. `protocol`: 'auto' (train ->
+    test when there are training queries, else k-fold), 'train-test', or
+    'test-kfold' (ignore training queries; k-fold inside the test queries).
     """
     for name in policies:
         make_policy(name)  # unknown names fail before any training
@@ -185,15 +204,22 @@ def evaluate(
     train, test = data.split(TRAIN), data.split(TEST)
     if test.n_queries == 0:
         raise RoutingInputError("no test queries: the logs hold only training tasks; add test-split runs")
+    if protocol not in PROTOCOLS:
+        raise RoutingInputError(f"unknown protocol {protocol!r}; choose from: {', '.join(PROTOCOLS)}")
+    if protocol == "train-test" and not train.n_queries:
+        raise RoutingInputError("--protocol train-test needs training queries (tasks named *_train, or --scores with --test-scores)")
+    notes = contamination_notes(train, test) if train.n_queries else []
+    if protocol == "test-kfold":
+        train = train.take(np.zeros(train.n_queries, dtype=bool))
     if not routers:
-        protocol, parts = f"saved router(s) scored on {test.n_queries} test queries", []
+        described, parts = f"saved router(s) scored on {test.n_queries} test queries", []
     elif train.n_queries:
-        protocol = f"train ({train.n_queries} queries) -> test ({test.n_queries} queries)"
+        described = f"train ({train.n_queries} queries) -> test ({test.n_queries} queries)"
         parts = [(train, np.arange(test.n_queries))]
     else:
-        protocol = f"{folds}-fold cross-fitting on {test.n_queries} test queries (seed {seed})"
+        described = f"{folds}-fold cross-fitting on {test.n_queries} test queries (seed {seed})"
         parts = [(test.take(fit), held_out) for fit, held_out in test.kfold(folds, seed)]
-    evaluation = Evaluation(test, protocol, baseline_rows(test, seed), [])
+    evaluation = Evaluation(test, described, baseline_rows(test, seed), [], notes=notes)
     for name in routers:
         make = lambda name=name: make_router(name, **params[name])  # noqa: E731
         scores = np.zeros(test.labels.shape)
@@ -222,7 +248,28 @@ def evaluate(
 
 def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray]) -> None:
     test = evaluation.data
+    best = evaluation.best_single()
+    evaluation.calibration[name] = expected_calibration_error(scores, test.labels)
     evaluation.rows.append(upper_bound_row(test, scores, name))
     for policy_name, chosen in choices.items():
-        evaluation.rows.append(choice_row(f"router:{name}:{policy_name}", test, chosen, router=name))
+        row = choice_row(f"router:{name}:{policy_name}", test, chosen, router=name)
+        evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
         evaluation.routed.append(Routed(name, policy_name, scores, chosen))
+
+
+def contamination_notes(train: RoutingData, test: RoutingData) -> list[str]:
+    """Warn for each model whose training-query accuracy differs from its test accuracy beyond the 95% CI.
+
+    Routers learn the training labels: a model trained on the training split
+    (MetaMath on GSM8K train) looks better there than on test, and routers follow.
+    """
+    notes = []
+    for j, model in enumerate(train.models):
+        p_train, p_test = train.labels[:, j].mean(), test.labels[:, j].mean()
+        if proportions_differ(p_train, train.n_queries, p_test, test.n_queries):
+            notes.append(
+                f"warning: {model} solves {100 * p_train:.1f}% of training queries but {100 * p_test:.1f}% of test "
+                "queries (beyond the 95% CI): routers trained on these labels learn the gap; "
+                "compare with --protocol test-kfold"
+            )
+    return notes

@@ -24,32 +24,45 @@ def _percent(value: float) -> str:
 
 
 def format_table(evaluation: Evaluation) -> str:
-    """The paper's table for people: accuracy %, mean latency (s/query), n, per row."""
-    rows = evaluation.rows
-    best = max((r.accuracy for r in rows if r.method.startswith("model:")), default=float("nan"))
-    header = ("method", "accuracy %", "vs best single", "latency s/query", "n")
+    """The paper's table for people: accuracy % with 95% CI, gap to the best single model
+    (with McNemar's p for routers), mean latency (s/query), n."""
+    best = evaluation.best_single().accuracy
+    header = ("method", "accuracy %", "95% CI", "vs best single", "p", "latency s/query", "n")
     body = [
         (
             r.method if r.router is None or r.method.startswith("router:") else f"{r.method}:{r.router}",
             _percent(r.accuracy),
+            "" if r.ci is None else f"{_percent(r.ci[0])}-{_percent(r.ci[1])}",
             f"{100 * (r.accuracy - best):+.2f}",
+            "" if r.vs_best is None else f"{r.vs_best.p_value:.3f}",
             "n/a" if r.latency_s is None else f"{r.latency_s:.3f}",
             str(r.n),
         )
-        for r in rows
+        for r in evaluation.rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     lines = [f"protocol: {evaluation.protocol}", fmt(header), fmt(tuple("-" * w for w in widths))]
-    return "\n".join(lines + [fmt(cells) for cells in body])
+    calibration = ", ".join(f"{name} {ece:.3f}" for name, ece in evaluation.calibration.items())
+    footer = [f"calibration of P(solve), ECE (10 bins): {calibration}"] if calibration else []
+    return "\n".join(lines + [fmt(cells) for cells in body] + footer)
 
 
 def _row_json(row: Row) -> dict:
     out = {"method": row.method, "accuracy": round(row.accuracy, 6), "latency_s": None if row.latency_s is None else round(row.latency_s, 6), "n": row.n}
+    if row.ci is not None:
+        out["ci95"] = [round(row.ci[0], 6), round(row.ci[1], 6)]
     if row.router is not None:
         out["router"] = row.router
     if row.share:
         out["share"] = {m: round(v, 6) for m, v in row.share.items()}
+    if row.vs_best is not None:
+        out["vs_best_single"] = {
+            "difference": round(row.vs_best.difference, 6),
+            "wins": row.vs_best.a_only,
+            "losses": row.vs_best.b_only,
+            "mcnemar_p": round(row.vs_best.p_value, 6),
+        }
     return out
 
 
@@ -62,6 +75,8 @@ def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
             for m, s, src in zip(data.models, data.model_latency, data.latency_source)
         ],
         "join": data.report.lines(),
+        "notes": evaluation.notes,
+        "calibration_ece": {name: round(float(ece), 6) for name, ece in evaluation.calibration.items()},
         "rows": [_row_json(r) for r in evaluation.rows],
     }
 
