@@ -1,0 +1,131 @@
+"""Cost-aware routing and the cost-quality metrics of RouteLLM and RouterBench.
+
+Cost here is latency in seconds per query (from the logs or `--latency`);
+any per-query cost array of the same shape works the same way.
+
+- Willingness to pay: route query i to argmax_j P(solve)_ij - lam * cost_ij;
+  sweeping lam from 0 upward traces the router's accuracy-cost curve.
+- APGR (RouteLLM): for a strong/weak pair, the performance gap recovered
+  PGR = (acc - acc_weak) / (acc_strong - acc_weak), averaged over the share of
+  queries sent to the strong model from 0 to 1. CPT(x): the smallest share of
+  strong calls that recovers x of the gap.
+- AIQ (RouterBench): area under the non-decreasing convex hull of the
+  (cost, accuracy) points, divided by the cost range it spans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from router.data import RoutingData, RoutingInputError
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One setting of a cost-aware router: its lam, accuracy (fraction) and mean cost (s/query)."""
+
+    lam: float
+    accuracy: float
+    cost: float
+
+
+def _known_cost(data: RoutingData) -> np.ndarray:
+    if np.isnan(data.latency).any():
+        raise RoutingInputError("cost-aware routing needs every model's latency; pass --latency MODEL=SECONDS")
+    return data.latency
+
+
+def cost_aware_choices(scores: np.ndarray, cost: np.ndarray, lam: float) -> np.ndarray:
+    """argmax_j scores_ij - lam * cost_ij for each query (ties: pool order)."""
+    return np.argmax(scores - lam * cost, axis=1)
+
+
+def sweep(data: RoutingData, scores: np.ndarray, lambdas: np.ndarray | None = None) -> list[OperatingPoint]:
+    """The router's accuracy and mean cost at each lam (default: 0 and a log grid up to 'always cheapest')."""
+    cost = _known_cost(data)
+    if lambdas is None:
+        spread = max(float(np.ptp(cost)), 1e-9)
+        lambdas = np.concatenate([[0.0], np.geomspace(1e-4 / spread, 10.0 / spread, 60)])
+    rows = np.arange(data.n_queries)
+    points = []
+    for lam in lambdas:
+        chosen = cost_aware_choices(scores, cost, lam)
+        points.append(OperatingPoint(float(lam), float(data.labels[rows, chosen].mean()), float(cost[rows, chosen].mean())))
+    return points
+
+
+def best_under(points: list[OperatingPoint], max_cost: float) -> OperatingPoint:
+    """The most accurate operating point whose mean cost is <= max_cost."""
+    affordable = [p for p in points if p.cost <= max_cost + 1e-12]
+    if not affordable:
+        cheapest = min(p.cost for p in points)
+        raise RoutingInputError(f"--max-latency {max_cost:g} s is below the cheapest routing ({cheapest:.3f} s/query); raise it")
+    return max(affordable, key=lambda p: (p.accuracy, -p.cost))
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(cost, accuracy) points not beaten by a cheaper-or-equal, at-least-as-accurate point; by cost."""
+    front, best = [], -np.inf
+    for cost, accuracy in sorted(points, key=lambda p: (p[0], -p[1])):
+        if accuracy > best:
+            front.append((cost, accuracy))
+            best = accuracy
+    return front
+
+
+def aiq(points: list[tuple[float, float]]) -> float:
+    """RouterBench's average improvement in quality: area under the upper convex hull of the
+    non-dominated (cost, accuracy) points, divided by their cost range (accuracy units)."""
+    front = pareto_front(points)
+    if len(front) == 1:
+        return front[0][1]
+    hull: list[tuple[float, float]] = []
+    for point in front:  # upper hull by a monotone chain
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) >= 0:
+            hull.pop()
+        hull.append(point)
+    xs, ys = zip(*hull)
+    return float(np.trapezoid(ys, xs) / (xs[-1] - xs[0]))
+
+
+def _cross(o, a, b) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+@dataclass(frozen=True)
+class GapRecovery:
+    """RouteLLM's metrics for one router on a strong/weak pair."""
+
+    strong_share: np.ndarray  # fraction of queries sent to the strong model, 0..1
+    pgr: np.ndarray  # performance gap recovered at each share
+    apgr: float
+    cpt50: float  # smallest strong share with PGR >= 0.5
+    cpt80: float
+
+
+def gap_recovery(data: RoutingData, scores: np.ndarray, strong: str, weak: str, steps: int = 101) -> GapRecovery:
+    """Send the queries where the router favours the strong model most (score_strong - score_weak)
+    to it, for every share from 0 to 1; PGR relative to always-weak and always-strong."""
+    for name in (strong, weak):
+        if name not in data.models:
+            raise RoutingInputError(f"unknown model {name!r}; known: {', '.join(data.models)}")
+    s, w = data.models.index(strong), data.models.index(weak)
+    acc_s, acc_w = data.labels[:, s].mean(), data.labels[:, w].mean()
+    if acc_s <= acc_w:
+        raise RoutingInputError(f"{strong} ({100 * acc_s:.2f}%) is not stronger than {weak} ({100 * acc_w:.2f}%); swap them")
+    order = np.argsort(-(scores[:, s] - scores[:, w]), kind="stable")
+    shares = np.linspace(0.0, 1.0, steps)
+    pgr = np.empty(steps)
+    for k, share in enumerate(shares):
+        to_strong = np.zeros(data.n_queries, dtype=bool)
+        to_strong[order[: int(round(share * data.n_queries))]] = True
+        accuracy = np.where(to_strong, data.labels[:, s], data.labels[:, w]).mean()
+        pgr[k] = (accuracy - acc_w) / (acc_s - acc_w)
+
+    def cpt(target: float) -> float:
+        reached = np.flatnonzero(pgr >= target)
+        return float(shares[reached[0]]) if len(reached) else float("nan")
+
+    return GapRecovery(shares, pgr, float(np.trapezoid(pgr, shares)), cpt(0.5), cpt(0.8))
