@@ -80,6 +80,7 @@ def cli():
 @click.option("--on-missing", type=click.Choice(["error", "drop"]), default="error", show_default=True, help="Documents some models lack: stop, or keep only common ones.")
 @click.option("--skip-bad-lines", is_flag=True, help="Skip malformed JSONL lines (reported) instead of stopping.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these datasets (e.g. gsm8k); default: all, as one stream.")
+@click.option("--max-latency", type=click.FloatRange(0, None), help="Also route each router cost-aware within this mean latency (s/query).")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="auto", show_default=True,
               help="auto: train -> test when there are training queries, else k-fold; test-kfold: k-fold inside the test queries.")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
@@ -96,7 +97,7 @@ def cli():
 @click.option("--max-length", type=click.IntRange(8, None), help="Max tokens per query for transformer routers.")
 def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
                      on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
-                     features, encoder, epochs, lr, batch_size, max_length, protocol):
+                     features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol):
     """Print the routing table: baselines, each model, each router x policy."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
@@ -122,7 +123,7 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
     params = {name: router_params(name, given) for name in routers}
     result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
                       seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
-                      protocol=protocol)
+                      protocol=protocol, max_latency=max_latency)
     if as_json:
         click.echo(json.dumps(to_json(result, data), indent=2, sort_keys=True))
     else:

@@ -46,8 +46,7 @@ def sweep(data: RoutingData, scores: np.ndarray, lambdas: np.ndarray | None = No
     """The router's accuracy and mean cost at each lam (default: 0 and a log grid up to 'always cheapest')."""
     cost = _known_cost(data)
     if lambdas is None:
-        spread = max(float(np.ptp(cost)), 1e-9)
-        lambdas = np.concatenate([[0.0], np.geomspace(1e-4 / spread, 10.0 / spread, 60)])
+        lambdas = lambda_grid(cost)
     rows = np.arange(data.n_queries)
     points = []
     for lam in lambdas:
@@ -56,8 +55,32 @@ def sweep(data: RoutingData, scores: np.ndarray, lambdas: np.ndarray | None = No
     return points
 
 
+def lambda_grid(cost: np.ndarray) -> np.ndarray:
+    """0 and a log grid of lam up to where the cheapest model always wins."""
+    spread = max(float(np.ptp(cost)), 1e-9)
+    return np.concatenate([[0.0], np.geomspace(1e-4 / spread, 10.0 / spread, 60)])
+
+
+def lambda_for_budget(scores: np.ndarray, cost: np.ndarray, max_cost: float) -> float:
+    """The lam whose routing has the highest expected accuracy (mean chosen P(solve)) with mean
+    cost <= max_cost. Uses scores and costs only, never labels, so it can be set on test queries."""
+    rows = np.arange(len(scores))
+    best = None
+    for lam in lambda_grid(cost):
+        chosen = cost_aware_choices(scores, cost, lam)
+        if cost[rows, chosen].mean() <= max_cost + 1e-12:
+            expected = scores[rows, chosen].mean()
+            if best is None or expected > best[0]:
+                best = (expected, float(lam))
+    if best is None:
+        raise RoutingInputError(
+            f"--max-latency {max_cost:g} s is below the cheapest routing ({cost.min(axis=1).mean():.3f} s/query); raise it"
+        )
+    return best[1]
+
+
 def best_under(points: list[OperatingPoint], max_cost: float) -> OperatingPoint:
-    """The most accurate operating point whose mean cost is <= max_cost."""
+    """The most accurate operating point whose mean cost is <= max_cost (reads labels: for reports)."""
     affordable = [p for p in points if p.cost <= max_cost + 1e-12]
     if not affordable:
         cheapest = min(p.cost for p in points)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from tqdm.auto import tqdm
 
+from router.cost import cost_aware_choices, lambda_for_budget
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy
@@ -185,6 +186,7 @@ def evaluate(
     fitted: dict[str, Router] | None = None,
     keep_fitted: bool = False,
     protocol: str = "auto",
+    max_latency: float | None = None,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -195,6 +197,8 @@ def evaluate(
     (all test queries under k-fold), for saving. `protocol`: 'auto' (train ->
     test when there are training queries, else k-fold), 'train-test', or
     'test-kfold' (ignore training queries; k-fold inside the test queries).
+    `max_latency` (s/query) adds, per router, the most accurate cost-aware
+    operating point (argmax P(solve) - lam * latency) within that budget.
     """
     for name in policies:
         make_policy(name)  # unknown names fail before any training
@@ -234,7 +238,7 @@ def evaluate(
         if keep_fitted:
             whole = train if train.n_queries else test
             evaluation.fitted[name] = router if train.n_queries else make().fit(list(whole.queries), whole.labels)
-        _add_router_rows(evaluation, name, scores, choices)
+        _add_router_rows(evaluation, name, scores, choices, max_latency)
     for name, router in (fitted or {}).items():
         scores = router.predict_proba(list(test.queries))
         in_sample = (lambda r=router: (r.predict_proba(list(train.queries)), train.labels)) if train.n_queries else None
@@ -242,12 +246,18 @@ def evaluate(
         skipped = [p for p in policies if p not in choices]
         if skipped:
             evaluation.notes.append(f"{name}: policies {', '.join(skipped)} need training queries to fit; none given, left out")
-        _add_router_rows(evaluation, name, scores, choices)
+        _add_router_rows(evaluation, name, scores, choices, max_latency)
     return evaluation
 
 
-def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray]) -> None:
+def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray],
+                     max_latency: float | None = None) -> None:
     test = evaluation.data
+    if max_latency is not None:
+        if np.isnan(test.latency).any():
+            raise RoutingInputError("--max-latency needs every model's latency; pass --latency MODEL=SECONDS")
+        lam = lambda_for_budget(scores, test.latency, max_latency)
+        choices = {**choices, f"cost@{max_latency:g}s": cost_aware_choices(scores, test.latency, lam)}
     best = evaluation.best_single()
     evaluation.calibration[name] = expected_calibration_error(scores, test.labels)
     evaluation.rows.append(upper_bound_row(test, scores, name))

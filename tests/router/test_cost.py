@@ -53,3 +53,15 @@ def test_gap_recovery_apgr_and_cpt():
     assert worst.pgr.tolist() == [0.0, 0.0, 0.0, 0.5, 1.0]
     with pytest.raises(RoutingInputError, match="not stronger"):
         gap_recovery(data, perfect, strong="m1", weak="m0")
+
+
+def test_lambda_for_budget_uses_no_labels():
+    from router.cost import lambda_for_budget
+
+    scores = np.array([[0.9, 0.6], [0.8, 0.1]])
+    cost = np.array([[10.0, 1.0], [10.0, 1.0]])
+    lam = lambda_for_budget(scores, cost, 6.0)
+    assert cost_aware_choices(scores, cost, lam).tolist() == [1, 0]  # the one affordable mix with most expected accuracy
+    assert lambda_for_budget(scores, cost, 100.0) == 0.0
+    with pytest.raises(RoutingInputError, match="below the cheapest"):
+        lambda_for_budget(scores, cost, 0.5)
