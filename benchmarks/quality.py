@@ -11,7 +11,6 @@ Run: python benchmarks/quality.py [--data DIR] [--routers knn,lr]
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,20 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from router.cost import aiq, gap_recovery, sweep
-from router.data import concat
 from router.evaluate import Evaluation, evaluate
-from router.logs import read_harness_logs, read_score_table
+from router.logs import read_harness_logs
 from router.policies import POLICIES
 from router.simulate import write_simulated_logs
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "results"
-DEFAULT_DATA = Path(os.environ.get("LM_ROUTING_SHARED_DATA", REPO.parent / "shared" / "data")) / "routing" / "routerdc-7llm"
+from common import RESULTS, ROUTERDC, load_routerdc, pyplot
 
-
-def load(folder: Path, datasets: list[str]):
-    parts = [read_score_table(folder / f"{d}_{split}.json", split) for split in ("train", "test") for d in datasets]
-    return concat(parts)
 
 
 def gap_closed(accuracy: float, best: float, oracle: float) -> float:
@@ -93,10 +85,7 @@ def frontier_section(routers: list[str], seed: int) -> tuple[list[str], dict]:
 
 
 def plot_frontier(plot: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, points in plot["curves"].items():
@@ -115,10 +104,7 @@ def plot_frontier(plot: dict, path: Path) -> None:
 
 
 def plot_pgr(results: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, result in results.items():
@@ -135,7 +121,7 @@ def plot_pgr(results: dict, path: Path, title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=ROUTERDC)
     parser.add_argument("--routers", default="knn,lr")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -148,7 +134,7 @@ def main() -> None:
           "'gap closed' = (accuracy - best single) / (oracle - best single).", ""]
     pgr_results = {}
     for label, datasets in (("GSM8K", ["gsm8k"]), ("MMLU", ["mmlu"]), ("Mixed GSM8K+MMLU", ["gsm8k", "mmlu"])):
-        data = load(args.data, datasets)
+        data = load_routerdc(args.data, datasets)
         md += [f"## {label}", ""]
         for protocol in ("train-test", "test-kfold"):
             evaluation = evaluate(data, routers, policies, seed=args.seed, protocol=protocol)

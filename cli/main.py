@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from router.evaluate import PROTOCOLS, evaluate
 from router.logs import ReadOptions, read_harness_logs, read_queries, read_score_table
 from router.policies import POLICIES, make_policy
 from router.routers import ROUTERS, load_router, save_router
-from router.report import format_table, timestamp, to_json, write_routed_model
+from router.report import format_table, timestamp, to_json, write_routed_models
 
 DEFAULT_POLICIES = tuple(POLICIES)
 
@@ -40,7 +41,7 @@ def _parse_latency(values: tuple[str, ...]) -> dict[str, float]:
             number = float(seconds)
         except ValueError:
             number = float("nan")
-        if not sep or not model or not number >= 0:
+        if not sep or not model or not (math.isfinite(number) and number >= 0):
             raise click.BadParameter(f"{value!r}: expected MODEL=SECONDS with SECONDS >= 0", param_hint="--latency")
         declared[model] = number
     return declared
@@ -52,13 +53,12 @@ def load_data(logs, scores, test_scores, threshold, read_options: ReadOptions):
         raise RoutingInputError("--test-scores needs --scores (the training table)")
     if scores is None:
         return read_harness_logs(logs, read_options)
+    def table(path, split):
+        return read_score_table(path, split, threshold, read_options.on_missing, read_options.skip_bad_lines)
+
     if test_scores is None:
-        return read_score_table(scores, "test", threshold, read_options.on_missing)
-    parts = [
-        read_score_table(scores, "train", threshold, read_options.on_missing),
-        read_score_table(test_scores, "test", threshold, read_options.on_missing),
-    ]
-    return concat(parts)
+        return table(scores, "test")
+    return concat([table(scores, "train"), table(test_scores, "test")], sources=[str(scores), str(test_scores)])
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,19 +124,19 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
     result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
                       seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
                       protocol=protocol, max_latency=max_latency)
+    # files first (all or nothing), then the report: a failed write prints no table
+    written = write_routed_models(output_path, result.data, result.routed, timestamp()) if output_path is not None else []
+    saved = [(name, save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models))
+             for name, router in result.fitted.items()]
     if as_json:
         click.echo(json.dumps(to_json(result, data), indent=2, sort_keys=True))
     else:
         click.echo("\n".join(data.report.lines() + result.notes))
         click.echo(format_table(result))
-    for name, router in result.fitted.items():
-        folder = save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models)
+    for name, folder in saved:
         click.echo(f"saved router {name} to {folder}", err=True)
-    if output_path is not None:
-        stamp = timestamp()
-        for routed in result.routed:
-            folder = write_routed_model(output_path, result.data, routed, stamp)
-            click.echo(f"wrote routed model {folder}", err=True)
+    for folder in written:
+        click.echo(f"wrote routed model {folder}", err=True)
 
 
 def _explicit() -> set[str]:
@@ -190,8 +190,7 @@ def demo_command(output_path, seed, routers):
         data = read_harness_logs(dataset_logs)
         result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed)
         click.echo(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
-        for routed in result.routed:
-            write_routed_model(routed_dir / dataset_logs.name, result.data, routed, stamp)
+        write_routed_models(routed_dir / dataset_logs.name, result.data, result.routed, stamp)
     click.echo(f"\nwrote the routed models in lm-eval format to {routed_dir}")
     click.echo(f"the same on your own logs: routing-eval --logs {logs / 'gsm8k'} --router knn --router lr")
 
@@ -206,6 +205,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as error:
         click.echo(f"routing-eval: error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
+    except OSError as error:  # a folder or disk the user can fix: still one line, never a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        click.echo(f"routing-eval: error: {where}{error.strerror or error}; check the path, its permissions and free space", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("routing-eval: aborted", err=True)
         sys.exit(1)

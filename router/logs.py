@@ -15,8 +15,10 @@ A query counts as solved when its score >= the threshold.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -38,41 +40,61 @@ class ReadOptions:
     skip_bad_lines: bool = False
 
 
+def _read_text(path: Path) -> str:
+    """The file as text (UTF-8, BOM dropped); unreadable or non-UTF-8 files raise with the line at fault."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise RoutingInputError(f"{path}:{line}: not UTF-8 text; re-export the file as UTF-8") from None
+
+
 def _load_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RoutingInputError(f"{path}: not valid JSON ({error}); re-run lm_eval or restore the file") from None
-    except OSError as error:
-        raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
+        return json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise RoutingInputError(
+            f"{path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno}); restore the file or re-run what wrote it"
+        ) from None
 
 
-def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str]):
-    """(line number, object) for each non-empty line; bad lines raise or are recorded."""
+def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str] | None):
+    """(line number, object) for each non-empty line; bad lines raise or, when skipping, are recorded in `skipped`.
+
+    `skipped` is None where the command has no --skip-bad-lines (the message then does not offer it).
+    """
     try:
-        handle = path.open(encoding="utf-8-sig")
+        handle = path.open("rb")
     except OSError as error:
         raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
+    or_skip = "" if skipped is None else " or pass --skip-bad-lines"
     with handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        raise ValueError("line is not a JSON object")
-                except ValueError as error:
-                    if not skip_bad_lines:
-                        raise RoutingInputError(
-                            f"{path}:{number}: malformed JSON line ({str(error).splitlines()[0]}); "
-                            "fix the file or pass --skip-bad-lines"
-                        ) from None
-                    skipped.append(f"{path}:{number}")
-                    continue
-                yield number, row
-        except UnicodeDecodeError:
-            raise RoutingInputError(f"{path}: not UTF-8 text; re-export the file as UTF-8") from None
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                if not skip_bad_lines:
+                    raise RoutingInputError(f"{path}:{number}: not UTF-8 text; re-export the file as UTF-8{or_skip}") from None
+                skipped.append(f"{path}:{number}")
+                continue
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("line is not a JSON object")
+            except ValueError as error:
+                if not skip_bad_lines:
+                    raise RoutingInputError(
+                        f"{path}:{number}: malformed JSON line ({str(error).splitlines()[0]}); fix the file{or_skip}"
+                    ) from None
+                skipped.append(f"{path}:{number}")
+                continue
+            yield number, row
 
 
 def _short_dataset(path: str | None, task: str) -> str:
@@ -108,8 +130,13 @@ def _label_key(path: Path, number: int, row: dict, wanted: str | None) -> str:
             raise RoutingInputError(f"{path}:{number}: no metric {wanted!r} in the sample; fix --metric")
         return wanted
     keys = [k for k in row if MAJ_KEY.match(k)]
+    listed = [str(m) for m in row.get("metrics", []) if MAJ_KEY.match(str(m))]
+    if not keys and listed:
+        raise RoutingInputError(
+            f"{path}:{number}: sample has no '{listed[0]}' field, though its 'metrics' list it; the log is corrupt, re-run lm_eval"
+        )
     if len(keys) != 1:
-        metrics = ", ".join(row.get("metrics", [])) or "none"
+        metrics = ", ".join(map(str, row.get("metrics", []))) or "none"
         raise RoutingInputError(
             f"{path}:{number}: no single maj@k field to use as the label (metrics: {metrics}); pass --metric NAME"
         )
@@ -126,6 +153,8 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
                 raise RoutingInputError(
                     f"{path}:{number}: sample has no '{key}' field; {LAYOUT_HINT} (re-run with lm-eval>=0.4.13)"
                 )
+        if not isinstance(row["doc"], dict):
+            raise RoutingInputError(f"{path}:{number}: 'doc' is not an object (the dataset row); {LAYOUT_HINT}")
     chosen = _pick_filter(path, {row["filter"] for _, row in rows}, options.filter)
     documents: dict[str, dict] = {}
     for number, row in rows:
@@ -133,12 +162,17 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
             continue
         key = _label_key(path, number, row, options.metric)
         value = row[key]
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise RoutingInputError(f"{path}:{number}: {key} is {value!r}, not a number; the log is corrupt")
-        solve_rate = row.get("solve_rate", math.nan)
-        answer = row.get("majority")
-        if answer is None and row.get("filtered_resps") and isinstance(row["filtered_resps"][0], str):
-            answer = row["filtered_resps"][0]
+        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise RoutingInputError(f"{path}:{number}: {key} is {value!r}, not a 0/1 label; the log is corrupt, re-run lm_eval")
+        solve_rate = row.get("solve_rate", math.nan)  # NaN: the task logs no solve rate
+        is_number = isinstance(solve_rate, (int, float)) and not isinstance(solve_rate, bool)
+        if not is_number or not (math.isnan(solve_rate) or 0 <= solve_rate <= 1):
+            raise RoutingInputError(
+                f"{path}:{number}: solve_rate is {solve_rate!r}, not a fraction 0-1; the log is corrupt, re-run lm_eval"
+            )
+        answer, responses = row.get("majority"), row.get("filtered_resps")
+        if answer is None and isinstance(responses, list) and responses and isinstance(responses[0], str):
+            answer = responses[0]
         # doc_hash identifies the dataset row whatever the prompt; doc_id tells apart rows
         # that are identical but sit at two positions of the split (real MMLU has some).
         key = f"{row['doc_hash']}#{row.get('doc_id')}"
@@ -170,18 +204,23 @@ class _ModelLogs:
 
 def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs]:
     results = _load_json(results_path)
-    if not isinstance(results, dict) or "configs" not in results or "results" not in results:
+    if not isinstance(results, dict) or not isinstance(results.get("configs"), dict) or "results" not in results:
         raise RoutingInputError(f"{results_path}: not an lm-eval results file; {LAYOUT_HINT}")
     if not str(results.get("lm_eval_version", "0.4")).startswith("0.4"):
         raise RoutingInputError(
             f"{results_path}: written by lm-eval {results['lm_eval_version']}, this reader knows 0.4.x; "
             "re-run with lm-eval 0.4"
         )
-    model = results.get("model_name") or results_path.parent.name
+    model = str(results.get("model_name") or results_path.parent.name)
     stamp = results_path.stem[len("results_"):]
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
     for task, config in sorted(results["configs"].items()):
         samples = results_path.parent / f"samples_{task}_{stamp}.jsonl"
+        if not samples.exists() and samples.with_suffix(".json").exists():
+            raise RoutingInputError(
+                f"{results_path}: task {task} has its samples in {samples.stem}.json, one JSON array (an older lm-eval "
+                f"layout); re-run with lm-eval 0.4, or convert it to {samples.name}, one JSON object a line"
+            )
         if not samples.exists():
             raise RoutingInputError(
                 f"{results_path}: task {task} has no {samples.name} beside it; re-run lm_eval with --log_samples"
@@ -201,7 +240,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
         logs.seconds = float(seconds)
     except (TypeError, ValueError):
         logs.seconds = math.nan
-    if not logs.seconds >= 0:  # NaN, negative or missing timing: unknown, not zero
+    if not (math.isfinite(logs.seconds) and logs.seconds >= 0):  # missing, NaN, infinite or negative: unknown, not zero
         logs.seconds = math.nan
     for doc in logs.documents.values():
         doc["result"][3] = logs.seconds / max(logs.n_docs, 1)
@@ -228,13 +267,11 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     the documents it scored (all K samples of a query included), in s/query.
     """
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise RoutingInputError(f"{root}: not a folder; pass --logs DIR, the folder lm_eval --output_path wrote")
     if not root.is_dir():
         raise RoutingInputError(f"{root}: no such folder; run lm_eval --log_samples --output_path {root} or pass --logs DIR")
-    try:
-        results_files = sorted(root.rglob("results_*.json"))
-        sample_files = sorted(root.rglob("samples_*.jsonl"))
-    except OSError as error:
-        raise RoutingInputError(f"{root}: cannot list ({error.strerror}); check permissions") from None
+    results_files, sample_files = _log_files(root)
     if not results_files:
         where = f"{sample_files[0]} has no results_<time>.json beside it" if sample_files else "no results_*.json found"
         raise RoutingInputError(f"{root}: {where}; {LAYOUT_HINT}")
@@ -253,13 +290,26 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     return _join(by_model, options, skipped)
 
 
+def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:
+    """The join report's entry for lines --skip-bad-lines skipped (file:line each)."""
+    return ((f"malformed lines skipped (--skip-bad-lines): {', '.join(lines)}", len(lines)),) if lines else ()
+
+
+def _log_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """The results_*.json and samples_*.jsonl files under `root`, sorted."""
+
+    def unreadable(error: OSError):  # rglob would skip the folder, silently dropping its models
+        raise RoutingInputError(f"{error.filename}: cannot list ({error.strerror}); check permissions")
+
+    files = [Path(folder, name) for folder, _, names in os.walk(root, onerror=unreadable, followlinks=True) for name in names]
+    return sorted(f for f in files if f.match("results_*.json")), sorted(f for f in files if f.match("samples_*.jsonl"))
+
+
 def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: list[str]) -> RoutingData:
     models = sorted(by_model)
     every = set().union(*(logs.documents for logs in by_model.values()))
     common = set.intersection(*(set(logs.documents) for logs in by_model.values()))
-    skipped: list[tuple[str, int]] = []
-    if skipped_lines:
-        skipped.append((f"malformed lines skipped (--skip-bad-lines): {', '.join(skipped_lines)}", len(skipped_lines)))
+    skipped = list(_skipped_lines(skipped_lines))
     if len(common) < len(every):
         for model in models:
             missing = every - set(by_model[model].documents)
@@ -267,10 +317,13 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
                 example = next(
                     logs.documents[h] for logs in by_model.values() for h in sorted(missing) if h in logs.documents
                 )
+                place = (example["dataset"], example["split"], example["doc_id"])
+                twin = next((d for d in by_model[model].documents.values() if (d["dataset"], d["split"], d["doc_id"]) == place), None)
+                differs = f", whose text differs from doc_id {twin['doc_id']} at {twin['where']} (another doc_hash)" if twin else ""
                 raise RoutingInputError(
                     f"{by_model[model].sources[0]}: model {model} lacks {len(missing)} of {len(every)} documents "
-                    f"the other models have (e.g. doc_id {example['doc_id']} at {example['where']}); "
-                    "run it on the same tasks and --limit, or pass --on-missing drop"
+                    f"the other models have (e.g. doc_id {example['doc_id']} at {example['where']}{differs}); "
+                    "run every model on the same dataset, tasks and --limit, or pass --on-missing drop"
                 )
         skipped.append(("not logged for every model (--on-missing drop)", len(every) - len(common)))
     if not common:
@@ -294,37 +347,44 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
         })
     source = {
         m: f"total_evaluation_time_seconds / documents of {len(by_model[m].sources)} run(s)"
-        if not math.isnan(by_model[m].seconds) else "unknown (no timing in results file)"
+        if not math.isnan(by_model[m].seconds)
+        else "unknown (no valid total_evaluation_time_seconds in the results file; declare it with --latency MODEL=SECONDS)"
         for m in models
     }
-    report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(f"{len(models)} models: {', '.join(models)}",))
+    pool = f"{len(models)} models: {', '.join(models)}"
+    if len(models) == 1:
+        pool += " (one model: every method routes every query to it)"
+    report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(pool,))
     return build_routing_data(rows, models, latency_source=source, report=report)
 
 
 def _check_score(path: Path, where: str, model: str, score) -> float:
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        try:
-            score = float(score)
-        except (TypeError, ValueError):
-            raise RoutingInputError(f"{path}: {where}: score of {model} is {score!r}, not a number; fix the table") from None
-    if not math.isfinite(score) or not 0.0 <= score <= 1.0:
-        raise RoutingInputError(f"{path}: {where}: score of {model} is {score}, outside 0-1; scores must be fractions")
-    return float(score)
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        value = math.nan
+    if math.isnan(value):
+        raise RoutingInputError(f"{path}: {where}: score of {model} is {score!r}, not a number; fix the table")
+    if not 0.0 <= value <= 1.0:
+        raise RoutingInputError(f"{path}: {where}: score of {model} is {score!r}, outside 0-1; fix the table (scores are fractions 0-1)")
+    return value
 
 
 def _dataset_of(path: Path) -> str:
     return re.sub(r"[_-](train|test|val|validation)$", "", path.stem)
 
 
-def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_missing: str = "error") -> RoutingData:
+def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_missing: str = "error",
+                     skip_bad_lines: bool = False) -> RoutingData:
     """RoutingData from a RouterDC JSON list or a long CSV/JSONL `query, model, score` table."""
     path = Path(path)
     if not path.is_file():
         raise RoutingInputError(f"{path}: no such file; check --scores / --test-scores")
+    skipped_lines: list[str] = []
     if path.suffix == ".json":
         entries = _routerdc_entries(path)
     elif path.suffix in (".jsonl", ".csv"):
-        entries = _long_entries(path)
+        entries = _long_entries(path, skip_bad_lines, skipped_lines)
     else:
         raise RoutingInputError(f"{path}: unknown table format; use .json (RouterDC list), .jsonl or .csv (query, model, score)")
     if not entries:
@@ -348,7 +408,7 @@ def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_mi
             "split": split,
             "results": {m: (float(scores[m] >= threshold), scores[m], None, math.nan) for m in models},
         })
-    skipped = (("rows without a score for every model (--on-missing drop)", dropped),) if dropped else ()
+    skipped = _skipped_lines(skipped_lines) + ((("rows without a score for every model (--on-missing drop)", dropped),) if dropped else ())
     report = JoinReport(joined=len(rows), skipped=skipped, notes=(f"{path}: {len(models)} models, threshold {threshold}",))
     return build_routing_data(rows, models, report=report)
 
@@ -367,21 +427,23 @@ def _routerdc_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
     return entries
 
 
-def _long_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
-    skipped: list[str] = []
+def _long_entries(path: Path, skip_bad_lines: bool, skipped: list[str]) -> list[tuple[str, str, dict[str, float]]]:
+    columns = {"query", "model", "score"}
     if path.suffix == ".jsonl":
-        records = list(iter_jsonl(path, False, skipped))
+        records = list(iter_jsonl(path, skip_bad_lines, skipped))
     else:
-        try:
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                records = [(number + 1, row) for number, row in enumerate(csv.DictReader(handle), start=1)]
-        except UnicodeDecodeError:
-            raise RoutingInputError(f"{path}: not UTF-8 text; re-export the file as UTF-8") from None
+        reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+        if not columns <= set(reader.fieldnames or ()):
+            raise RoutingInputError(
+                f"{path}:1: needs 'query', 'model' and 'score' columns (found {', '.join(reader.fieldnames or ()) or 'none'}); "
+                "fix the header"
+            )
+        records = [(reader.line_num, row) for row in reader]
     by_query: dict[str, dict[str, float]] = defaultdict(dict)
     first_line: dict[str, int] = {}
     for number, record in records:
-        if not {"query", "model", "score"} <= set(record):
-            raise RoutingInputError(f"{path}:{number}: needs 'query', 'model' and 'score' columns")
+        if not columns <= set(record):
+            raise RoutingInputError(f"{path}:{number}: needs 'query', 'model' and 'score' fields; fix the line")
         query, model = str(record["query"]), str(record["model"])
         if model in by_query[query]:
             raise RoutingInputError(f"{path}:{number}: second score for ({query[:40]!r}, {model}); remove the duplicate")
@@ -396,12 +458,9 @@ def read_queries(path: Path | str) -> list[str]:
     if not path.is_file():
         raise RoutingInputError(f"{path}: no such file; check --queries")
     if path.suffix != ".jsonl":
-        try:
-            return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-        except UnicodeDecodeError:
-            raise RoutingInputError(f"{path}: not UTF-8 text; re-export the file as UTF-8") from None
+        return [line.strip() for line in _read_text(path).splitlines() if line.strip()]
     queries = []
-    for number, row in iter_jsonl(path, False, []):
+    for number, row in iter_jsonl(path, False, None):
         text = row.get("question", row.get("query"))
         if not isinstance(text, str):
             raise RoutingInputError(f"{path}:{number}: no 'question' or 'query' text field")

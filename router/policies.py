@@ -132,4 +132,5 @@ class Stacked(Policy):
     def choose(self, scores):
         if not hasattr(self, "regression_"):
             raise RuntimeError(f"policy {self.name} must be fit on training scores first")
-        return np.argmax(self.regression_.predict(scores), axis=1)
+        # reshape: with one model in the pool the regression returns a flat vector
+        return np.argmax(self.regression_.predict(scores).reshape(len(scores), -1), axis=1)

@@ -86,13 +86,20 @@ def timestamp() -> str:
     return dt.datetime.now().isoformat().replace(":", "-")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a new file `path` via a temp file and rename; refuse to overwrite."""
+def _refuse_existing(path: Path) -> None:
     if path.exists():
         raise RoutingInputError(f"{path}: already exists; earlier results are never overwritten, choose another --output-path")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a new file `path` via a temp file and rename; refuse to overwrite."""
+    _refuse_existing(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves no temp file behind
 
 
 def model_name(routed: Routed) -> str:
@@ -109,13 +116,28 @@ def _doc_hash(query_id: str, query: str) -> str:
     return hashlib.sha256(query.encode("utf-8")).hexdigest()
 
 
-def write_routed_model(output_path: Path | str, data: RoutingData, routed: Routed, stamp: str) -> Path:
-    """Write one router x policy as lm-eval's results_<time>.json + samples_<task>_<time>.jsonl.
+def write_routed_models(output_path: Path | str, data: RoutingData, routed: list[Routed], stamp: str) -> list[Path]:
+    """Write each router x policy as lm-eval's results_<time>.json + samples_<task>_<time>.jsonl.
 
     Per sample: the chosen model, its answer and label (`acc`), and the router's
     scores. The results file carries accuracy per dataset and the routing mix.
-    Returns the model folder.
+    All or nothing: any existing target stops the run before a file is written.
+    Returns the model folders.
     """
+    output_path = Path(output_path)
+    if output_path.exists() and not output_path.is_dir():
+        raise RoutingInputError(f"{output_path}: not a folder; choose another --output-path")
+    files = {path: text for one in routed for path, text in _routed_files(output_path, data, one, stamp).items()}
+    for path in files:
+        _refuse_existing(path)
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+    return list(dict.fromkeys(path.parent for path in files))
+
+
+def _routed_files(output_path: Path, data: RoutingData, routed: Routed, stamp: str) -> dict[Path, str]:
+    """The files of one routed model: path -> text."""
     import lm_eval
 
     name = model_name(routed)
@@ -173,10 +195,4 @@ def write_routed_model(output_path: Path | str, data: RoutingData, routed: Route
         },
     }
     files[folder / f"results_{stamp}.json"] = json.dumps(document, indent=2) + "\n"
-    for path in files:  # all or nothing: check every target before writing any
-        if path.exists():
-            raise RoutingInputError(f"{path}: already exists; earlier results are never overwritten, choose another --output-path")
-    folder.mkdir(parents=True, exist_ok=True)
-    for path, text in files.items():
-        write_atomic(path, text)
-    return folder
+    return files

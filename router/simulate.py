@@ -119,13 +119,18 @@ def _task_name(dataset: str, few_shot: bool, split: str) -> str:
     return f"{name}_train" if split == "train" else name
 
 
-def simulate_pool(seed: int = 0, pool: tuple[SimulatedModel, ...] = PAPER_POOL) -> dict:
-    """Queries and per-model samples: {dataset: {split: [(doc, {model: answers})]}}."""
+def simulate_pool(seed: int = 0, pool: tuple[SimulatedModel, ...] = PAPER_POOL,
+                  splits: dict[str, dict[str, int]] | None = None) -> dict:
+    """Queries and per-model samples: {dataset: {split: [(doc, {model: answers})]}}.
+
+    `splits` gives the queries per split and dataset (default SPLITS, the paper's sizes).
+    """
+    splits = splits or SPLITS
     rng = np.random.default_rng(seed)
     out: dict = {}
     for dataset, topics in TOPICS.items():
         names = list(topics)
-        sizes = {split: SPLITS[split][dataset] for split in SPLITS}
+        sizes = {split: splits[split][dataset] for split in splits}
         n_total = sum(sizes.values())
         test = np.arange(sizes["train"], n_total)
         topic = rng.integers(0, len(names), size=n_total)
@@ -169,24 +174,25 @@ def _wrong(dataset: str, doc: dict, distractor: int) -> str:
     return letters[distractor]
 
 
-def write_simulated_logs(root: Path | str, seed: int = 0, pool: tuple[SimulatedModel, ...] = PAPER_POOL) -> Path:
+def write_simulated_logs(root: Path | str, seed: int = 0, pool: tuple[SimulatedModel, ...] = PAPER_POOL,
+                         splits: dict[str, dict[str, int]] | None = None) -> Path:
     """Write the simulated pool as lm-eval 0.4.x --log_samples output, one folder per dataset.
 
     `root/<dataset>/<model>/results_<time>.json` + `samples_<task>_<time>.jsonl`:
-    the train and test tasks of one model and dataset form one run.
+    the train and test tasks of one model and dataset form one run. `splits` as in `simulate_pool`.
     """
     import lm_eval
 
     root = Path(root)
-    simulated = simulate_pool(seed, pool)
+    simulated = simulate_pool(seed, pool, splits)
     start = dt.datetime.now()
-    for k, (dataset, splits) in enumerate(simulated.items()):
+    for k, (dataset, items_by_split) in enumerate(simulated.items()):
         stamp = (start + dt.timedelta(seconds=k)).isoformat().replace(":", "-")
         for model in (m for m in pool if dataset in m.accuracy):
             folder = root / dataset / sanitize_model_name(model.name)
             folder.mkdir(parents=True, exist_ok=True)
             results, configs, n_samples = {}, {}, {}
-            for split, items in splits.items():
+            for split, items in items_by_split.items():
                 task = _task_name(dataset, model.few_shot, split)
                 write_atomic(folder / f"samples_{task}_{stamp}.jsonl", _samples_jsonl(dataset, model.name, items))
                 results[task] = {"alias": task}
@@ -197,7 +203,7 @@ def write_simulated_logs(root: Path | str, seed: int = 0, pool: tuple[SimulatedM
                 "config": {"model": "simulated", "model_args": f"pretrained={model.name}"},
                 "model_name": model.name, "model_name_sanitized": folder.name,
                 "lm_eval_version": lm_eval.__version__,
-                "total_evaluation_time_seconds": model.latency_s[dataset] * sum(len(i) for i in splits.values()),
+                "total_evaluation_time_seconds": model.latency_s[dataset] * sum(len(i) for i in items_by_split.values()),
                 "simulated": PAPER_POOL_NOTE,
             }
             write_atomic(folder / f"results_{stamp}.json", json.dumps(document, indent=2) + "\n")

@@ -3,6 +3,7 @@
 No weights are downloaded: each model is a randomly initialised 2-layer GPT-2
 with a byte-level BPE tokenizer trained here on a few GSM8K questions, saved
 with `save_pretrained` so the real `lm_eval --model hf` loads it offline.
+Routers' encoders are a random 2-layer BERT (or T5) with a WordPiece tokenizer.
 """
 
 from __future__ import annotations
@@ -58,10 +59,76 @@ def build_tiny_lm(directory: Path, questions: list[str], seed: int = 0) -> Path:
     return directory
 
 
+def build_tiny_encoder(directory: Path, texts: list[str], architecture: str = "bert", seed: int = 0) -> Path:
+    """Save a random 2-layer BERT (or T5 encoder-decoder) and a WordPiece tokenizer trained on `texts`."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import (
+        BertConfig, BertModel, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration,
+    )
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", specials.index("[CLS]")), ("[SEP]", specials.index("[SEP]"))]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    torch.manual_seed(seed)
+    if architecture == "t5":
+        config = T5Config(
+            vocab_size=len(fast), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,
+            pad_token_id=fast.pad_token_id, decoder_start_token_id=fast.pad_token_id,
+        )
+        model = T5ForConditionalGeneration(config)  # a whole encoder-decoder, as T5 checkpoints ship
+    else:
+        config = BertConfig(
+            vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=128, pad_token_id=fast.pad_token_id,
+        )
+        model = BertModel(config)
+    model.save_pretrained(directory)
+    fast.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def one_torch_thread():
+    """Torch on one CPU thread for the session: tiny models gain nothing from a second, which
+    only adds synchronisation waits (seconds per fit when the other core is busy)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory, shared_data) -> Path:
     questions = [json.loads(line)["question"] for line in (shared_data / "gsm8k" / "train.jsonl").open()][:200]
     return build_tiny_lm(tmp_path_factory.mktemp("tiny_lm"), questions)
+
+
+_ROUTING_EVAL_SCRIPT = Path(sys.executable).with_name("routing-eval")  # the installed console script, as users run it
+
+
+def run_routing_eval(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `routing-eval ARGS` in a subprocess, as a user does; stdout and stderr captured as text."""
+    command = [str(_ROUTING_EVAL_SCRIPT)] if _ROUTING_EVAL_SCRIPT.exists() else [sys.executable, "-m", "cli.main"]
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600, env=env)
+
+
+@pytest.fixture(scope="session")
+def routing_eval():
+    """`routing_eval(*args, cwd=None)`: the CLI run in a subprocess (see run_routing_eval)."""
+    return run_routing_eval
 
 
 def run_lm_eval(args: list[str], data_dir: Path, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -104,4 +104,4 @@ def load_router(directory: Path | str) -> tuple[Router, tuple[str, ...]]:
     return router, tuple(meta["models"])
 
 
-from router.routers import knn, linear  # noqa: E402,F401  (registers the built-in routers)
+from router.routers import cluster, forest, knn, linear, transformer  # noqa: E402,F401  (registers the built-in routers)

