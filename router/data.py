@@ -211,3 +211,12 @@ def concat(parts: list[RoutingData], sources: list[str] | None = None) -> Routin
             notes=tuple(n for part in parts for n in part.report.notes),
         ),
     )
+
+
+def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices of n queries: a seeded `fraction` (0-1) held out, none if it rounds to 0 or all."""
+    order = np.random.default_rng(seed).permutation(n)
+    held_out = int(round(fraction * n))
+    if held_out == 0 or held_out == n:
+        return np.sort(order), order[:0]
+    return np.sort(order[held_out:]), np.sort(order[:held_out])

@@ -40,7 +40,7 @@ def encoder_source(name: str) -> str:
 @functools.cache
 def load_text_encoder(name: str, max_length: int):
     """The embedding features' encoder, loaded once per process (several routers share it)."""
-    from router.routers.transformer import TextEncoder, quiet_transformers  # the one loader and pooler of HF encoders
+    from router.encoders import TextEncoder, quiet_transformers
 
     try:
         with quiet_transformers():

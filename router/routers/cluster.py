@@ -10,9 +10,9 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 
+from router.data import validation_split
 from router.features import make_features
 from router.routers import Router, register_router
-from router.routers.transformer import validation_split
 
 K_GRID = (2, 4, 8, 16, 32)  # cluster counts tried by n_clusters="auto"
 MIN_CLUSTER_SIZE = 5  # queries: "auto" tries no k that leaves fewer per cluster on average

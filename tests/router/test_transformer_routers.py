@@ -9,7 +9,7 @@ import pytest
 
 from conftest import build_tiny_encoder
 from router.routers import make_router
-from router.routers.transformer import validation_split
+from router.data import validation_split
 
 MATH = "add sum times divide percent fraction equation number".split()
 HISTORY = "king empire war treaty century battle dynasty revolution".split()

@@ -1,0 +1,127 @@
+"""Hugging Face encoders, one home: loading (T5 as its encoder), pooling, batched inference, pickling.
+
+Used by the embedding features and the transformer routers. torch, transformers
+and accelerate are imported inside functions so that `import router` stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+POOLINGS = ("mean", "first")
+QUIET_BELOW = 1000  # queries: smaller inputs get no progress bars
+
+
+@functools.cache
+def accelerator():
+    """This process's Accelerator: bf16 autocast on a GPU that supports it, plain fp32 on CPU."""
+    import torch
+    from accelerate import Accelerator
+
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return Accelerator(mixed_precision="bf16" if bf16 else "no")
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers' progress bars and load reports (pickling writes and reads model files)."""
+    from transformers.utils import logging
+
+    bars, verbosity = logging.is_progress_bar_enabled(), logging.get_verbosity()
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        if bars:
+            logging.enable_progress_bar()
+        logging.set_verbosity(verbosity)
+
+
+def load_encoder(source: str):
+    """(model, tokenizer) in fp32 from a hub id or local folder; T5-style models load their encoder only."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES
+
+    config = AutoConfig.from_pretrained(source)
+    # the text-encoding mapping picks T5EncoderModel for T5; encoders it does not list load as themselves
+    auto = AutoModelForTextEncoding if config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES else AutoModel
+    return auto.from_pretrained(source, dtype=torch.float32), AutoTokenizer.from_pretrained(source)
+
+
+def map_batches(queries: list[str], batch_size: int, fn: Callable, desc: str) -> np.ndarray:
+    """Rows of `fn(batch of queries) -> tensor`, without gradients, in query order, as float64.
+
+    Batches go shortest query first, so each pads to similar lengths.
+    """
+    import torch
+
+    order = np.argsort([len(q) for q in queries], kind="stable")
+    starts = range(0, len(order), batch_size)
+    with torch.no_grad():
+        parts = [
+            fn([queries[i] for i in order[start: start + batch_size]]).float().cpu().numpy()
+            for start in tqdm(starts, desc=desc, disable=len(queries) < QUIET_BELOW, leave=False)
+        ]
+    rows = np.empty((len(queries), parts[0].shape[1]))
+    rows[order] = np.concatenate(parts)
+    return rows
+
+
+class TextEncoder:
+    """A Hugging Face encoder and its tokenizer: each query text -> one pooled vector of `width` floats.
+
+    `pooling`: 'mean' over real tokens or 'first' token; queries are cut at `max_length` tokens.
+    Pickles as the files `save_pretrained` writes, so loading needs no hub access.
+    """
+
+    def __init__(self, source: str, pooling: str = "mean", max_length: int = 128):
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        self.pooling, self.max_length = pooling, max_length
+        self.model, self.tokenizer = load_encoder(source)
+        self.model.to(accelerator().device)
+
+    @property
+    def width(self) -> int:
+        return self.model.config.hidden_size
+
+    def pool(self, queries: list[str]):
+        """(len(queries), width) fp32 tensor on the accelerator's device; gradients flow unless disabled."""
+        batch = self.tokenizer(
+            queries, padding=True, truncation=True, max_length=self.max_length,
+            return_token_type_ids=False, return_tensors="pt",  # T5 encoders take no token types
+        ).to(self.model.device)
+        with accelerator().autocast():
+            hidden = self.model(**batch).last_hidden_state.float()
+        if self.pooling == "first":
+            return hidden[:, 0]
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def embed(self, queries: list[str], batch_size: int) -> np.ndarray:
+        """(len(queries), width) float64 pooled vectors, encoder in eval mode."""
+        self.model.eval()
+        return map_batches(queries, batch_size, self.pool, "embedding")
+
+    def __getstate__(self) -> dict:
+        with tempfile.TemporaryDirectory() as folder, quiet_transformers():
+            self.model.save_pretrained(folder)
+            self.tokenizer.save_pretrained(folder)
+            files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+        return {"pooling": self.pooling, "max_length": self.max_length, "files": files}
+
+    def __setstate__(self, state: dict) -> None:
+        with tempfile.TemporaryDirectory() as folder, quiet_transformers():
+            for name, content in state["files"].items():
+                (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
+                (Path(folder) / name).write_bytes(content)
+            self.__init__(folder, state["pooling"], state["max_length"])
