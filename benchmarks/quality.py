@@ -10,7 +10,6 @@ Run: python benchmarks/quality.py [--data DIR] [--routers knn,lr]
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from router.logs import read_harness_logs
 from router.policies import POLICIES
 from router.simulate import write_simulated_logs
 
-from common import RESULTS, ROUTERDC, load_routerdc, pyplot
+from common import RESULTS, load_routerdc, parser, pyplot, save_figure
 
 
 
@@ -98,9 +97,7 @@ def plot_frontier(plot: dict, path: Path) -> None:
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Accuracy-latency frontier, simulated paper pool (GSM8K)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_pgr(results: dict, path: Path, title: str) -> None:
@@ -114,17 +111,13 @@ def plot_pgr(results: dict, path: Path, title: str) -> None:
     ax.set_ylabel("performance gap recovered")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROUTERDC)
-    parser.add_argument("--routers", default="knn,lr")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--routers", default="knn,lr")
+    args = options.parse_args()
     routers = args.routers.split(",")
     policies = list(POLICIES)
     started = time.time()

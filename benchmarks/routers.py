@@ -11,7 +11,6 @@ Run: python benchmarks/routers.py [--data DIR] [--mlc-epochs 3]
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import statistics
 import time
@@ -23,7 +22,7 @@ from router.evaluate import evaluate
 from router.policies import POLICIES
 from router.routers import make_router
 
-from common import RESULTS, ROUTERDC, load_routerdc, pyplot
+from common import RESULTS, load_routerdc, parser, pyplot, save_figure
 
 LIGHT_POLICIES = list(POLICIES)
 HEAVY_POLICIES = ["argmax", "random"]
@@ -79,17 +78,13 @@ def plot(summary: dict, path: Path) -> None:
         ax.set_xlabel("test accuracy (%)")
         ax.set_title(dataset)
         ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROUTERDC)
-    parser.add_argument("--mlc-epochs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--mlc-epochs", type=int, default=3)
+    args = options.parse_args()
     md = ["# Routers on real data", "",
           f"`python benchmarks/routers.py --mlc-epochs {args.mlc_epochs}`: RouterDC 7-LLM release, train -> test, "
           "solved = score >= 0.5. Training time and inference speed on this machine's CPU "
