@@ -18,7 +18,7 @@ from router.data import RoutingInputError, concat
 from router.evaluate import PROTOCOLS, evaluate
 from router.logs import ReadOptions, read_harness_logs, read_queries, read_score_table
 from router.policies import POLICIES, make_policy
-from router.routers import ROUTERS, load_router, save_router
+from router.routers import ROUTERS, check_new_folder, load_router, save_router
 from router.report import format_table, timestamp, to_json, write_routed_models
 
 DEFAULT_POLICIES = tuple(POLICIES)
@@ -108,8 +108,8 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
         data = data.with_latency(declared)
     if datasets:
         data = data.only_datasets(datasets)
-    if save_dir is not None and save_dir.exists():
-        raise RoutingInputError(f"{save_dir}: already exists; choose a new --save folder (earlier routers are kept)")
+    if save_dir is not None:
+        check_new_folder(save_dir)  # before training, not after
     loaded = {}
     for directory in load_dirs:
         router, models = load_router(directory)

@@ -71,9 +71,13 @@ class Evaluation:
         return max((r for r in self.rows if r.method.startswith("model:")), key=lambda r: r.accuracy)
 
 
+def _known_mean(seconds: np.ndarray) -> float | None:
+    """Mean of latencies (s/query), or None when any of them is unknown (NaN)."""
+    return None if np.isnan(seconds).any() else float(seconds.mean())
+
+
 def _mean_latency(data: RoutingData, choices: np.ndarray) -> float | None:
-    values = data.latency[np.arange(data.n_queries), choices]
-    return None if np.isnan(values).any() else float(values.mean())
+    return _known_mean(data.latency[np.arange(data.n_queries), choices])
 
 
 def _share(data: RoutingData, choices: np.ndarray) -> dict[str, float]:
@@ -105,7 +109,7 @@ def random_row(data: RoutingData, seed: int, draws: int = RANDOM_DRAWS) -> Row:
     """Uniform random model per query, averaged over `draws` seeded draws."""
     picks = np.random.default_rng(seed).integers(0, data.n_models, size=(draws, data.n_queries))
     per_query = data.labels[np.arange(data.n_queries), picks].mean(axis=0)
-    latency = None if np.isnan(data.latency).any() else float(data.latency[np.arange(data.n_queries), picks].mean())
+    latency = None if np.isnan(data.latency).any() else _known_mean(data.latency[np.arange(data.n_queries), picks])
     return make_row("random", per_query, latency)
 
 
@@ -120,7 +124,7 @@ def all_models_row(data: RoutingData) -> Row:
         correct = [_vote_is_right(answers, labels) for answers, labels in zip(data.answers, data.labels)]
     else:
         correct = list(data.labels.mean(axis=1) >= 0.5)
-    latency = None if np.isnan(data.latency).any() else float(data.latency.sum(axis=1).mean())
+    latency = _known_mean(data.latency.sum(axis=1))  # NaN in any model makes the sum unknown
     return make_row("all", np.asarray(correct, dtype=float), latency)
 
 

@@ -43,6 +43,10 @@ class Policy:
     def fit(self, scores: np.ndarray, labels: np.ndarray) -> Policy:
         return self
 
+    def _require_fit(self) -> None:
+        if self.needs_fit and not hasattr(self, "regression_"):
+            raise RuntimeError(f"policy {self.name} must be fit on training scores first")
+
     def choose(self, scores: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -98,8 +102,7 @@ class _ConfidenceRegression(Policy):
         return self
 
     def choose(self, scores):
-        if not hasattr(self, "regression_"):
-            raise RuntimeError(f"policy {self.name} must be fit on training scores first")
+        self._require_fit()
         predicted = self.regression_.predict(scores)[:, None]
         return np.argmin(np.abs(scores - predicted), axis=1)
 
@@ -130,7 +133,6 @@ class Stacked(Policy):
         return self
 
     def choose(self, scores):
-        if not hasattr(self, "regression_"):
-            raise RuntimeError(f"policy {self.name} must be fit on training scores first")
+        self._require_fit()
         # reshape: with one model in the pool the regression returns a flat vector
         return np.argmax(self.regression_.predict(scores).reshape(len(scores), -1), axis=1)

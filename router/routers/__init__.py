@@ -72,11 +72,16 @@ def make_router(name: str, **params) -> Router:
     return ROUTERS[name](**params)
 
 
+def check_new_folder(directory: Path) -> None:
+    """Refuse a --save folder that exists: earlier routers are never overwritten."""
+    if directory.exists():
+        raise RoutingInputError(f"{directory}: already exists; choose a new --save folder (earlier routers are kept)")
+
+
 def save_router(router: Router, directory: Path | str, models: tuple[str, ...]) -> Path:
     """Write a fitted router and the pool it routes over to `directory` (must not exist)."""
     directory = Path(directory)
-    if directory.exists():
-        raise RoutingInputError(f"{directory}: already exists; choose a new --save folder (earlier routers are kept)")
+    check_new_folder(directory)
     if not hasattr(router, "n_models_"):
         raise NotFittedError("only a fitted router can be saved")
     tmp = directory.with_name(directory.name + ".tmp")
