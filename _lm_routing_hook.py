@@ -1,10 +1,13 @@
-"""Start-up hook that lets a plain `lm_eval` see lm-routing's tasks.
+"""Start-up hook that lets a plain `lm_eval` see lm-routing's tasks and `--model routed`.
 
-lm-eval 0.4.x discovers tasks only in its own folder and in `include_path`; it
-has no plugin entry points. `lm_routing.pth` imports this module at interpreter
-start. It costs one tiny import: it installs a meta-path finder and returns.
-When (and only when) `lm_eval.tasks.manager` is imported, the finder wraps
-`TaskManager.__init__` so our task folder joins `include_path`.
+lm-eval 0.4.x discovers tasks only in its own folder and in `include_path`, and
+models only in its own registry; it has no plugin entry points. `lm_routing.pth`
+imports this module at interpreter start. It costs one tiny import: it installs
+a meta-path finder and returns. When `lm_eval.tasks.manager` is imported, the
+finder wraps `TaskManager.__init__` so our task folder joins `include_path`;
+when `lm_eval.models` is imported (lm-eval's lazy model table, loaded before any
+model is looked up), it adds `routed` to the model registry as a lazy
+placeholder, so nothing of ours is imported unless that model is asked for.
 
 Failure rule: if lm-routing is broken or half-uninstalled, lm_eval must behave
 exactly as if this hook did not exist, so every step here swallows its errors.
@@ -12,7 +15,7 @@ exactly as if this hook did not exist, so every step here swallows its errors.
 
 import sys
 
-_TARGET = "lm_eval.tasks.manager"
+_ROUTED = ("routed", "router.routed_lm:RoutedLM")
 
 
 def _task_dir():
@@ -66,11 +69,23 @@ def _patch_task_manager(module):
     cls.__init__ = __init__
 
 
+def _register_routed(module):
+    from lm_eval.api.registry import model_registry
+
+    name, target = _ROUTED
+    if name not in model_registry:
+        model_registry.register(name, target=target)
+
+
+_PATCHES = {"lm_eval.tasks.manager": _patch_task_manager, "lm_eval.models": _register_routed}
+
+
 class _Finder:
-    """Meta-path finder that patches lm-eval right after its task manager loads."""
+    """Meta-path finder that patches lm-eval right after the modules in _PATCHES load."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
+        patch = _PATCHES.get(fullname)
+        if patch is None:
             return None
         try:
             import importlib.machinery
@@ -84,7 +99,7 @@ class _Finder:
             def exec_and_patch(module):
                 exec_module(module)
                 try:
-                    _patch_task_manager(module)
+                    patch(module)
                 except Exception:
                     pass
 
@@ -97,8 +112,9 @@ class _Finder:
 def install():
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
-    if _TARGET in sys.modules:  # lm_eval imported before us (rare: -S then site)
-        _patch_task_manager(sys.modules[_TARGET])
+    for name, patch in _PATCHES.items():
+        if name in sys.modules:  # lm_eval imported before us (rare: -S then site)
+            patch(sys.modules[name])
 
 
 try:

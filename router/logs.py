@@ -53,7 +53,7 @@ def _read_text(path: Path) -> str:
         raise RoutingInputError(f"{path}:{line}: not UTF-8 text; re-export the file as UTF-8") from None
 
 
-def _load_json(path: Path):
+def load_json(path: Path):
     try:
         return json.loads(_read_text(path))
     except json.JSONDecodeError as error:
@@ -105,7 +105,8 @@ def _role(task: str) -> str:
     return TRAIN if TRAIN in task.split("_") else TEST
 
 
-def _query_text(doc: dict) -> str:
+def query_text(doc: dict) -> str:
+    """The text a router reads for one dataset row: its question field, else the whole row as JSON."""
     for key in ("question", "query", "problem", "input", "prompt", "text"):
         if isinstance(doc.get(key), str):
             return doc[key]
@@ -186,7 +187,7 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
             "where": f"{path}:{number}",
             "doc_id": row.get("doc_id", number),
             "task": task,
-            "query": _query_text(row["doc"]),
+            "query": query_text(row["doc"]),
             "dataset": dataset,
             "split": _role(task),
             "result": [float(value >= 0.5), float(solve_rate), None if answer in (None, "[invalid]") else str(answer), math.nan],
@@ -203,7 +204,7 @@ class _ModelLogs:
 
 
 def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs]:
-    results = _load_json(results_path)
+    results = load_json(results_path)
     if not isinstance(results, dict) or not isinstance(results.get("configs"), dict) or "results" not in results:
         raise RoutingInputError(f"{results_path}: not an lm-eval results file; {LAYOUT_HINT}")
     if not str(results.get("lm_eval_version", "0.4")).startswith("0.4"):
@@ -271,7 +272,7 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
         raise RoutingInputError(f"{root}: not a folder; pass --logs DIR, the folder lm_eval --output_path wrote")
     if not root.is_dir():
         raise RoutingInputError(f"{root}: no such folder; run lm_eval --log_samples --output_path {root} or pass --logs DIR")
-    results_files, sample_files = _log_files(root)
+    results_files, sample_files = log_files(root)
     if not results_files:
         where = f"{sample_files[0]} has no results_<time>.json beside it" if sample_files else "no results_*.json found"
         raise RoutingInputError(f"{root}: {where}; {LAYOUT_HINT}")
@@ -295,7 +296,7 @@ def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:
     return ((f"malformed lines skipped (--skip-bad-lines): {', '.join(lines)}", len(lines)),) if lines else ()
 
 
-def _log_files(root: Path) -> tuple[list[Path], list[Path]]:
+def log_files(root: Path) -> tuple[list[Path], list[Path]]:
     """The results_*.json and samples_*.jsonl files under `root`, sorted."""
 
     def unreadable(error: OSError):  # rglob would skip the folder, silently dropping its models
@@ -414,7 +415,7 @@ def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_mi
 
 
 def _routerdc_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
-    data = _load_json(path)
+    data = load_json(path)
     if not isinstance(data, list):
         raise RoutingInputError(f"{path}: expected a JSON list of {{'question', 'scores'}} objects (RouterDC format)")
     entries = []

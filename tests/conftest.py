@@ -59,6 +59,45 @@ def build_tiny_lm(directory: Path, questions: list[str], seed: int = 0) -> Path:
     return directory
 
 
+def build_answer_lm(directory: Path, questions: list[str], answer: int, seed: int = 0, steps: int = 50) -> Path:
+    """A tiny GPT-2 trained here (seconds) to end GSM8K's few-shot prompt with " The answer is ANSWER."
+
+    Random models never solve a question, so every label would be 0; two of these,
+    with different answers, solve different questions, which routing tests need.
+    """
+    import random
+
+    import torch
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    build_tiny_lm(directory, questions + [f"The answer is {answer}."] * 20, seed=seed)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model = GPT2LMHeadModel.from_pretrained(directory)
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    completion = tokenizer(f" The answer is {answer}.\n\n")["input_ids"]
+
+    def packed(length: int = 600) -> tuple[list[int], list[int]]:
+        ids: list[int] = []
+        labels: list[int] = []
+        while len(ids) < length:  # long sequences: the few-shot prompt puts the question ~800 tokens in
+            prompt = tokenizer(f"Q: {rng.choice(questions)}\nA:")["input_ids"]
+            ids += prompt + completion
+            labels += [-100] * len(prompt) + completion  # learn the answer, not the questions
+        return ids[:length], labels[:length]
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        batch = [packed() for _ in range(8)]
+        loss = model(torch.tensor([b[0] for b in batch]), labels=torch.tensor([b[1] for b in batch])).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(directory)
+    return directory
+
+
 def build_tiny_encoder(directory: Path, texts: list[str], architecture: str = "bert", seed: int = 0) -> Path:
     """Save a random 2-layer BERT (or T5 encoder-decoder) and a WordPiece tokenizer trained on `texts`."""
     import torch
