@@ -333,6 +333,12 @@ class RoutedLM(LM):
             out.append(tuple(answer) if request_type == "loglikelihood" else answer)
         return out
 
+    def apply_chat_template(self, chat_history, add_generation_prompt: bool = True) -> str:
+        raise RoutingInputError(
+            "routed: --apply_chat_template is not supported: lm-eval builds the prompt before the route is known, "
+            "and members have different templates; run without it"
+        )
+
     # lm-eval's request types ------------------------------------------------
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:

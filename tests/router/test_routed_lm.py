@@ -175,3 +175,49 @@ def test_members_default_to_hf_on_the_pool_names_and_can_be_overridden(tmp_path)
         parse_members({"org/c": "pretrained=x"}, pool)
     with pytest.raises(RoutingInputError, match="no such file"):
         parse_members(str(tmp_path / "absent.json"), pool)
+
+
+def _choice_task(folder: Path, data: Path) -> None:
+    """A local multiple-choice task: lm-eval asks for one loglikelihood per answer choice."""
+    folder.mkdir()
+    (folder / "answer_choice.yaml").write_text(
+        "task: answer_choice\n"
+        "dataset_path: json\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {data / 'gsm8k' / 'test.jsonl'}\n"
+        "test_split: test\n"
+        "output_type: multiple_choice\n"
+        'doc_to_text: "Q: {{question}}\\nA: The answer is"\n'
+        'doc_to_choice: [" 7", " 8"]\n'
+        "doc_to_target: \"{{0 if answer.endswith('7') else 1}}\"\n"
+        "metric_list:\n  - metric: acc\n"
+    )
+
+
+def test_loglikelihood_requests_of_a_document_all_go_to_its_member(answer_pool, table_router, tmp_path):
+    tasks = tmp_path / "tasks"
+    _choice_task(tasks, answer_pool.data)
+    common = ["--tasks", "answer_choice", "--include_path", str(tasks), "--limit", "4", "--log_samples"]
+    run_lm_eval(["--model", "routed", "--model_args", f"pretrained={table_router}", *common,
+                 "--output_path", str(tmp_path / "routed")], data_dir=answer_pool.data, cwd=tmp_path)
+    (samples_path,) = (tmp_path / "routed").rglob("samples_answer_choice_*.jsonl")
+    routed = [json.loads(line) for line in samples_path.open()]
+    # `pretrained=` names lm-eval's output folder after the router
+    assert samples_path.parent.name.endswith(table_router.name)
+    alone = {}
+    for answer, member in answer_pool.members.items():
+        out = tmp_path / f"alone{answer}"
+        run_lm_eval(["--model", "hf", "--model_args", f"pretrained={member}", *common, "--output_path", str(out)],
+                    data_dir=answer_pool.data, cwd=tmp_path)
+        (path,) = out.rglob("samples_answer_choice_*.jsonl")
+        alone[str(member)] = {row["doc_id"]: row for row in map(json.loads, path.open())}
+    members = set()
+    for sample in routed:
+        member = routing_record(sample)[ROUTING_KEY]
+        members.add(member)
+        per_choice = sample["arguments"]
+        assert len(per_choice) == 2
+        assert all(list(request.values())[-1][ROUTING_KEY] == member for request in per_choice.values())
+        own = alone[member][sample["doc_id"]]
+        for got, want in zip(sample["resps"], own["resps"]):
+            assert got[0][0] == pytest.approx(want[0][0], abs=1e-4) and got[0][1] == want[0][1]
+    assert len(members) == 2
