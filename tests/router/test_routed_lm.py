@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from router.logs import query_text
-from router.routed_lm import ROUTING_KEY, RoutedLM, parse_members, routing_record
+from router.routed_lm import ROUTING_KEY, ReplayLogs, RoutedLM, doc_key, parse_members, routing_record
 from router.routers import load_router
 from router.data import RoutingInputError
 from conftest import build_answer_lm, run_lm_eval
@@ -221,3 +221,46 @@ def test_loglikelihood_requests_of_a_document_all_go_to_its_member(answer_pool, 
         for got, want in zip(sample["resps"], own["resps"]):
             assert got[0][0] == pytest.approx(want[0][0], abs=1e-4) and got[0][1] == want[0][1]
     assert len(members) == 2
+
+
+def _write_run(folder: Path, model: str, task: str, rows: list[dict], seconds=2.0) -> None:
+    folder.mkdir(parents=True)
+    results = {"model_name": model, "configs": {task: {}}, "results": {task: {}}, "total_evaluation_time_seconds": seconds}
+    (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps(results))
+    (folder / f"samples_{task}_2026-01-01T00-00-00.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_replay_logs_index_answers_by_model_and_document(tmp_path):
+    doc = {"question": "q?"}
+    key = doc_key(doc, 0)
+    row = {"doc_id": 0, "doc": doc, "doc_hash": key.split("#")[0], "resps": [["a", "b"]], "filter": "answers"}
+    _write_run(tmp_path / "m1", "m1", "t", [row, {**row, "filter": "other"}], seconds=3.0)
+    _write_run(tmp_path / "m2", "m2", "t", [row], seconds=float("nan"))
+    logs = ReplayLogs.read(tmp_path)
+    assert logs.lookup("m1", key, "t", 0).resps == [["a", "b"]]
+    assert logs.lookup("m1", key, "t", 0).seconds == 3.0  # one document: the run's whole time
+    assert logs.lookup("m2", key, "t", 0).seconds != logs.lookup("m2", key, "t", 0).seconds  # NaN: unknown
+    with pytest.raises(RoutingInputError, match="m1 has no logged answer to doc_id 1 of t"):
+        logs.lookup("m1", doc_key(doc, 1), "t", 1)
+    _write_run(tmp_path / "m1b", "m1", "u", [row])
+    logs = ReplayLogs.read(tmp_path)
+    assert logs.lookup("m1", key, "u", 0).task == "u"  # the run of the asked task wins
+    with pytest.raises(RoutingInputError, match=r"answered doc_id 0 in several tasks \(t, u\), none of them v"):
+        logs.lookup("m1", key, "v", 0)
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda folder: (folder / "samples_t_2026-01-01T00-00-00.jsonl").unlink(), "has no samples_t_.*--log_samples"),
+    (lambda folder: (folder / "samples_t_2026-01-01T00-00-00.jsonl").write_text('{"doc": {}}\n'),
+     r"samples_t_.*jsonl:1: sample lacks doc, doc_hash or resps"),
+    (lambda folder: (folder / "samples_t_2026-01-01T00-00-00.jsonl").write_text('{"doc": \n'), r"jsonl:1: malformed JSON line"),
+    (lambda folder: (folder / "results_2026-01-01T00-00-00.json").write_text("[]"), "not an lm-eval results file"),
+])
+def test_replay_logs_refuse_broken_files_in_one_line(tmp_path, break_it, message):
+    row = {"doc_id": 0, "doc": {"question": "q"}, "doc_hash": "h", "resps": [["a"]]}
+    _write_run(tmp_path / "m", "m", "t", [row])
+    break_it(tmp_path / "m")
+    with pytest.raises(RoutingInputError, match=message):
+        ReplayLogs.read(tmp_path)
+    with pytest.raises(RoutingInputError, match="no such folder"):
+        ReplayLogs.read(tmp_path / "absent")
