@@ -44,7 +44,7 @@ class Policy:
         return self
 
     def _require_fit(self) -> None:
-        if self.needs_fit and not hasattr(self, "regression_"):
+        if self.needs_fit and not any(k.endswith("_") for k in vars(self)):  # learned state ends in _
             raise RuntimeError(f"policy {self.name} must be fit on training scores first")
 
     def choose(self, scores: np.ndarray) -> np.ndarray:
@@ -136,3 +136,31 @@ class Stacked(Policy):
         self._require_fit()
         # reshape: with one model in the pool the regression returns a flat vector
         return np.argmax(self.regression_.predict(scores).reshape(len(scores), -1), axis=1)
+
+
+@register_policy("fallback")
+class Fallback(Policy):
+    """Not in the paper: no-regret routing. The model that solves most fitting queries,
+    unless another model's P(solve) beats its P by more than a margin; the margin is
+    chosen on out-of-fold training scores (the largest among equally accurate ones,
+    1.0 meaning 'always the default'), so a router that does not help is not used."""
+
+    needs_fit = True
+    margins = (*np.round(np.arange(0.0, 0.5001, 0.02), 2), 1.0)
+
+    def fit(self, scores, labels):
+        self.default_ = int(np.argmax(labels.mean(axis=0)))
+        rows = np.arange(len(labels))
+        accuracy = [labels[rows, self._pick(scores, margin)].mean() for margin in self.margins]
+        top = max(accuracy)
+        self.margin_ = max(m for m, a in zip(self.margins, accuracy) if a >= top - 1e-12)
+        return self
+
+    def _pick(self, scores: np.ndarray, margin: float) -> np.ndarray:
+        top = np.argmax(scores, axis=1)
+        gain = scores[np.arange(len(scores)), top] - scores[:, self.default_]
+        return np.where(gain > margin, top, self.default_)
+
+    def choose(self, scores):
+        self._require_fit()
+        return self._pick(scores, self.margin_)

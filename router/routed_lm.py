@@ -295,14 +295,14 @@ class RoutedLM(LM):
             by_member[self.pool[j]].append(i)
         for name, positions in by_member.items():
             batch = [requests[i] for i in positions]
-            started = time.perf_counter()
             if self.replay is None:
-                got = getattr(self._member(name), request_type)(batch)
+                member = self._member(name)  # built (once) before the clock starts: loading is not answering
+                started = time.perf_counter()
+                got = getattr(member, request_type)(batch)
+                self.use[name].seconds += time.perf_counter() - started
             else:
                 got = self._replayed(name, request_type, batch)
             self.use[name].requests += len(batch)
-            if self.replay is None:
-                self.use[name].seconds += time.perf_counter() - started
             for i, answer in zip(positions, got, strict=True):
                 answers[i] = answer
         self._record(requests)

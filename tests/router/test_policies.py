@@ -59,7 +59,25 @@ def test_sorted_prediction_targets_the_rarest_correct_model():
     assert sorted_policy.regression_.predict(scores).mean() == pytest.approx((0.3 + 0.9) / 2 + 0.005, abs=0.01)
 
 
-@pytest.mark.parametrize("name", ["prediction", "sorted-prediction", "stacked"])
+def test_fallback_keeps_the_best_model_unless_the_router_earns_its_margin():
+    rng = np.random.default_rng(2)
+    labels = np.zeros((400, 3))
+    labels[:, 1] = rng.random(400) < 0.7  # model 1: best on average
+    helpful = rng.random(400) < 0.3
+    labels[helpful, 2] = 1.0  # model 2 solves a known 30% ...
+    labels[helpful, 1] = 0.0  # ... that model 1 misses
+    scores = np.tile([0.2, 0.6, 0.3], (400, 1))
+    scores[helpful, 2] = 0.75  # the router spots them, by a margin of 0.15
+    policy = make_policy("fallback").fit(scores, labels)
+    assert policy.default_ == 1 and 0.1 <= policy.margin_ < 0.15  # the largest margin that keeps every win
+    assert policy.choose(np.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.9], [0.9, 0.1, 0.1]])).tolist() == [1, 2, 0]
+    # a router whose scores say nothing: the margin grows until the default model is always kept
+    noise = make_policy("fallback").fit(rng.random((400, 3)), labels)
+    assert noise.margin_ >= 0.5
+    assert (noise.choose(rng.random((50, 3))) == 1).all()
+
+
+@pytest.mark.parametrize("name", ["prediction", "sorted-prediction", "stacked", "fallback"])
 def test_unfitted_policies_say_so(name):
     with pytest.raises(RuntimeError, match="fit"):
         make_policy(name).choose(np.zeros((2, 2)))
@@ -68,4 +86,4 @@ def test_unfitted_policies_say_so(name):
 def test_unknown_policy():
     with pytest.raises(RoutingInputError, match="unknown policy 'best'"):
         make_policy("best")
-    assert list(POLICIES) == ["argmax", "random", "prediction", "sorted-prediction", "stacked"]
+    assert list(POLICIES) == ["argmax", "random", "prediction", "sorted-prediction", "stacked", "fallback"]
