@@ -47,6 +47,15 @@ def _parse_latency(values: tuple[str, ...]) -> dict[str, float]:
     return declared
 
 
+def _parse_cascades(values: tuple[str, ...]) -> list[tuple[str, ...]]:
+    chains = [tuple(name.strip() for name in value.split(",")) for value in values]
+    for value, chain in zip(values, chains):
+        if len(chain) < 2 or not all(chain):
+            raise click.BadParameter(f"{value!r}: expected 2 or more pool model names, cheapest first: A,B[,C]",
+                                     param_hint="--cascade")
+    return chains
+
+
 def load_data(logs, scores, test_scores, threshold, read_options: ReadOptions):
     """RoutingData from harness logs, or from train (+ test) score tables."""
     if scores is None and test_scores is not None:
@@ -81,6 +90,10 @@ def cli():
 @click.option("--skip-bad-lines", is_flag=True, help="Skip malformed JSONL lines (reported) instead of stopping.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these datasets (e.g. gsm8k); default: all, as one stream.")
 @click.option("--max-latency", type=click.FloatRange(0, None), help="Also route each router cost-aware within this mean latency (s/query).")
+@click.option("--cascade", "cascades", multiple=True, metavar="A,B[,C]",
+              help="Also score the cascade A>B: escalate when A's own K samples disagree (repeatable; needs harness logs).")
+@click.option("--cascade-threshold", type=click.FloatRange(0, 1),
+              help="Agreement (vote share 0-1) at which a cascade member's answer is accepted. Default: chosen on the training queries, else 0.8.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="auto", show_default=True,
               help="auto: train -> test when there are training queries, else k-fold; test-kfold: k-fold inside the test queries.")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
@@ -97,11 +110,13 @@ def cli():
 @click.option("--max-length", type=click.IntRange(8, None), help="Max tokens per query for transformer routers.")
 def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
                      on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
-                     features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol):
+                     features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol, cascades,
+                     cascade_threshold):
     """Print the routing table: baselines, each model, each router x policy."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
     declared = _parse_latency(latencies)
+    chains = _parse_cascades(cascades)
     options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines)
     data = load_data(logs, scores, test_scores, solved_threshold, options)
     if declared:
@@ -123,7 +138,7 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
     params = {name: router_params(name, given) for name in routers}
     result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
                       seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
-                      protocol=protocol, max_latency=max_latency)
+                      protocol=protocol, max_latency=max_latency, cascades=chains, cascade_threshold=cascade_threshold)
     # files first (all or nothing), then the report: a failed write prints no table
     written = write_routed_models(output_path, result.data, result.routed, timestamp()) if output_path is not None else []
     saved = [(name, save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models))

@@ -39,6 +39,19 @@ def majority_vote(answers: Sequence[str | None]) -> str | None:
     return next(a for a in valid if counts[a] == best)
 
 
+def majority_share(answers: Sequence[str | None]) -> float:
+    """Vote share 0-1 of the majority answer: its count over all K samples.
+
+    Unparseable answers (None or '[invalid]') do not vote but count in K, so
+    4 of 10 samples saying '18' and 6 saying nothing give 0.4; none parseable
+    gives 0.0. Label-free: how much a model's own samples agree.
+    """
+    if not answers:
+        raise ValueError("majority_share needs at least one sampled answer")
+    majority = majority_vote(answers)
+    return 0.0 if majority is None else sum(a == majority for a in answers) / len(answers)
+
+
 def score_samples(answers: Sequence[str | None], target: str) -> dict[str, float | str]:
     """Per-query metrics for K extracted answers against the normalised target."""
     k = len(answers)

@@ -41,7 +41,9 @@ class RoutingData:
     the model's majority answer (None when unknown), `latency` the seconds the
     model takes per query (the s/query of the run that answered it; NaN when
     unknown). Per model, `latency_source` says where its latency came from.
-    `splits` tags each query 'train' or 'test'.
+    `splits` tags each query 'train' or 'test'. `agreement` is the vote share
+    0-1 of the model's majority answer among its K samples (label-free, known
+    at deployment time; NaN when unknown, e.g. score tables; all NaN when not given).
     """
 
     query_ids: tuple[str, ...]
@@ -55,10 +57,13 @@ class RoutingData:
     latency: np.ndarray
     latency_source: tuple[str, ...]
     report: JoinReport = field(default_factory=JoinReport)
+    agreement: np.ndarray | None = None
 
     def __post_init__(self):
         n, m = len(self.query_ids), len(self.models)
-        for name in ("labels", "solve_rates", "answers", "latency"):
+        if self.agreement is None:
+            object.__setattr__(self, "agreement", np.full((n, m), np.nan))
+        for name in ("labels", "solve_rates", "answers", "latency", "agreement"):
             if getattr(self, name).shape != (n, m):
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {(n, m)}")
         if not (len(self.queries) == len(self.datasets) == len(self.splits) == n):
@@ -98,6 +103,7 @@ class RoutingData:
             solve_rates=self.solve_rates[index],
             answers=self.answers[index],
             latency=self.latency[index],
+            agreement=self.agreement[index],
         )
 
     def split(self, name: str) -> RoutingData:
@@ -148,18 +154,23 @@ def build_routing_data(
     """RoutingData from per-query rows.
 
     Each row: `id`, `query`, `dataset`, `split`, and `results`, a dict model ->
-    (label 0/1, solve rate or NaN, answer or None, seconds or NaN). Every row
-    must cover every model. `latency` (s/query per model) fills unknown seconds.
+    (label 0/1, solve rate or NaN, answer or None, seconds or NaN[, agreement
+    0-1 or NaN]); without the 5th element the agreement is unknown (NaN).
+    Every row must cover every model. `latency` (s/query per model) fills unknown seconds.
     """
     n, m = len(rows), len(models)
     labels = np.zeros((n, m))
     solve_rates = np.full((n, m), np.nan)
     answers = np.full((n, m), None, dtype=object)
     seconds = np.full((n, m), np.nan)
+    agreement = np.full((n, m), np.nan)
     latency = latency or {}
     for i, row in enumerate(rows):
         for j, model in enumerate(models):
-            labels[i, j], solve_rates[i, j], answers[i, j], seconds[i, j] = row["results"][model]
+            result = row["results"][model]
+            labels[i, j], solve_rates[i, j], answers[i, j], seconds[i, j] = result[:4]
+            if len(result) > 4:
+                agreement[i, j] = result[4]
     for j, model in enumerate(models):
         seconds[np.isnan(seconds[:, j]), j] = latency.get(model, np.nan)
     latency_source = latency_source or {}
@@ -175,6 +186,7 @@ def build_routing_data(
         latency=seconds,
         latency_source=tuple(latency_source.get(model, "unknown") for model in models),
         report=report or JoinReport(joined=n),
+        agreement=agreement,
     )
 
 
@@ -205,6 +217,7 @@ def concat(parts: list[RoutingData], sources: list[str] | None = None) -> Routin
         answers=np.concatenate([part.answers for part in parts]),
         latency=np.concatenate([part.latency for part in parts]),
         latency_source=parts[0].latency_source,
+        agreement=np.concatenate([part.agreement for part in parts]),
         report=JoinReport(
             joined=len(ids),
             skipped=tuple(s for part in parts for s in part.report.skipped),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from tqdm.auto import tqdm
 
+from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, chain_name, choose_threshold
 from router.cost import cost_aware_choices, lambda_for_budget
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
@@ -157,6 +158,36 @@ def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
     return rows
 
 
+def cascade_row(data: RoutingData, chain: list[int], threshold: float) -> Row:
+    """The cascade over `chain` (pool positions) at `threshold`: accuracy of the accepted answers,
+    latency = mean seconds spent per query (every member run), share = whose answer was accepted."""
+    accepted, seconds = cascade_choices(data, chain, threshold)
+    correct = data.labels[np.arange(data.n_queries), accepted]
+    return make_row(f"cascade:{chain_name(data, chain)}@{threshold:g}", correct, _known_mean(seconds),
+                    share=_share(data, accepted))
+
+
+def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[list[int]], threshold: float | None) -> None:
+    """One row per cascade; without a given threshold, the one chosen on `train` (or the default when empty)."""
+    test, best = evaluation.data, evaluation.best_single()
+    for chain in chains:
+        name, chosen = chain_name(test, chain), threshold
+        if chosen is None and train.n_queries:
+            point = choose_threshold(train, chain)
+            chosen = point.threshold
+            evaluation.notes.append(f"cascade {name}: threshold {chosen:g} chosen on {train.n_queries} training queries "
+                                    f"(the cheapest within half a point of the best training accuracy; {100 * point.accuracy:.1f}%)")
+        elif chosen is None:
+            chosen = DEFAULT_THRESHOLD
+            evaluation.notes.append(f"cascade {name}: no training queries to choose a threshold on; "
+                                    f"using {chosen:g} (set --cascade-threshold T)")
+        row = cascade_row(test, chain, chosen)
+        first = test.models[chain[0]]
+        evaluation.notes.append(f"cascade {name}@{chosen:g}: {100 * (1 - row.share.get(first, 0.0)):.1f}% of "
+                                f"evaluated queries escalated past {first}")
+        evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
+
+
 def cross_fit_scores(make: Callable[[], Router], data: RoutingData, folds: int, seed: int) -> np.ndarray:
     """Out-of-fold scores for every query of `data` from routers built by `make` (k-fold cross-fitting)."""
     scores = np.zeros(data.labels.shape)
@@ -191,6 +222,8 @@ def evaluate(
     keep_fitted: bool = False,
     protocol: str = "auto",
     max_latency: float | None = None,
+    cascades: list[tuple[str, ...]] | None = None,
+    cascade_threshold: float | None = None,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -203,12 +236,16 @@ def evaluate(
     'test-kfold' (ignore training queries; k-fold inside the test queries).
     `max_latency` (s/query) adds, per router, the most accurate cost-aware
     operating point (argmax P(solve) - lam * latency) within that budget.
+    `cascades` (chains of pool model names, cheapest first) add one row each,
+    at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
+    the training queries (router.cascade.choose_threshold), or else 0.8.
     """
     for name in policies:
         make_policy(name)  # unknown names fail before any training
     params = {name: (router_params or {}).get(name, {}) for name in routers}
     for name in routers:
         make_router(name, **params[name])
+    chains = [chain_indices(data, names) for names in cascades or []]
     train, test = data.split(TRAIN), data.split(TEST)
     if test.n_queries == 0:
         raise RoutingInputError("no test queries: the logs hold only training tasks; add test-split runs")
@@ -228,6 +265,7 @@ def evaluate(
         described = f"{folds}-fold cross-fitting on {test.n_queries} test queries (seed {seed})"
         parts = [(test.take(fit), held_out) for fit, held_out in test.kfold(folds, seed)]
     evaluation = Evaluation(test, described, baseline_rows(test, seed), [], notes=notes)
+    _add_cascade_rows(evaluation, train, chains, cascade_threshold)
     for name in routers:
         make = lambda name=name: make_router(name, **params[name])  # noqa: E731
         scores = np.zeros(test.labels.shape)

@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from lm_routing_tasks.scoring import majority_share
 from router.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
 
 MAJ_KEY = re.compile(r"^maj@\d+$")
@@ -144,6 +145,17 @@ def _label_key(path: Path, number: int, row: dict, wanted: str | None) -> str:
     return keys[0]
 
 
+def sample_agreement(filtered_resps) -> float:
+    """Vote share 0-1 of the majority among a document's K answers, when `filtered_resps` is
+    one list of K >= 2 of them (our tasks' 'answers' filter); NaN otherwise (e.g. lm-eval's own tasks)."""
+    if not (isinstance(filtered_resps, list) and len(filtered_resps) == 1 and isinstance(filtered_resps[0], list)):
+        return math.nan
+    answers = filtered_resps[0]
+    if len(answers) < 2 or not all(a is None or isinstance(a, str) for a in answers):
+        return math.nan
+    return majority_share(answers)
+
+
 def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, skipped: list[str]) -> dict[str, dict]:
     rows = list(iter_jsonl(path, options.skip_bad_lines, skipped))
     if not rows:
@@ -190,7 +202,8 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
             "query": query_text(row["doc"]),
             "dataset": dataset,
             "split": _role(task),
-            "result": [float(value >= 0.5), float(solve_rate), None if answer in (None, "[invalid]") else str(answer), math.nan],
+            "result": [float(value >= 0.5), float(solve_rate), None if answer in (None, "[invalid]") else str(answer), math.nan,
+                       sample_agreement(responses)],
         }
     return documents
 

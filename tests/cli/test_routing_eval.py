@@ -135,3 +135,68 @@ def test_saved_router_from_another_pool_is_refused(shared_data, tmp_path, routin
     done = routing_eval("--scores", shared_data / "routing" / "routerdc-7llm" / "gsm8k_test.json", "--load", tmp_path / "r")
     assert done.returncode == 2
     assert "router trained on models x, y" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def simulated_gsm8k(tmp_path_factory):
+    """Simulated lm-eval logs (real layout) of a cheap and a strong GSM8K model, train and test tasks."""
+    from router.simulate import PAPER_POOL, write_simulated_logs
+
+    pool = tuple(m for m in PAPER_POOL if m.name in ("gemma-7b", "gemma-7b-it", "mistral-7b-it"))
+    sizes = {"train": {"gsm8k": 200, "mmlu": 1}, "test": {"gsm8k": 150, "mmlu": 1}}
+    return write_simulated_logs(tmp_path_factory.mktemp("simulated"), seed=0, pool=pool, splits=sizes) / "gsm8k"
+
+
+def test_cascade_row_on_simulated_logs(simulated_gsm8k, routing_eval):
+    done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax", "--json",
+                        "--cascade", "gemma-7b-it,gemma-7b", "--cascade", "gemma-7b-it,mistral-7b-it,gemma-7b")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rows = rows_by_method(report)
+    (two,) = [m for m in rows if m.startswith("cascade:gemma-7b-it>gemma-7b@")]
+    threshold = float(two.split("@")[1])
+    assert 0.0 <= threshold <= 1.0
+    assert any(f"cascade gemma-7b-it>gemma-7b: threshold {threshold:g} chosen on 200 training queries" in n for n in report["notes"])
+    row = rows[two]
+    escalated = row["share"].get("gemma-7b", 0.0)
+    assert set(row["share"]) <= {"gemma-7b-it", "gemma-7b"} and row["n"] == 150
+    assert row["latency_s"] == pytest.approx(0.7 + 7.1 * escalated, abs=1e-5)  # the cheap model always runs
+    assert "mcnemar_p" in row["vs_best_single"]
+    assert any(m.startswith("cascade:gemma-7b-it>mistral-7b-it>gemma-7b@") for m in rows)
+
+    never = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax", "--json",
+                         "--cascade", "gemma-7b-it,gemma-7b", "--cascade-threshold", "0")
+    rows = rows_by_method(json.loads(never.stdout))
+    assert rows["cascade:gemma-7b-it>gemma-7b@0"]["accuracy"] == rows["model:gemma-7b-it"]["accuracy"]
+    assert rows["cascade:gemma-7b-it>gemma-7b@0"]["latency_s"] == pytest.approx(0.7, abs=1e-5)
+
+    table = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax",
+                         "--cascade", "gemma-7b-it,gemma-7b", "--cascade-threshold", "0.5")
+    assert table.returncode == 0 and "cascade:gemma-7b-it>gemma-7b@0.5" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--cascade", "gemma-7b-it,gpt-5"], "--cascade names unknown model(s) gpt-5; known: gemma-7b, gemma-7b-it, mistral-7b-it"),
+        (["--cascade", "gemma-7b"], "expected 2 or more pool model names"),
+        (["--cascade", "gemma-7b,gemma-7b"], "2 or more different models"),
+        (["--cascade", "gemma-7b-it,gemma-7b", "--cascade-threshold", "1.5"], "--cascade-threshold"),
+    ],
+)
+def test_bad_cascade_one_line_exit_2(simulated_gsm8k, args, message, routing_eval):
+    done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", *args)
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_cascade_over_a_score_table_says_it_needs_samples(tmp_path, routing_eval):
+    table = tmp_path / "toy_test.json"
+    table.write_text(json.dumps([{"question": f"q {i}", "scores": {"x": i % 2, "y": 1 - i % 2}} for i in range(20)]))
+    done = routing_eval("--scores", table, "--router", "knn", "--cascade", "x,y")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "routing-eval: error: cascade needs each member's K samples; x's logs have none "
+        "(score tables carry no samples); use logs of a task with repeats"
+    )

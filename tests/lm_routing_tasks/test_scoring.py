@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lm_routing_tasks import majority_vote, score_samples
-from lm_routing_tasks.scoring import INVALID, gsm8k_target, parseable_share
+from lm_routing_tasks.scoring import INVALID, gsm8k_target, majority_share, parseable_share
 
 
 def test_majority_vote_ignores_unparseable_and_breaks_ties_by_first_sample():
@@ -28,6 +28,15 @@ def test_score_samples_exact_values():
     }
     with pytest.raises(ValueError):
         score_samples([], "1")
+
+
+def test_majority_share_counts_unparseable_samples_in_k():
+    assert majority_share(["18", "17", INVALID, "18", "18", "3", INVALID, "18", "17", "17"]) == 0.4
+    assert majority_share(["7", None, "9", "9", "7"]) == 0.4  # 2-2 tie: still 2 of 5
+    assert majority_share(["5", "5"]) == 1.0
+    assert majority_share([INVALID, None, INVALID]) == 0.0
+    with pytest.raises(ValueError):
+        majority_share([])
 
 
 def test_gsm8k_target_is_normalised():
