@@ -21,7 +21,7 @@ import math
 import os
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lm_routing_tasks.scoring import majority_share
@@ -216,7 +216,7 @@ class _ModelLogs:
     sources: tuple[str, ...] = ()
 
 
-def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs]:
+def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None]:
     results = load_json(results_path)
     if not isinstance(results, dict) or not isinstance(results.get("configs"), dict) or "results" not in results:
         raise RoutingInputError(f"{results_path}: not an lm-eval results file; {LAYOUT_HINT}")
@@ -226,6 +226,8 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
             "re-run with lm-eval 0.4"
         )
     model = str(results.get("model_name") or results_path.parent.name)
+    if isinstance(results.get("config"), dict) and "routing" in results["config"]:
+        return model, None  # a run of `lm_eval --model routed`: the pool's own choice, not a member
     stamp = results_path.stem[len("results_"):]
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
     for task, config in sorted(results["configs"].items()):
@@ -295,13 +297,23 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
             raise RoutingInputError(f"{samples}: no results_<time>.json of the same run beside it; restore it or remove the file")
     skipped: list[str] = []
     by_model: dict[str, _ModelLogs] = {}
+    routed: list[str] = []
     for results_path in results_files:
         model, logs = _read_run(results_path, options, skipped)
+        if logs is None:
+            routed.append(str(results_path))
+            continue
         if model in by_model:
             _merge(by_model[model], logs)
         else:
             by_model[model] = logs
-    return _join(by_model, options, skipped)
+    if not by_model:
+        raise RoutingInputError(f"{root}: only runs of lm_eval --model routed; pass the folder of the members' runs")
+    data = _join(by_model, options, skipped)
+    if routed:
+        note = f"left out {len(routed)} run(s) of lm_eval --model routed (not pool members): {', '.join(routed)}"
+        data = replace(data, report=replace(data.report, notes=(*data.report.notes, note)))
+    return data
 
 
 def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:

@@ -9,12 +9,13 @@ member solves different questions and a router has something to learn.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from router.logs import query_text
+from router.logs import query_text, read_harness_logs
 from router.routed_lm import ROUTING_KEY, ReplayLogs, RoutedLM, doc_key, parse_members, routing_record
 from router.routers import load_router
 from router.data import RoutingInputError
@@ -136,6 +137,13 @@ def test_replay_reproduces_routing_eval_exactly(answer_pool, saved_router, routi
     for sample in samples:
         member = routing_record(sample)[ROUTING_KEY]
         assert sample["resps"] == logged[(member, sample["doc_hash"])]
+    # written next to the members' logs, the routed run is left out of the pool, with a note
+    together = tmp_path / "together"
+    shutil.copytree(answer_pool.logs, together)
+    shutil.copytree(tmp_path / "replay", together / "routed")
+    data = read_harness_logs(together)
+    assert set(data.models) == {str(m) for m in answer_pool.members.values()}
+    assert any("left out 1 run(s) of lm_eval --model routed" in line for line in data.report.lines())
 
 
 def test_replay_refuses_logs_without_the_member(answer_pool, saved_router, tmp_path):
