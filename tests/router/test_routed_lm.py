@@ -272,3 +272,16 @@ def test_replay_logs_refuse_broken_files_in_one_line(tmp_path, break_it, message
         ReplayLogs.read(tmp_path)
     with pytest.raises(RoutingInputError, match="no such folder"):
         ReplayLogs.read(tmp_path / "absent")
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"org/a": ', r"members.json:1: not valid JSON"),
+    ('["org/a"]', r"members.json: expected a JSON object"),
+    ('{"org/a": 3}', r"the entry of org/a must be model_args text or \{model, model_args\}"),
+    ('{"org/a": {"model": "hf", "model_args": 3}}', r"the entry of org/a must be"),
+])
+def test_bad_members_files_are_named_with_the_fix(tmp_path, content, message):
+    file = tmp_path / "members.json"
+    file.write_text(content)
+    with pytest.raises(RoutingInputError, match=message):
+        parse_members(str(file), ("org/a", "org/b"))
