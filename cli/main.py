@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from router.data import RoutingInputError, concat
 from router.evaluate import PROTOCOLS, evaluate
@@ -203,11 +204,22 @@ def demo_command(output_path, seed, routers):
     routed_dir = output_path / f"demo-routed-{stamp}"
     for dataset_logs in sorted(p for p in logs.iterdir() if p.is_dir()):
         data = read_harness_logs(dataset_logs)
-        result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed)
+        result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[_demo_cascade(data)])
         click.echo(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
         write_routed_models(routed_dir / dataset_logs.name, result.data, result.routed, stamp)
     click.echo(f"\nwrote the routed models in lm-eval format to {routed_dir}")
-    click.echo(f"the same on your own logs: routing-eval --logs {logs / 'gsm8k'} --router knn --router lr")
+    click.echo(f"the same on your own logs: routing-eval --logs {logs / 'gsm8k'} --router knn --router lr "
+               f"--cascade {','.join(_demo_cascade(read_harness_logs(logs / 'gsm8k')))}")
+
+
+def _demo_cascade(data) -> tuple[str, str]:
+    """The fastest model first, then the one best on the training queries (the demo's cascade)."""
+    train = data.split("train")
+    fastest = int(np.nanargmin(train.latency.mean(axis=0)))
+    best = int(np.argmax(train.labels.mean(axis=0)))
+    if fastest == best:  # the best is also the fastest: escalate from the next fastest instead
+        fastest = int(np.argsort(train.latency.mean(axis=0))[1])
+    return data.models[fastest], data.models[best]
 
 
 def main(argv: list[str] | None = None) -> None:
