@@ -34,16 +34,17 @@ class DefaultGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _parse_latency(values: tuple[str, ...]) -> dict[str, float]:
+def _parse_declared(values: tuple[str, ...], option: str = "--latency", unit: str = "SECONDS") -> dict[str, float]:
+    """MODEL=NUMBER pairs (NUMBER finite, >= 0) of a repeatable option."""
     declared = {}
     for value in values:
-        model, sep, seconds = value.rpartition("=")
+        model, sep, amount = value.rpartition("=")
         try:
-            number = float(seconds)
+            number = float(amount)
         except ValueError:
             number = float("nan")
         if not sep or not model or not (math.isfinite(number) and number >= 0):
-            raise click.BadParameter(f"{value!r}: expected MODEL=SECONDS with SECONDS >= 0", param_hint="--latency")
+            raise click.BadParameter(f"{value!r}: expected MODEL={unit} with {unit} >= 0", param_hint=option)
         declared[model] = number
     return declared
 
@@ -91,6 +92,8 @@ def cli():
 @click.option("--skip-bad-lines", is_flag=True, help="Skip malformed JSONL lines (reported) instead of stopping.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these datasets (e.g. gsm8k); default: all, as one stream.")
 @click.option("--max-latency", type=click.FloatRange(0, None), help="Also route each router cost-aware within this mean latency (s/query).")
+@click.option("--price", "prices", multiple=True, metavar="MODEL=USD", help="Declared price per query of a model (repeatable; for --budget).")
+@click.option("--budget", type=click.FloatRange(0, None), help="Also route each router cost-aware within this mean price per query (needs --price for every model).")
 @click.option("--cascade", "cascades", multiple=True, metavar="A,B[,C]",
               help="Also score the cascade A>B: escalate when A's own K samples disagree (repeatable; needs harness logs).")
 @click.option("--cascade-threshold", type=click.FloatRange(0, 1),
@@ -112,11 +115,14 @@ def cli():
 def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
                      on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
                      features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol, cascades,
-                     cascade_threshold):
+                     cascade_threshold, prices, budget):
     """Print the routing table: baselines, each model, each router x policy."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
-    declared = _parse_latency(latencies)
+    declared = _parse_declared(latencies)
+    priced = _parse_declared(prices, "--price", "USD")
+    if priced and budget is None:
+        raise click.UsageError("--price is used by --budget: add --budget USD (mean price per query)")
     chains = _parse_cascades(cascades)
     options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines)
     data = load_data(logs, scores, test_scores, solved_threshold, options)
@@ -139,7 +145,8 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
     params = {name: router_params(name, given) for name in routers}
     result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
                       seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
-                      protocol=protocol, max_latency=max_latency, cascades=chains, cascade_threshold=cascade_threshold)
+                      protocol=protocol, max_latency=max_latency, cascades=chains, cascade_threshold=cascade_threshold,
+                      prices=priced, budget=budget)
     # files first (all or nothing), then the report: a failed write prints no table
     written = write_routed_models(output_path, result.data, result.routed, timestamp()) if output_path is not None else []
     saved = [(name, save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models))

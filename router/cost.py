@@ -1,7 +1,8 @@
 """Cost-aware routing and the cost-quality metrics of RouteLLM and RouterBench.
 
-Cost here is latency in seconds per query (from the logs or `--latency`);
-any per-query cost array of the same shape works the same way.
+Cost here is latency in seconds per query (from the logs or `--latency`), or a
+declared price per query (`--price`, e.g. USD); any per-query cost array of the
+same shape works the same way.
 
 - Willingness to pay: route query i to argmax_j P(solve)_ij - lam * cost_ij;
   sweeping lam from 0 upward traces the router's accuracy-cost curve.
@@ -61,9 +62,22 @@ def lambda_grid(cost: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(1e-4 / spread, 10.0 / spread, 60)])
 
 
-def lambda_for_budget(scores: np.ndarray, cost: np.ndarray, max_cost: float) -> float:
+def price_matrix(data: RoutingData, prices: dict[str, float]) -> np.ndarray:
+    """(n_queries, n_models) price per query (e.g. USD) from one declared price per pool model."""
+    unknown = sorted(set(prices) - set(data.models))
+    if unknown:
+        raise RoutingInputError(f"--price names unknown model(s) {', '.join(unknown)}; known: {', '.join(data.models)}")
+    missing = [m for m in data.models if m not in prices]
+    if missing:
+        raise RoutingInputError(f"--budget needs a price for every model; missing: {', '.join(missing)}; pass --price MODEL=USD")
+    return np.tile([prices[m] for m in data.models], (data.n_queries, 1)).astype(float)
+
+
+def lambda_for_budget(scores: np.ndarray, cost: np.ndarray, max_cost: float, option: str = "--max-latency",
+                      unit: str = "s") -> float:
     """The lam whose routing has the highest expected accuracy (mean chosen P(solve)) with mean
-    cost <= max_cost. Uses scores and costs only, never labels, so it can be set on test queries."""
+    cost <= max_cost. Uses scores and costs only, never labels, so it can be set on test queries.
+    `option` and `unit` name the budget in the error when even the cheapest routing exceeds it."""
     rows = np.arange(len(scores))
     best = None
     for lam in lambda_grid(cost):
@@ -74,7 +88,7 @@ def lambda_for_budget(scores: np.ndarray, cost: np.ndarray, max_cost: float) -> 
                 best = (expected, float(lam))
     if best is None:
         raise RoutingInputError(
-            f"--max-latency {max_cost:g} s is below the cheapest routing ({cost.min(axis=1).mean():.3f} s/query); raise it"
+            f"{option} {max_cost:g} {unit} is below the cheapest routing ({cost.min(axis=1).mean():.4g} {unit}/query); raise it"
         )
     return best[1]
 

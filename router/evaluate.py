@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, chain_name, choose_threshold
-from router.cost import cost_aware_choices, lambda_for_budget
+from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy
@@ -224,6 +224,8 @@ def evaluate(
     max_latency: float | None = None,
     cascades: list[tuple[str, ...]] | None = None,
     cascade_threshold: float | None = None,
+    prices: dict[str, float] | None = None,
+    budget: float | None = None,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -236,6 +238,8 @@ def evaluate(
     'test-kfold' (ignore training queries; k-fold inside the test queries).
     `max_latency` (s/query) adds, per router, the most accurate cost-aware
     operating point (argmax P(solve) - lam * latency) within that budget.
+    `budget` (mean price per query, with `prices` per model, e.g. USD) adds the
+    same per router, priced instead of timed.
     `cascades` (chains of pool model names, cheapest first) add one row each,
     at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
     the training queries (router.cascade.choose_threshold), or else 0.8.
@@ -246,6 +250,8 @@ def evaluate(
     for name in routers:
         make_router(name, **params[name])
     chains = [chain_indices(data, names) for names in cascades or []]
+    if budget is not None:
+        price_matrix(data, prices or {})  # unknown or missing prices fail before any training
     train, test = data.split(TRAIN), data.split(TEST)
     if test.n_queries == 0:
         raise RoutingInputError("no test queries: the logs hold only training tasks; add test-split runs")
@@ -280,7 +286,7 @@ def evaluate(
         if keep_fitted:
             whole = train if train.n_queries else test
             evaluation.fitted[name] = router if train.n_queries else make().fit(list(whole.queries), whole.labels)
-        _add_router_rows(evaluation, name, scores, choices, max_latency)
+        _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
     for name, router in (fitted or {}).items():
         scores = router.predict_proba(list(test.queries))
         in_sample = (lambda r=router: (r.predict_proba(list(train.queries)), train.labels)) if train.n_queries else None
@@ -288,18 +294,27 @@ def evaluate(
         skipped = [p for p in policies if p not in choices]
         if skipped:
             evaluation.notes.append(f"{name}: policies {', '.join(skipped)} need training queries to fit; none given, left out")
-        _add_router_rows(evaluation, name, scores, choices, max_latency)
+        _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
     return evaluation
 
 
 def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray],
-                     max_latency: float | None = None) -> None:
+                     max_latency: float | None = None,
+                     priced: tuple[dict[str, float] | None, float | None] = (None, None)) -> None:
     test = evaluation.data
     if max_latency is not None:
         if np.isnan(test.latency).any():
             raise RoutingInputError("--max-latency needs every model's latency; pass --latency MODEL=SECONDS")
         lam = lambda_for_budget(scores, test.latency, max_latency)
         choices = {**choices, f"cost@{max_latency:g}s": cost_aware_choices(scores, test.latency, lam)}
+    prices, budget = priced
+    if budget is not None:
+        price = price_matrix(test, prices or {})
+        lam = lambda_for_budget(scores, price, budget, option="--budget", unit="USD")
+        chosen = cost_aware_choices(scores, price, lam)
+        choices = {**choices, f"cost@${budget:g}": chosen}
+        evaluation.notes.append(f"router {name} within ${budget:g}/query: lam {lam:.4g}, "
+                                f"mean ${price[np.arange(test.n_queries), chosen].mean():.4g}/query")
     best = evaluation.best_single()
     evaluation.calibration[name] = expected_calibration_error(scores, test.labels)
     evaluation.rows.append(upper_bound_row(test, scores, name))

@@ -202,3 +202,37 @@ def test_cascade_over_a_score_table_says_it_needs_samples(tmp_path, routing_eval
         "routing-eval: error: cascade needs each member's K samples; x's logs have none "
         "(score tables carry no samples); use logs of a task with repeats"
     )
+
+
+PRICES = {"gemma-7b": 0.007, "gemma-7b-it": 0.0007, "mistral-7b-it": 0.001}  # USD per query
+
+
+def test_budget_and_max_latency_pick_an_operating_point_within_them(simulated_gsm8k, routing_eval):
+    priced = [a for model, usd in PRICES.items() for a in ("--price", f"{model}={usd}")]
+    done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax", "--json",
+                        *priced, "--budget", "0.003", "--max-latency", "3")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rows = rows_by_method(report)
+    free = rows["router:knn:argmax"]
+    by_price = rows["router:knn:cost@$0.003"]
+    by_time = rows["router:knn:cost@3s"]
+    spent = sum(share * PRICES[model] for model, share in by_price["share"].items())
+    assert spent <= 0.003 + 1e-9 < sum(share * PRICES[model] for model, share in free["share"].items())
+    assert by_time["latency_s"] <= 3 + 1e-9 < free["latency_s"]
+    assert any(n.startswith("router knn within $0.003/query") and f"mean ${spent:.4g}/query" in n for n in report["notes"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--price", "gemma-7b=0.007", "--budget", "0.003"], "--budget needs a price for every model; missing: gemma-7b-it, mistral-7b-it"),
+    (["--price", "gpt-9=1", "--budget", "1"], "--price names unknown model(s) gpt-9; known: gemma-7b, gemma-7b-it, mistral-7b-it"),
+    (["--price", "gemma-7b=cheap", "--budget", "1"], "Invalid value for --price: 'gemma-7b=cheap': expected MODEL=USD with USD >= 0"),
+    (["--price", "gemma-7b=1"], "--price is used by --budget: add --budget USD"),
+    ([a for m, usd in PRICES.items() for a in ("--price", f"{m}={usd}")] + ["--budget", "0.0001"],
+     "--budget 0.0001 USD is below the cheapest routing (0.0007 USD/query); raise it"),
+])
+def test_budget_errors_are_one_line(simulated_gsm8k, routing_eval, args, message):
+    done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax", *args)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith(f"routing-eval: error: {message}")

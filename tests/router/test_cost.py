@@ -65,3 +65,14 @@ def test_lambda_for_budget_uses_no_labels():
     assert lambda_for_budget(scores, cost, 100.0) == 0.0
     with pytest.raises(RoutingInputError, match="below the cheapest"):
         lambda_for_budget(scores, cost, 0.5)
+
+
+def test_price_matrix_needs_one_known_price_per_model():
+    from router.cost import price_matrix
+
+    data = make_data([[1, 0], [0, 1], [1, 1]])
+    assert price_matrix(data, {"m0": 0.5, "m1": 2.0}).tolist() == [[0.5, 2.0]] * 3
+    with pytest.raises(RoutingInputError, match="missing: m1"):
+        price_matrix(data, {"m0": 0.5})
+    with pytest.raises(RoutingInputError, match="unknown model"):
+        price_matrix(data, {"m0": 0.5, "m1": 1.0, "m9": 1.0})
