@@ -246,6 +246,7 @@ class RoutedLM(LM):
                                            "device": device}.items() if v is not None}
         self._loaded: dict[str, LM] = {}
         self._decisions: dict[tuple, tuple[int, np.ndarray]] = {}
+        self._replay_charged: set[tuple] = set()
         self.use = {name: MemberUse() for name in self.pool}
 
     # routing ----------------------------------------------------------------
@@ -311,7 +312,6 @@ class RoutedLM(LM):
     def _replayed(self, name: str, request_type: str, batch) -> list:
         """The member's logged answers: the k-th copy of a request gets the k-th logged sample."""
         copies: dict[int, int] = defaultdict(int)
-        counted: set = set()
         out = []
         for request in batch:
             logged = self.replay.lookup(name, doc_key(request.doc, request.doc_id), request.task_name, request.doc_id)
@@ -325,8 +325,8 @@ class RoutedLM(LM):
                     f"request {request.idx}; this run asks for more (repeats, answer choices) than that log holds"
                 ) from None
             doc = (request.task_name, request.doc_id)
-            if doc not in counted:
-                counted.add(doc)
+            if doc not in self._replay_charged:  # a document's logged time is charged once, whatever its requests
+                self._replay_charged.add(doc)
                 self.use[name].seconds += logged.seconds
                 if request.idx == 0 and logged.prompt_hash not in (None, hash_string(request.args[0])):
                     self.use[name].other_prompt += 1
