@@ -209,14 +209,16 @@ def demo_command(output_path, seed, routers):
     click.echo(f"wrote simulated lm-eval logs to {logs}")
     stamp = timestamp()
     routed_dir = output_path / f"demo-routed-{stamp}"
+    cascades = {}
     for dataset_logs in sorted(p for p in logs.iterdir() if p.is_dir()):
         data = read_harness_logs(dataset_logs)
-        result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[_demo_cascade(data)])
+        cascades[dataset_logs.name] = _demo_cascade(data)
+        result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[cascades[dataset_logs.name]])
         click.echo(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
         write_routed_models(routed_dir / dataset_logs.name, result.data, result.routed, stamp)
     click.echo(f"\nwrote the routed models in lm-eval format to {routed_dir}")
     click.echo(f"the same on your own logs: routing-eval --logs {logs / 'gsm8k'} --router knn --router lr "
-               f"--cascade {','.join(_demo_cascade(read_harness_logs(logs / 'gsm8k')))}")
+               f"--cascade {','.join(cascades['gsm8k'])}")
 
 
 def _demo_cascade(data) -> tuple[str, str]:

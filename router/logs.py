@@ -186,9 +186,7 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
         answer, responses = row.get("majority"), row.get("filtered_resps")
         if answer is None and isinstance(responses, list) and responses and isinstance(responses[0], str):
             answer = responses[0]
-        # doc_hash identifies the dataset row whatever the prompt; doc_id tells apart rows
-        # that are identical but sit at two positions of the split (real MMLU has some).
-        key = f"{row['doc_hash']}#{row.get('doc_id')}"
+        key = document_key(row["doc_hash"], row.get("doc_id"))
         if key in documents:
             raise RoutingInputError(
                 f"{path}:{number}: duplicate document (doc_id {row.get('doc_id')}) also at line "
@@ -216,7 +214,8 @@ class _ModelLogs:
     sources: tuple[str, ...] = ()
 
 
-def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None]:
+def read_results(results_path: Path) -> tuple[dict, str]:
+    """(results JSON, model name) of one lm-eval 0.4.x run; anything else raises with the file named."""
     results = load_json(results_path)
     if not isinstance(results, dict) or not isinstance(results.get("configs"), dict) or "results" not in results:
         raise RoutingInputError(f"{results_path}: not an lm-eval results file; {LAYOUT_HINT}")
@@ -225,11 +224,13 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
             f"{results_path}: written by lm-eval {results['lm_eval_version']}, this reader knows 0.4.x; "
             "re-run with lm-eval 0.4"
         )
-    model = str(results.get("model_name") or results_path.parent.name)
-    if isinstance(results.get("config"), dict) and "routing" in results["config"]:
-        return model, None  # a run of `lm_eval --model routed`: the pool's own choice, not a member
+    return results, str(results.get("model_name") or results_path.parent.name)
+
+
+def run_samples(results_path: Path, results: dict) -> list[tuple[str, object, Path]]:
+    """(task, task config, samples_<task>_<time>.jsonl) for each task of a run, in task order."""
     stamp = results_path.stem[len("results_"):]
-    logs = _ModelLogs(documents={}, sources=(str(results_path),))
+    found = []
     for task, config in sorted(results["configs"].items()):
         samples = results_path.parent / f"samples_{task}_{stamp}.jsonl"
         if not samples.exists() and samples.with_suffix(".json").exists():
@@ -241,6 +242,31 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
             raise RoutingInputError(
                 f"{results_path}: task {task} has no {samples.name} beside it; re-run lm_eval with --log_samples"
             )
+        found.append((task, config, samples))
+    return found
+
+
+def run_seconds(results: dict) -> float:
+    """The run's total_evaluation_time_seconds; NaN when missing, NaN, infinite or negative (unknown, not zero)."""
+    try:
+        seconds = float(results.get("total_evaluation_time_seconds"))
+    except (TypeError, ValueError):
+        return math.nan
+    return seconds if math.isfinite(seconds) and seconds >= 0 else math.nan
+
+
+def document_key(doc_hash: str, doc_id) -> str:
+    """How documents are joined: doc_hash identifies the dataset row whatever the prompt; doc_id tells
+    apart rows that are identical but sit at two positions of the split (real MMLU has some)."""
+    return f"{doc_hash}#{doc_id}"
+
+
+def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None]:
+    results, model = read_results(results_path)
+    if isinstance(results.get("config"), dict) and "routing" in results["config"]:
+        return model, None  # a run of `lm_eval --model routed`: the pool's own choice, not a member
+    logs = _ModelLogs(documents={}, sources=(str(results_path),))
+    for task, config, samples in run_samples(results_path, results):
         dataset = _short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
         documents = _read_samples(samples, task, dataset, options, skipped)
         for doc_hash, doc in documents.items():
@@ -251,13 +277,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
                 )
             logs.documents[doc_hash] = doc
     logs.n_docs = len(logs.documents)
-    seconds = results.get("total_evaluation_time_seconds")
-    try:
-        logs.seconds = float(seconds)
-    except (TypeError, ValueError):
-        logs.seconds = math.nan
-    if not (math.isfinite(logs.seconds) and logs.seconds >= 0):  # missing, NaN, infinite or negative: unknown, not zero
-        logs.seconds = math.nan
+    logs.seconds = run_seconds(results)
     for doc in logs.documents.values():
         doc["result"][3] = logs.seconds / max(logs.n_docs, 1)
     return model, logs

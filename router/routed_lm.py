@@ -39,7 +39,9 @@ from lm_eval.api.model import LM
 from lm_eval.utils import handle_non_serializable, hash_string
 
 from router.data import RoutingInputError
-from router.logs import LAYOUT_HINT, iter_jsonl, load_json, log_files, query_text
+from router.logs import (
+    LAYOUT_HINT, document_key, iter_jsonl, load_json, log_files, query_text, read_results, run_samples, run_seconds,
+)
 from router.policies import make_policy
 from router.routers import load_router
 
@@ -50,7 +52,7 @@ ROUTING_KEY = "routed_to"
 def doc_key(doc: dict, doc_id) -> str:
     """The key `router.logs` joins documents on: lm-eval's doc_hash of the row, then its doc_id."""
     text = json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False)
-    return f"{hash_string(text)}#{doc_id}"
+    return document_key(hash_string(text), doc_id)
 
 
 @dataclass(frozen=True)
@@ -150,27 +152,16 @@ class ReplayLogs:
         return logs
 
     def _read_run(self, results_path: Path) -> None:
-        results = load_json(results_path)
-        if not isinstance(results, dict) or not isinstance(results.get("configs"), dict):
-            raise RoutingInputError(f"{results_path}: not an lm-eval results file; {LAYOUT_HINT}")
-        model = str(results.get("model_name") or results_path.parent.name)
-        stamp = results_path.stem[len("results_"):]
+        results, model = read_results(results_path)
         run: dict[str, _Logged] = {}
-        for task in sorted(results["configs"]):
-            samples = results_path.parent / f"samples_{task}_{stamp}.jsonl"
-            if not samples.exists():
-                raise RoutingInputError(f"{results_path}: task {task} has no {samples.name} beside it; re-run lm_eval with --log_samples")
+        for task, _, samples in run_samples(results_path, results):
             for number, row in iter_jsonl(samples, skip_bad_lines=False, skipped=None):
                 if not all(k in row for k in ("doc", "doc_hash", "resps")):
                     raise RoutingInputError(f"{samples}:{number}: sample lacks doc, doc_hash or resps; {LAYOUT_HINT}")
-                key = f"{row['doc_hash']}#{row.get('doc_id')}"
+                key = document_key(row["doc_hash"], row.get("doc_id"))
                 if key not in run:  # one line per filter: the answers are the same on each
                     run[key] = _Logged(row["resps"], row.get("prompt_hash"), f"{samples}:{number}", task, math.nan)
-        try:
-            seconds = float(results.get("total_evaluation_time_seconds"))
-        except (TypeError, ValueError):
-            seconds = math.nan
-        per_doc = seconds / len(run) if run and math.isfinite(seconds) and seconds >= 0 else math.nan
+        per_doc = run_seconds(results) / len(run) if run else math.nan
         for key, logged in run.items():
             logged.seconds = per_doc
             self.answers.setdefault(model, {}).setdefault(key, []).append(logged)
@@ -312,9 +303,13 @@ class RoutedLM(LM):
     def _replayed(self, name: str, request_type: str, batch) -> list:
         """The member's logged answers: the k-th copy of a request gets the k-th logged sample."""
         copies: dict[int, int] = defaultdict(int)
+        found: dict[int, _Logged] = {}  # a request comes `repeats` times: hash its document once
         out = []
         for request in batch:
-            logged = self.replay.lookup(name, doc_key(request.doc, request.doc_id), request.task_name, request.doc_id)
+            if id(request) not in found:
+                key = doc_key(request.doc, request.doc_id)
+                found[id(request)] = self.replay.lookup(name, key, request.task_name, request.doc_id)
+            logged = found[id(request)]
             k = copies[id(request)]
             copies[id(request)] += 1
             try:
