@@ -27,7 +27,7 @@ from router.data import TEST, TRAIN, RoutingData, validation_split
 from router.evaluate import Evaluation, evaluate
 from router.logs import read_harness_logs
 from router.policies import POLICIES
-from router.simulate import write_simulated_logs
+from router.simulate import PAPER_POOL, write_simulated_logs
 
 from common import RESULTS, load_routerdc, parser, pyplot, save_figure
 
@@ -151,10 +151,18 @@ def per_dataset_best(data) -> float:
     return correct / test.n_queries
 
 
-def frontier_section(routers: list[str], seed: int) -> tuple[list[str], dict]:
+def simulated_streams(seed: int) -> dict[str, RoutingData]:
+    """The simulated paper pool as GSM8K, MMLU and the mixed stream (the 6 models both pools share:
+    the paper ran llama2-7b on MMLU only)."""
+    shared = tuple(m for m in PAPER_POOL if set(m.accuracy) == {"gsm8k", "mmlu"})
     with tempfile.TemporaryDirectory() as tmp:
         logs = write_simulated_logs(Path(tmp) / "logs", seed=seed)
-        data = read_harness_logs(logs / "gsm8k")
+        mixed = write_simulated_logs(Path(tmp) / "mixed", seed=seed, pool=shared)
+        return {"GSM8K": read_harness_logs(logs / "gsm8k"), "MMLU": read_harness_logs(logs / "mmlu"),
+                "Mixed GSM8K+MMLU": read_harness_logs(mixed)}
+
+
+def frontier_section(data: RoutingData, routers: list[str], seed: int) -> tuple[list[str], dict]:
     evaluation = evaluate(data, routers, ["argmax"], seed=seed)
     test = evaluation.data
     singles = [(float(test.latency[:, j].mean()), float(test.labels[:, j].mean()), m) for j, m in enumerate(test.models)]
@@ -202,10 +210,16 @@ def cascade_section(data: RoutingData) -> tuple[list[str], dict]:
 
 
 
-def plot_frontier(plot: dict, path: Path) -> None:
+def plot_frontiers(plots: dict[str, dict], path: Path) -> None:
     plt = pyplot()
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, axes = plt.subplots(1, len(plots), figsize=(7 * len(plots), 4.8))
+    for ax, (label, plot) in zip(axes, plots.items()):
+        plot_frontier(ax, plot, label)
+    save_figure(fig, path)
+
+
+def plot_frontier(ax, plot: dict, label: str) -> None:
     for name, points in plot["curves"].items():
         ax.plot([p.cost for p in points], [100 * p.accuracy for p in points], marker=".", label=f"router {name} (lam sweep)")
     for cost, accuracy, model in plot["singles"]:
@@ -217,9 +231,8 @@ def plot_frontier(plot: dict, path: Path) -> None:
     ax.scatter(*[plot["oracle"][0]], [100 * plot["oracle"][1]], marker="*", s=150, color="gold", label="oracle (cheapest correct)")
     ax.set_xlabel("mean latency (s/query)")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("Accuracy-latency frontier, simulated paper pool (GSM8K)")
+    ax.set_title(f"Accuracy-latency frontier, simulated paper pool ({label})")
     ax.legend(fontsize=7)
-    save_figure(fig, path)
 
 
 def plot_pgr(results: dict, path: Path, title: str) -> None:
@@ -290,17 +303,20 @@ def main() -> None:
     for name, result in pgr_results.items():
         md.append(f"| {name} | {result.apgr:.3f} | {100 * result.cpt50:.0f}% | {100 * result.cpt80:.0f}% |")
     md += ["", "A random split has APGR 0.5 and CPT(50%) = 50%.", "", "![PGR](quality_pgr.png)", ""]
-    frontier_lines, plot = frontier_section(routers, args.seed)
-    md += ["## Accuracy-latency frontier and cascades (simulated paper pool, GSM8K)", "",
+    md += ["## Accuracy-latency frontier and cascades (simulated paper pool)", "",
            "The RouterDC files carry neither timings nor the 10 samples, so cost and cascades use the simulated "
            "pool (the routing paper's per-model accuracy and latency; its samples' agreement is simulated, not measured).", "",
            "Cost-aware routing: argmax P(solve) - lam * latency, lam swept from 0 up. AIQ (RouterBench): area under "
-           "the convex hull of the (latency, accuracy) points over their latency range.", ""] + frontier_lines
-    md += ["", "![frontier](quality_frontier.png)", "", f"Wall time: {time.time() - started:.0f} s on this machine."]
+           "the convex hull of the (latency, accuracy) points over their latency range.", ""]
+    plots = {}
+    for label, data in simulated_streams(args.seed).items():
+        frontier_lines, plots[label] = frontier_section(data, routers, args.seed)
+        md += [f"### {label}", ""] + frontier_lines + [""]
+    md += ["![frontier](quality_frontier.png)", "", f"Wall time: {time.time() - started:.0f} s on this machine."]
     md[4:4] = ["## Headlines", "", *headlines, ""]
     RESULTS.mkdir(exist_ok=True)
     plot_pgr(pgr_results, RESULTS / "quality_pgr.png", "GSM8K: dolphin-2.9-llama3-8b (strong) vs Mistral-7B (weak)")
-    plot_frontier(plot, RESULTS / "quality_frontier.png")
+    plot_frontiers(plots, RESULTS / "quality_frontier.png")
     (RESULTS / "quality.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
