@@ -2,15 +2,41 @@
 
 Models end their reasoning in many ways ("The answer is 18.", "#### 18",
 "\\boxed{18}", "**Answer:** $18", "(B)", "Answer: b", "The correct option is C.").
-Extraction tries explicit answer markers first, last occurrence wins (models
-often restate a draft answer before the final one), and falls back to the last
-number (GSM8K) or a lone option letter (MMLU) only when no marker is present.
+Extraction first cuts the completion to the model's own solution: base models
+given few-shot exemplars keep writing after their answer and invent the next
+exemplar ("\n\nQ: ... The answer is 6."), whose answer is not the model's
+(`own_solution`). Within that solution it tries explicit answer markers first,
+last occurrence wins (models often restate a draft answer before the final one),
+and falls back to the last number (GSM8K) or a lone option letter (MMLU) only
+when no marker is present.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+
+# The start of a new exemplar or question, in the prompt styles our tasks and common
+# few-shot prompts use: 'Q:', 'Question:', 'Problem:' (maybe numbered, bold or a markdown
+# heading) at a line start, and the MMLU task description that opens a new prompt. A
+# plain blank line is not one: solutions written in paragraphs continue after it.
+NEW_EXEMPLAR_RE = re.compile(
+    r"\n[ \t]*(?:#{1,6}[ \t]*|\*\*)?(?:Q|Question|Problem)(?:[ \t]*\d+)?(?:\*\*)?[ \t]*:"
+    r"|\nThe following are multiple choice questions"
+)
+
+
+def new_exemplar_start(text: str) -> int | None:
+    """Character offset where `text` starts a new exemplar or question, or None."""
+    match = NEW_EXEMPLAR_RE.search(text or "")
+    return None if match is None else match.start()
+
+
+def own_solution(text: str) -> str:
+    """`text` up to the first new-exemplar marker: the model's own solution."""
+    start = new_exemplar_start(text)
+    return text if start is None else text[:start]
+
 
 # Space only after '$' ('$ 18'), so a markdown bullet '- 18' is not read as -18.
 _NUMBER = r"-?(?:\$\s*)?-?\d[\d,]*(?:\.\d+)?|-?(?:\$\s*)?-?\.\d+"
@@ -105,8 +131,10 @@ def extract_gsm8k_answer(text: str) -> str | None:
     decimal ('18.00' -> '18') and a sentence-final period. Markers, in order of
     trust: \\boxed{}, '####', '(final|correct) answer is', 'answer is/:'; the
     last occurrence of the strongest marker present wins. Without any marker,
-    the last number in the text is the answer.
+    the last number in the text is the answer. Only the model's own solution
+    is read (`own_solution`): an invented next exemplar's answer is not its answer.
     """
+    text = own_solution(text)
     if not text:
         return None
     for marker in _GSM8K_MARKERS:
@@ -151,8 +179,9 @@ def extract_mmlu_answer(text: str, choices: Sequence[str] | None = None) -> str 
     alone ('answer: b', 'option (c)'), so 'the answer is a bit unclear' is not
     read as A. When `choices` are given and no letter is found,
     a marker ('answer is', \\boxed{}) followed by the exact text of one choice
-    selects it.
+    selects it. Only the model's own solution is read (`own_solution`).
     """
+    text = own_solution(text)
     if not text:
         return None
     for marker in _MMLU_MARKERS:

@@ -48,7 +48,7 @@ def test_lm_eval_cli_lists_our_tasks():
     lm_eval = [sys.executable, "-m", "lm_eval"]
     listed = subprocess.run([*lm_eval, "ls", "tasks"], capture_output=True, text=True, timeout=300)
     assert listed.returncode == 0, listed.stderr[-2000:]
-    for name in OUR_TASKS:
+    for name in [*OUR_TASKS, "lm_routing", "lm_routing_gsm8k", "lm_routing_mmlu", "lm_routing_train"]:
         assert f"|{name} " in listed.stdout
 
 
@@ -73,3 +73,37 @@ def test_broken_hook_module_does_not_break_python():
     line = (TASK_DIR.parent.parent / "lm_routing.pth").read_text()
     probe = _python("import sys; sys.modules['_lm_routing_hook'] = None\n" + line + "print('ok')")
     assert probe.returncode == 0 and probe.stdout.strip() == "ok"
+
+
+@pytest.fixture(scope="module")
+def task_manager():
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()
+
+
+@pytest.mark.parametrize(
+    ("tag", "families"),
+    [
+        ("lm_routing", {"gsm8k_cot_maj10", "gsm8k_cot_zeroshot_maj10", "mmlu_cot_maj10", "mmlu_cot_zeroshot_maj10"}),
+        ("lm_routing_gsm8k", {"gsm8k_cot_maj10", "gsm8k_cot_zeroshot_maj10"}),
+        ("lm_routing_mmlu", {"mmlu_cot_maj10", "mmlu_cot_zeroshot_maj10"}),
+        ("lm_routing_train", {"gsm8k_cot_maj10_train", "gsm8k_cot_zeroshot_maj10_train", "mmlu_cot_maj10_train",
+                              "mmlu_cot_zeroshot_maj10_train"}),
+    ],
+)
+def test_tags_resolve_to_every_task_of_their_families(task_manager, tag, families):
+    """lm-eval resolves tags from task YAMLs only (a group's `tag:` is ignored): the tag reaches MMLU's 57 subjects."""
+    from lm_eval.tasks._index import Kind
+
+    from lm_routing_tasks.mmlu_tasks import SUBJECTS, subject_task
+
+    manager = task_manager
+    assert tag in manager.all_tags
+    expected = {
+        name
+        for family in families
+        for name in ([subject_task(family, s) for s in SUBJECTS] if family.startswith("mmlu") else [family])
+    }
+    entry = manager.task_index[tag]
+    assert entry.kind is Kind.TAG and entry.tags == expected

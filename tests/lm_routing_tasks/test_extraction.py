@@ -115,8 +115,8 @@ GSM8K_CASES = [
     P("He has 5 apples. He has 5 apples. He has 5 apples. He has 5 apples. He has 5",
       "5", id="degenerate-repetition-no-marker"),
     P("So he needs 9 more. The answer is 9.\n\nQ: A baker makes 24 muffins and sells 18. "
-      "How many are left?\nA: 24 - 18 = 6. The answer is 6.", "6",
-      id="continues-into-new-question-documents-last-wins"),
+      "How many are left?\nA: 24 - 18 = 6. The answer is 6.", "9",
+      id="continues-into-new-question-own-answer-wins"),
 ]
 
 MMLU_CASES = [
@@ -197,7 +197,7 @@ MMLU_CASES = [
       "A", id="degenerate-repetition"),
     P("B B B B B B B B B B B B", "B", id="degenerate-letter-repetition"),
     P("The answer is (B).\n\nQuestion: Which planet is largest?\nA. Mars\nB. Venus\nC. Earth\n"
-      "D. Jupiter\nAnswer: D", "D", id="continues-into-new-question-documents-last-wins"),
+      "D. Jupiter\nAnswer: D", "B", id="continues-into-new-question-own-answer-wins"),
 ]
 
 CHOICES = ["London", "Paris", "Berlin", "Madrid"]
