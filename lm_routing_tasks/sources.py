@@ -26,10 +26,32 @@ from typing import Any
 DATA_ENV = "LM_ROUTING_DATA"
 GSM8K_HUB = ("openai/gsm8k", "main")
 MMLU_HUB = "cais/mmlu"
+LAYOUTS = {  # the expected local files, in the hub schema
+    "gsm8k": "gsm8k/{train,test}.jsonl (fields: question, answer)",
+    "mmlu": "mmlu/{dev,test,validation}.jsonl (fields: question, subject, choices, answer)",
+}
 
 
 class LocalDataError(FileNotFoundError):
     """A local data folder was requested but does not hold what a task needs."""
+
+
+class HubUnreachableError(ConnectionError):
+    """No local data was asked for and the Hugging Face hub cannot be reached (offline, air-gapped)."""
+
+
+def _from_hub(path: str, name: str, dataset: str):
+    """`datasets.load_dataset(path, name)`; an unreachable hub raises one line naming the local-data options."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(path, name)
+    except (ConnectionError, OSError) as error:  # offline mode, no network, or a hub outage
+        raise HubUnreachableError(
+            f"cannot load {path} ({name}) from the Hugging Face hub ({str(error).splitlines()[0]}); use a local copy: "
+            f"set {DATA_ENV}=/path/to/data or pass --metadata '{{\"data_dir\": \"/path/to/data\"}}', where the folder "
+            f"holds {LAYOUTS[dataset]}"
+        ) from None
 
 
 def local_data_dir(data_dir: str | None = None) -> Path | None:
@@ -74,9 +96,7 @@ def load_gsm8k(data_dir: str | None = None, **_: Any):
     """GSM8K as a `datasets.DatasetDict` with 'train' and 'test' splits."""
     local = local_data_dir(data_dir)
     if local is None:
-        import datasets
-
-        return datasets.load_dataset(*GSM8K_HUB)
+        return _from_hub(*GSM8K_HUB, dataset="gsm8k")
     splits = _local_splits(local / "gsm8k")
     return _dataset_dict({split: list(_read_jsonl(path)) for split, path in splits.items()})
 
@@ -85,9 +105,7 @@ def load_mmlu(subject: str, data_dir: str | None = None, **_: Any):
     """One MMLU subject as a `datasets.DatasetDict` (test, dev, validation, ...)."""
     local = local_data_dir(data_dir)
     if local is None:
-        import datasets
-
-        return datasets.load_dataset(MMLU_HUB, subject)
+        return _from_hub(MMLU_HUB, subject, dataset="mmlu")
     splits = _local_splits(local / "mmlu")
     by_split = {split: [r for r in _read_jsonl(path) if r.get("subject") == subject] for split, path in splits.items()}
     if not any(by_split.values()):
