@@ -221,6 +221,17 @@ def demo_command(output_path, seed, routers):
                f"--cascade {','.join(cascades['gsm8k'])}")
 
 
+@cli.command("audit")
+@click.option("--logs", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="lm-eval --output_path folder (searched recursively).")
+@click.option("--tokenizer", help="Tokenizer (name or path) for the max_gen_toks check when a run's own cannot load offline.")
+def audit_command(logs, tokenizer):
+    """Label audit per model and task: invalid answers, completions cut at max_gen_toks, run-on exemplars."""
+    from router.audit import audit_logs, format_audit
+
+    click.echo(format_audit(audit_logs(logs, tokenizer=tokenizer)))
+
+
 def _demo_cascade(data) -> tuple[str, str]:
     """The fastest model first, then the one best on the training queries (the demo's cascade)."""
     train = data.split("train")
