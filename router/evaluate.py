@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, chain_name, choose_threshold
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
+from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy
@@ -188,15 +189,6 @@ def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[l
         evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
 
 
-def cross_fit_scores(make: Callable[[], Router], data: RoutingData, folds: int, seed: int) -> np.ndarray:
-    """Out-of-fold scores for every query of `data` from routers built by `make` (k-fold cross-fitting)."""
-    scores = np.zeros(data.labels.shape)
-    for train_index, test_index in data.kfold(folds, seed):
-        router = make().fit([data.queries[i] for i in train_index], data.labels[train_index])
-        scores[test_index] = router.predict_proba([data.queries[i] for i in test_index])
-    return scores
-
-
 def _choose(policies: list[str], scores: np.ndarray, seed: int, fit_scores: Callable[[], tuple[np.ndarray, np.ndarray]] | None):
     """Each policy's choices; policies that need fitting get (scores, labels) from `fit_scores`."""
     choices, fitting = {}, None
@@ -226,6 +218,7 @@ def evaluate(
     cascade_threshold: float | None = None,
     prices: dict[str, float] | None = None,
     budget: float | None = None,
+    cache: FitCache | None = None,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -243,6 +236,7 @@ def evaluate(
     `cascades` (chains of pool model names, cheapest first) add one row each,
     at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
     the training queries (router.cascade.choose_threshold), or else 0.8.
+    `cache` shares fitted routers and out-of-fold scores across calls (a fresh one by default).
     """
     for name in policies:
         make_policy(name)  # unknown names fail before any training
@@ -272,20 +266,19 @@ def evaluate(
         parts = [(test.take(fit), held_out) for fit, held_out in test.kfold(folds, seed)]
     evaluation = Evaluation(test, described, baseline_rows(test, seed), [], notes=notes)
     _add_cascade_rows(evaluation, train, chains, cascade_threshold)
+    cache = cache or FitCache()
     for name in routers:
-        make = lambda name=name: make_router(name, **params[name])  # noqa: E731
         scores = np.zeros(test.labels.shape)
         choices = {p: np.zeros(test.n_queries, dtype=int) for p in policies}
         for fit_data, held_out in tqdm(parts, desc=f"router {name}", disable=len(parts) < 2, leave=False):
-            router = make().fit(list(fit_data.queries), fit_data.labels)
+            router = cache.fitted(name, params[name], fit_data)
             scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
-            fold_folds = min(folds, fit_data.n_queries)
-            oof = lambda fit_data=fit_data, k=fold_folds: (cross_fit_scores(make, fit_data, k, seed), fit_data.labels)  # noqa: E731
+            k = min(folds, fit_data.n_queries)
+            oof = lambda fit_data=fit_data, k=k, name=name: (cache.out_of_fold(name, params[name], fit_data, k, seed), fit_data.labels)  # noqa: E731
             for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
                 choices[policy_name][held_out] = chosen
         if keep_fitted:
-            whole = train if train.n_queries else test
-            evaluation.fitted[name] = router if train.n_queries else make().fit(list(whole.queries), whole.labels)
+            evaluation.fitted[name] = cache.fitted(name, params[name], train if train.n_queries else test)
         _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
     for name, router in (fitted or {}).items():
         scores = router.predict_proba(list(test.queries))
