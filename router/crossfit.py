@@ -16,6 +16,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from router.data import RoutingData
+from router.features import SentenceEmbeddings, make_features
 from router.routers import ROUTERS, Router, make_router
 
 PARALLEL_MIN_QUERIES = 500  # below this, starting worker processes costs more than the fits they share
@@ -41,7 +42,9 @@ def cross_fit_scores(name: str, params: dict, data: RoutingData, folds: int, see
     """
     queries, scores = list(data.queries), np.zeros(data.labels.shape)
     held_outs = [held_out for _, held_out in data.kfold(folds, seed)]
-    workers = n_jobs if is_light(name) and data.n_queries >= PARALLEL_MIN_QUERIES else 1
+    # embeddings are cached per process: workers would each re-encode every query
+    embedded = isinstance(make_features(make_router(name, **params).get_params().get("features", "tfidf")), SentenceEmbeddings)
+    workers = n_jobs if is_light(name) and not embedded and data.n_queries >= PARALLEL_MIN_QUERIES else 1
     parts = Parallel(n_jobs=workers)(delayed(_fold_scores)(name, params, queries, data.labels, h) for h in held_outs)
     for held_out, part in zip(held_outs, parts):
         scores[held_out] = part
@@ -68,7 +71,9 @@ class FitCache:
 
     @staticmethod
     def _key(name: str, params: dict, data: RoutingData) -> tuple:
-        return name, tuple(sorted((k, repr(v)) for k, v in params.items())), _data_key(data)
+        # every hyper-parameter, defaults included: knn with {} and with {"features": "tfidf"} is one router
+        resolved = make_router(name, **params).get_params()
+        return name, tuple(sorted((k, repr(v)) for k, v in resolved.items())), _data_key(data)
 
     def fitted(self, name: str, params: dict, data: RoutingData) -> Router:
         """Router `name` fit on every query of `data` (fit once, then reused)."""

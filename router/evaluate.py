@@ -22,6 +22,7 @@ from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy
 from router.routers import Router, make_router
+from router.select import AUTO, Selection, deploy, select
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
@@ -68,6 +69,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     fitted: dict[str, Router] = field(default_factory=dict)
     calibration: dict[str, float] = field(default_factory=dict)  # router -> ECE of its P(solve) on test
+    selections: list[Selection] = field(default_factory=list)  # auto's pick, one per outer fold
 
     def best_single(self) -> Row:
         return max((r for r in self.rows if r.method.startswith("model:")), key=lambda r: r.accuracy)
@@ -219,6 +221,7 @@ def evaluate(
     prices: dict[str, float] | None = None,
     budget: float | None = None,
     cache: FitCache | None = None,
+    auto_features: list[str] | None = None,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -237,7 +240,10 @@ def evaluate(
     at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
     the training queries (router.cascade.choose_threshold), or else 0.8.
     `cache` shares fitted routers and out-of-fold scores across calls (a fresh one by default).
+    Router 'auto' (router.select) adds one row, first: the candidate chosen on the training
+    queries of each fit (nested k-fold without a training split), over `auto_features`.
     """
+    wants_auto, routers = AUTO in routers, [name for name in routers if name != AUTO]
     for name in policies:
         make_policy(name)  # unknown names fail before any training
     params = {name: (router_params or {}).get(name, {}) for name in routers}
@@ -256,7 +262,7 @@ def evaluate(
     notes = contamination_notes(train, test) if train.n_queries else []
     if protocol == "test-kfold":
         train = train.take(np.zeros(train.n_queries, dtype=bool))
-    if not routers:
+    if not routers and not wants_auto:
         described, parts = f"saved router(s) scored on {test.n_queries} test queries", []
     elif train.n_queries:
         described = f"train ({train.n_queries} queries) -> test ({test.n_queries} queries)"
@@ -267,6 +273,11 @@ def evaluate(
     evaluation = Evaluation(test, described, baseline_rows(test, seed), [], notes=notes)
     _add_cascade_rows(evaluation, train, chains, cascade_threshold)
     cache = cache or FitCache()
+    if wants_auto:
+        _add_auto_row(evaluation, parts, folds, seed, auto_features, cache)
+        if keep_fitted:
+            whole = train if train.n_queries else test
+            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache), whole, folds, seed, cache)
     for name in routers:
         scores = np.zeros(test.labels.shape)
         choices = {p: np.zeros(test.n_queries, dtype=int) for p in policies}
@@ -289,6 +300,27 @@ def evaluate(
             evaluation.notes.append(f"{name}: policies {', '.join(skipped)} need training queries to fit; none given, left out")
         _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
     return evaluation
+
+
+def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndarray]], folds: int, seed: int,
+                  features: list[str] | None, cache: FitCache) -> None:
+    """The `router:auto` row, first in the table: per fit, the pick chosen on its training queries alone."""
+    test = evaluation.data
+    choices = np.zeros(test.n_queries, dtype=int)
+    for fit_data, held_out in tqdm(parts, desc="router auto", disable=len(parts) < 2, leave=False):
+        selection = select(fit_data, folds, seed, features, cache=cache)
+        deployed = deploy(selection, fit_data, folds, seed, cache)
+        choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out]), axis=1)
+        evaluation.selections.append(selection)
+    row = choice_row(f"router:{AUTO}", test, choices, router=AUTO)
+    evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
+    evaluation.routed.append(Routed(AUTO, "pick", np.eye(test.n_models)[choices], choices))
+    if len(parts) == 1:
+        evaluation.notes.append(evaluation.selections[0].note())
+    else:
+        picks = Counter(s.pick.candidate.name for s in evaluation.selections)
+        evaluation.notes.append(f"auto, chosen inside each of the {len(parts)} outer folds: "
+                                + ", ".join(f"{name} ({n}x)" for name, n in picks.most_common()))
 
 
 def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray],
