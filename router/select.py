@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from router.crossfit import FitCache
-from router.data import RoutingData
+from router.data import RoutingData, RoutingInputError
 from router.features import MINILM_PACKAGE, make_features
 from router.policies import POLICIES, Policy, make_policy
 from router.routers import ROUTERS, Router
@@ -170,7 +170,7 @@ def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str
     Defaults: every light router, `default_features()`, every registered policy.
     """
     if train.n_queries < 2:
-        raise ValueError("auto needs at least 2 training queries")
+        raise RoutingInputError("auto needs at least 2 training queries to cross-validate its candidates")
     k = min(folds, train.n_queries)
     scored = candidates_scored(train, routers if routers is not None else light_routers(),
                                features or default_features(), policies or list(POLICIES), k, seed, cache or FitCache())
