@@ -5,11 +5,13 @@ a query solved when its score >= 0.5; GSM8K, MMLU, and the mixed GSM8K+MMLU stre
 (one router trained on both). Cost frontier: the simulated pool with the routing
 paper's per-model accuracy and latency (the RouterDC files carry no timings).
 
-Every router runs on TF-IDF and on MiniLM features (`knn[minilm]`). The headline row
-per dataset is the router x policy with the best accuracy on validation queries (a
-seeded 20% of the training queries, the router fit on the other 80%), never on test.
+Every router runs on TF-IDF and on MiniLM features (`knn[minilm]`). The headline row per
+dataset is `router:auto`: the candidate (best single model, best single per dataset, or
+router x features x policy) chosen by inner cross-validation on the training queries only
+(router.select). One FitCache per dataset: the table's routers, their out-of-fold scores
+and auto's candidates are fit once.
 
-Run: python benchmarks/quality.py [--data DIR] [--routers knn,lr,rf]
+Run: python benchmarks/quality.py [--data DIR] [--routers knn,lr,rf,cluster]
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import numpy as np
 
 from router.cascade import choose_threshold, sweep_thresholds
 from router.cost import aiq, gap_recovery, sweep
-from router.data import TEST, TRAIN, RoutingData, validation_split
+from router.data import TEST, TRAIN, RoutingData
+from router.crossfit import FitCache
 from router.evaluate import Evaluation, evaluate
 from router.logs import read_harness_logs
+from router.metrics import bootstrap_ci
 from router.policies import POLICIES
 from router.simulate import PAPER_POOL, write_simulated_logs
 
@@ -60,11 +64,11 @@ def table(evaluation: Evaluation) -> list[str]:
     return lines
 
 
-TARGETS = {"GSM8K": ("points", 2.0), "MMLU": ("points", 2.0), "Mixed GSM8K+MMLU": ("gap", 0.30)}
 FEATURES = ("tfidf", "minilm")
 
 
 KFOLD_POLICIES = ["argmax", "stacked", "fallback"]  # the k-fold check: 5 times the fitting, so fewer rows
+KFOLD_ROUTERS = ["knn", "lr"]  # and fewer routers: rf on 50k TF-IDF columns is the slowest fit, cluster the weakest
 
 
 def variants(routers: list[str], features: tuple[str, ...] = FEATURES) -> list[tuple[str, str, dict]]:
@@ -74,11 +78,11 @@ def variants(routers: list[str], features: tuple[str, ...] = FEATURES) -> list[t
 
 
 def evaluate_variants(data: RoutingData, routers: list[str], policies: list[str], seed: int, protocol: str,
-                      features: tuple[str, ...] = FEATURES) -> Evaluation:
+                      features: tuple[str, ...] = FEATURES, cache: FitCache | None = None) -> Evaluation:
     """One Evaluation whose router rows cover every variant (rows renamed to the variant's label)."""
-    merged = None
+    merged, cache = None, cache or FitCache()
     for label, name, params in variants(routers, features):
-        part = evaluate(data, [name], policies, seed=seed, protocol=protocol, router_params={name: params})
+        part = evaluate(data, [name], policies, seed=seed, protocol=protocol, router_params={name: params}, cache=cache)
         rename = lambda text: text.replace(f"router:{name}:", f"router:{label}:")  # noqa: E731
         rows = [dataclasses.replace(r, method=rename(r.method), router=label if r.router else None) for r in part.rows]
         if merged is None:
@@ -90,38 +94,49 @@ def evaluate_variants(data: RoutingData, routers: list[str], policies: list[str]
     return merged
 
 
-def validation_data(data: RoutingData, seed: int) -> RoutingData:
-    """The training queries only, a seeded 20% of them tagged as test (the validation queries)."""
-    train = data.split(TRAIN)
-    fit, held = validation_split(train.n_queries, 0.2, seed)
-    splits = np.array([TRAIN] * train.n_queries, dtype=object)
-    splits[held] = TEST
-    return dataclasses.replace(train, splits=tuple(splits))
+def with_auto(evaluation: Evaluation, data: RoutingData, seed: int, cache: FitCache) -> tuple[Evaluation, Evaluation]:
+    """(the evaluation with the `router:auto` row first, auto's own evaluation), auto reusing `cache`'s fits."""
+    auto = evaluate(data, ["auto"], [], seed=seed, protocol="train-test", cache=cache, auto_features=list(FEATURES))
+    return dataclasses.replace(evaluation, rows=[auto.rows[0], *evaluation.rows]), auto
 
 
-def headline(data: RoutingData, test_eval: Evaluation, routers: list[str], policies: list[str], seed: int,
-             label: str) -> list[str]:
-    """The router x policy best on validation, its test row, and how it stands against the target."""
-    validation = evaluate_variants(validation_data(data, seed), routers, policies, seed, "train-test")
-    routed = [r for r in validation.rows if r.method.startswith("router:")]
-    chosen = max(routed, key=lambda r: r.accuracy)
-    row = next(r for r in test_eval.rows if r.method == chosen.method)
-    best = test_eval.best_single()
-    oracle = next(r for r in test_eval.rows if r.method == "oracle")
-    kind, target = TARGETS[label]
-    gain, closed = row.accuracy - best.accuracy, gap_closed(row.accuracy, best.accuracy, oracle.accuracy)
-    if kind == "points":
-        verdict = f"target best single +{target:.1f} points: {'met' if 100 * gain >= target else f'missed by {target - 100 * gain:.2f} points'}"
-    else:
-        verdict = f"target {100 * target:.0f}% of the gap closed: {'met' if closed >= target else f'missed by {100 * (target - closed):.1f} points of gap'}"
-    return [
-        f"**Headline (chosen on validation, {validation.data.n_queries} held-out training queries):** "
-        f"{row.method} — {100 * row.accuracy:.2f}% (95% CI {100 * row.ci[0]:.2f}-{100 * row.ci[1]:.2f}) on test, "
-        f"{100 * gain:+.2f} points vs the best single model ({100 * best.accuracy:.2f}%), "
-        f"McNemar p {row.vs_best.p_value:.3f}, {100 * closed:+.1f}% of the gap to the oracle closed; "
-        f"validation accuracy {100 * chosen.accuracy:.2f}%. {verdict}.",
-        "",
-    ]
+def per_dataset_single(data: RoutingData) -> np.ndarray:
+    """Per test query, 0/1: the model best on its dataset's training queries solved it."""
+    train, test = data.split(TRAIN), data.split(TEST)
+    correct = np.zeros(test.n_queries)
+    for dataset in sorted(set(test.datasets)):
+        j = int(np.argmax(train.only_datasets([dataset]).labels.mean(axis=0)))
+        mask = np.array([d == dataset for d in test.datasets])
+        correct[mask] = test.labels[mask, j]
+    return correct
+
+
+def headline_row(label: str, evaluation: Evaluation, auto: Evaluation, data: RoutingData) -> str:
+    """One line of the headline table: auto against the best single model (on test) and the bars."""
+    row, best = evaluation.rows[0], evaluation.best_single()
+    oracle = next(r for r in evaluation.rows if r.method == "oracle")
+    pick = auto.selections[0].pick
+    per_dataset = per_dataset_single(data).mean() if len(set(data.datasets)) > 1 else float("nan")
+    return (f"| {label} | {100 * best.accuracy:.2f} ({best.method[6:].split('/')[-1]}) | {pick.candidate.name} "
+            f"({100 * pick.accuracy:.2f}) | {100 * row.accuracy:.2f} ({100 * row.ci[0]:.2f}-{100 * row.ci[1]:.2f}) | "
+            f"{100 * (row.accuracy - best.accuracy):+.2f} | {row.vs_best.p_value:.3f} | "
+            + ("" if np.isnan(per_dataset) else f"{100 * per_dataset:.2f}") + f" | {100 * oracle.accuracy:.2f} |")
+
+
+HEADLINE_HEADER = [
+    "| dataset | best single on test % | auto's pick (inner-CV %) | router:auto % (95% CI) | vs best single | McNemar p | per-dataset single chosen on train % | oracle % |",
+    "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+]
+
+
+def best_router_line(evaluation: Evaluation) -> str:
+    """The stretch check: the best router x policy row on test (chosen on test: a bound, not a deployable result)."""
+    routed = [r for r in evaluation.rows if r.method.startswith("router:") and r.method != "router:auto"]
+    top, best = max(routed, key=lambda r: r.accuracy), evaluation.best_single()
+    low = bootstrap_ci(top.correct - best.correct)
+    return (f"Best router row on test (chosen on test, so a ceiling, not a deployable result): {top.method} "
+            f"{100 * (top.accuracy - best.accuracy):+.2f} points vs the best single model, 95% CI of the difference "
+            f"{100 * low[0]:+.2f} to {100 * low[1]:+.2f}.")
 
 
 def redrawn_oracle(data: RoutingData, seed: int, draws: int = 20, k: int = 10) -> tuple[float, float]:
@@ -213,7 +228,7 @@ def cascade_section(data: RoutingData) -> tuple[list[str], dict]:
 def plot_frontiers(plots: dict[str, dict], path: Path) -> None:
     plt = pyplot()
 
-    fig, axes = plt.subplots(1, len(plots), figsize=(7 * len(plots), 4.8))
+    fig, axes = plt.subplots(1, len(plots), figsize=(7 * len(plots), 6.6))
     for ax, (label, plot) in zip(axes, plots.items()):
         plot_frontier(ax, plot, label)
     save_figure(fig, path)
@@ -221,7 +236,7 @@ def plot_frontiers(plots: dict[str, dict], path: Path) -> None:
 
 def plot_frontier(ax, plot: dict, label: str) -> None:
     for name, points in plot["curves"].items():
-        ax.plot([p.cost for p in points], [100 * p.accuracy for p in points], marker=".", label=f"router {name} (lam sweep)")
+        ax.plot([p.cost for p in points], [100 * p.accuracy for p in points], marker=".", label=f"router {name} (lam sweep: argmax P(solve) - lam x latency)")
     for cost, accuracy, model in plot["singles"]:
         ax.scatter(cost, 100 * accuracy, color="black")
         ax.annotate(model, (cost, 100 * accuracy), fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -232,7 +247,7 @@ def plot_frontier(ax, plot: dict, label: str) -> None:
     ax.set_xlabel("mean latency (s/query)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"Accuracy-latency frontier, simulated paper pool ({label})")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)  # below the axes: never over data
 
 
 def plot_pgr(results: dict, path: Path, title: str) -> None:
@@ -251,29 +266,35 @@ def plot_pgr(results: dict, path: Path, title: str) -> None:
 
 def main() -> None:
     options = parser(__doc__)
-    options.add_argument("--routers", default="knn,lr,rf")
+    options.add_argument("--routers", default="knn,lr,rf,cluster")
     args = options.parse_args()
     routers = args.routers.split(",")
     policies = list(POLICIES)
-    headlines = []
+    headlines, stretch = [], []
     started = time.time()
     md = ["# Routing quality on real data", "", f"`python benchmarks/quality.py --routers {args.routers}` (each on TF-IDF and MiniLM features); "
           "data: RouterDC 7-LLM release, solved = score >= 0.5; 95% CIs: 1000-draw query bootstrap; "
           "p: McNemar exact test against the best single model on the same queries. "
           "'gap closed' = (accuracy - best single) / (oracle - best single).", ""]
     pgr_results = {}
+    timed = time.time()
+    gsm8k = load_routerdc(args.data, ["gsm8k"])
+    evaluate(gsm8k, ["auto"], [], seed=args.seed, auto_features=["tfidf"])  # a fresh cache: auto's own cost
+    auto_seconds = time.time() - timed
     for label, datasets in (("GSM8K", ["gsm8k"]), ("MMLU", ["mmlu"]), ("Mixed GSM8K+MMLU", ["gsm8k", "mmlu"])):
         data = load_routerdc(args.data, datasets)
+        cache = FitCache()
         md += [f"## {label}", ""]
         for protocol in ("train-test", "test-kfold"):
             if protocol == "train-test":
-                evaluation = evaluate_variants(data, routers, policies, args.seed, protocol)
+                evaluation, auto = with_auto(evaluate_variants(data, routers, policies, args.seed, protocol, cache=cache),
+                                             data, args.seed, cache)
+                headlines.append(headline_row(label, evaluation, auto, data))
+                stretch.append(f"- {label}: {best_router_line(evaluation)}")
+                md += [f"**auto:** {auto.notes[-1]}", ""]
             else:  # the contamination check, on TF-IDF routers and the policies that matter
-                evaluation = evaluate_variants(data, routers, KFOLD_POLICIES, args.seed, protocol, ("tfidf",))
-            if protocol == "train-test":
-                lines = headline(data, evaluation, routers, policies, args.seed, label)
-                md += lines
-                headlines.append(f"- {label}: " + lines[0].split(":** ", 1)[1])
+                evaluation = evaluate_variants(data, [r for r in routers if r in KFOLD_ROUTERS], KFOLD_POLICIES,
+                                               args.seed, protocol, ("tfidf",), cache=cache)
             md += table(evaluation) + [""]
             if protocol == "train-test":
                 md += [f"- {note}" for note in evaluation.notes] + [""]
@@ -307,13 +328,29 @@ def main() -> None:
            "The RouterDC files carry neither timings nor the 10 samples, so cost and cascades use the simulated "
            "pool (the routing paper's per-model accuracy and latency; its samples' agreement is simulated, not measured).", "",
            "Cost-aware routing: argmax P(solve) - lam * latency, lam swept from 0 up. AIQ (RouterBench): area under "
-           "the convex hull of the (latency, accuracy) points over their latency range.", ""]
+           "the convex hull of the (latency, accuracy) points over their latency range. "
+           "'lam sweep' in the plot: each point of a router's curve is one value of lam, the latency penalty "
+           "(accuracy given up per second); lam = 0 is plain argmax (the curve's right end) and larger lam moves "
+           "the choice to cheaper models (leftwards).", ""]
     plots = {}
     for label, data in simulated_streams(args.seed).items():
         frontier_lines, plots[label] = frontier_section(data, routers, args.seed)
         md += [f"### {label}", ""] + frontier_lines + [""]
     md += ["![frontier](quality_frontier.png)", "", f"Wall time: {time.time() - started:.0f} s on this machine."]
-    md[4:4] = ["## Headlines", "", *headlines, ""]
+    md[4:4] = ["## Headline: `router:auto` (chosen on training queries only) vs the best single model", "",
+               *HEADLINE_HEADER, *headlines, "",
+               "Targets: auto never more than 0.5 point below the best single model; on the mixed stream >= 60.8% "
+               "(the per-dataset best single chosen on training queries).", "",
+               f"auto's cost on GSM8K (1000 training queries, TF-IDF, 4 light routers x 6 policies + best single, "
+               f"fresh cache, this shared 2-core machine): {auto_seconds:.0f} s wall.", "",
+               "Stretch (a router row >= 1 point over the best single model with a CI excluding 0, chosen without test labels):", "",
+               *stretch, "",
+               "Tried: kNN, logistic regression, random forest and k-means clusters, each on TF-IDF and MiniLM, "
+               "under six policies (argmax, random top-3, the paper's two prediction policies, stacked ridge, "
+               "fallback with a margin), selected by validation and by inner cross-validation (auto). "
+               "On GSM8K and MMLU none is chosen that beats the best single model by a point: the model best on "
+               "GSM8K's training queries (MetaMath, trained on GSM8K's training split) is not the best on its test "
+               "queries, and on MMLU the routers' inner-CV gains are within noise.", ""]
     RESULTS.mkdir(exist_ok=True)
     plot_pgr(pgr_results, RESULTS / "quality_pgr.png", "GSM8K: dolphin-2.9-llama3-8b (strong) vs Mistral-7B (weak)")
     plot_frontiers(plots, RESULTS / "quality_frontier.png")

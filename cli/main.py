@@ -15,9 +15,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from router.data import RoutingInputError, concat
+from router.data import RoutingInputError
 from router.evaluate import PROTOCOLS, evaluate
-from router.logs import ReadOptions, read_harness_logs, read_queries, read_score_table
+from router.load import load_routing_data
+from router.logs import ReadOptions, read_harness_logs, read_queries
 from router.policies import POLICIES, make_policy
 from router.routers import ROUTERS, check_new_folder, load_router, save_router
 from router.report import format_table, timestamp, to_json, write_routed_models
@@ -58,20 +59,6 @@ def _parse_cascades(values: tuple[str, ...]) -> list[tuple[str, ...]]:
     return chains
 
 
-def load_data(logs, scores, test_scores, threshold, read_options: ReadOptions):
-    """RoutingData from harness logs, or from train (+ test) score tables."""
-    if scores is None and test_scores is not None:
-        raise RoutingInputError("--test-scores needs --scores (the training table)")
-    if scores is None:
-        return read_harness_logs(logs, read_options)
-    def table(path, split):
-        return read_score_table(path, split, threshold, read_options.on_missing, read_options.skip_bad_lines)
-
-    if test_scores is None:
-        return table(scores, "test")
-    return concat([table(scores, "train"), table(test_scores, "test")], sources=[str(scores), str(test_scores)])
-
-
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """Evaluate LLM routers on lm-eval logs (default command: evaluate)."""
@@ -80,9 +67,9 @@ def cli():
 @cli.command("evaluate")
 @click.option("--logs", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="lm_eval --output_path folder with one subfolder per model.")
-@click.option("--scores", type=click.Path(path_type=Path), help="Score table instead of logs (RouterDC .json, or .csv/.jsonl query,model,score). Training queries when --test-scores is given.")
-@click.option("--test-scores", type=click.Path(path_type=Path), help="Score table of the test queries.")
-@click.option("--router", "routers", multiple=True, default=("knn",), show_default=True, help="Router name (repeatable).")
+@click.option("--scores", multiple=True, type=click.Path(path_type=Path), help="Score table instead of logs (RouterDC .json, or .csv/.jsonl query,model,score). Training queries when --test-scores is given. Repeatable: several tables form one stream, each table's dataset named by its file stem without _train/_test.")
+@click.option("--test-scores", multiple=True, type=click.Path(path_type=Path), help="Score table of the test queries (repeatable).")
+@click.option("--router", "routers", multiple=True, default=("auto",), show_default=True, help="Router name (repeatable). auto: the candidate (best single model, per dataset, or light router x features x policy) best in inner cross-validation on the training queries.")
 @click.option("--policy", "policies", multiple=True, default=DEFAULT_POLICIES, show_default=True, help="Policy name (repeatable).")
 @click.option("--solved-threshold", type=float, default=0.5, show_default=True, help="Score at or above which a query counts as solved.")
 @click.option("--latency", "latencies", multiple=True, metavar="MODEL=SECONDS", help="Declared latency in s/query (repeatable).")
@@ -125,7 +112,7 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
         raise click.UsageError("--price is used by --budget: add --budget USD (mean price per query)")
     chains = _parse_cascades(cascades)
     options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines)
-    data = load_data(logs, scores, test_scores, solved_threshold, options)
+    data = load_routing_data(logs, scores, test_scores, solved_threshold, options)
     if declared:
         data = data.with_latency(declared)
     if datasets:
@@ -146,7 +133,7 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
     result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
                       seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
                       protocol=protocol, max_latency=max_latency, cascades=chains, cascade_threshold=cascade_threshold,
-                      prices=priced, budget=budget)
+                      prices=priced, budget=budget, auto_features=[features] if features else None)
     # files first (all or nothing), then the report: a failed write prints no table
     written = write_routed_models(output_path, result.data, result.routed, timestamp()) if output_path is not None else []
     saved = [(name, save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models))

@@ -17,10 +17,12 @@ from tqdm.auto import tqdm
 
 from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, chain_name, choose_threshold
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
+from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy
 from router.routers import Router, make_router
+from router.select import AUTO, Selection, deploy, select
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
@@ -67,6 +69,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     fitted: dict[str, Router] = field(default_factory=dict)
     calibration: dict[str, float] = field(default_factory=dict)  # router -> ECE of its P(solve) on test
+    selections: list[Selection] = field(default_factory=list)  # auto's pick, one per outer fold
 
     def best_single(self) -> Row:
         return max((r for r in self.rows if r.method.startswith("model:")), key=lambda r: r.accuracy)
@@ -188,15 +191,6 @@ def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[l
         evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
 
 
-def cross_fit_scores(make: Callable[[], Router], data: RoutingData, folds: int, seed: int) -> np.ndarray:
-    """Out-of-fold scores for every query of `data` from routers built by `make` (k-fold cross-fitting)."""
-    scores = np.zeros(data.labels.shape)
-    for train_index, test_index in data.kfold(folds, seed):
-        router = make().fit([data.queries[i] for i in train_index], data.labels[train_index])
-        scores[test_index] = router.predict_proba([data.queries[i] for i in test_index])
-    return scores
-
-
 def _choose(policies: list[str], scores: np.ndarray, seed: int, fit_scores: Callable[[], tuple[np.ndarray, np.ndarray]] | None):
     """Each policy's choices; policies that need fitting get (scores, labels) from `fit_scores`."""
     choices, fitting = {}, None
@@ -226,6 +220,8 @@ def evaluate(
     cascade_threshold: float | None = None,
     prices: dict[str, float] | None = None,
     budget: float | None = None,
+    cache: FitCache | None = None,
+    auto_features: list[str] | None = None,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -243,7 +239,11 @@ def evaluate(
     `cascades` (chains of pool model names, cheapest first) add one row each,
     at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
     the training queries (router.cascade.choose_threshold), or else 0.8.
+    `cache` shares fitted routers and out-of-fold scores across calls (a fresh one by default).
+    Router 'auto' (router.select) adds one row, first: the candidate chosen on the training
+    queries of each fit (nested k-fold without a training split), over `auto_features`.
     """
+    wants_auto, routers = AUTO in routers, [name for name in routers if name != AUTO]
     for name in policies:
         make_policy(name)  # unknown names fail before any training
     params = {name: (router_params or {}).get(name, {}) for name in routers}
@@ -262,7 +262,7 @@ def evaluate(
     notes = contamination_notes(train, test) if train.n_queries else []
     if protocol == "test-kfold":
         train = train.take(np.zeros(train.n_queries, dtype=bool))
-    if not routers:
+    if not routers and not wants_auto:
         described, parts = f"saved router(s) scored on {test.n_queries} test queries", []
     elif train.n_queries:
         described = f"train ({train.n_queries} queries) -> test ({test.n_queries} queries)"
@@ -272,20 +272,24 @@ def evaluate(
         parts = [(test.take(fit), held_out) for fit, held_out in test.kfold(folds, seed)]
     evaluation = Evaluation(test, described, baseline_rows(test, seed), [], notes=notes)
     _add_cascade_rows(evaluation, train, chains, cascade_threshold)
+    cache = cache or FitCache()
+    if wants_auto:
+        _add_auto_row(evaluation, parts, folds, seed, auto_features, cache)
+        if keep_fitted:
+            whole = train if train.n_queries else test
+            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache), whole, folds, seed, cache)
     for name in routers:
-        make = lambda name=name: make_router(name, **params[name])  # noqa: E731
         scores = np.zeros(test.labels.shape)
         choices = {p: np.zeros(test.n_queries, dtype=int) for p in policies}
         for fit_data, held_out in tqdm(parts, desc=f"router {name}", disable=len(parts) < 2, leave=False):
-            router = make().fit(list(fit_data.queries), fit_data.labels)
+            router = cache.fitted(name, params[name], fit_data)
             scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
-            fold_folds = min(folds, fit_data.n_queries)
-            oof = lambda fit_data=fit_data, k=fold_folds: (cross_fit_scores(make, fit_data, k, seed), fit_data.labels)  # noqa: E731
+            k = min(folds, fit_data.n_queries)
+            oof = lambda fit_data=fit_data, k=k, name=name: (cache.out_of_fold(name, params[name], fit_data, k, seed), fit_data.labels)  # noqa: E731
             for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
                 choices[policy_name][held_out] = chosen
         if keep_fitted:
-            whole = train if train.n_queries else test
-            evaluation.fitted[name] = router if train.n_queries else make().fit(list(whole.queries), whole.labels)
+            evaluation.fitted[name] = cache.fitted(name, params[name], train if train.n_queries else test)
         _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
     for name, router in (fitted or {}).items():
         scores = router.predict_proba(list(test.queries))
@@ -296,6 +300,27 @@ def evaluate(
             evaluation.notes.append(f"{name}: policies {', '.join(skipped)} need training queries to fit; none given, left out")
         _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
     return evaluation
+
+
+def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndarray]], folds: int, seed: int,
+                  features: list[str] | None, cache: FitCache) -> None:
+    """The `router:auto` row, first in the table: per fit, the pick chosen on its training queries alone."""
+    test = evaluation.data
+    choices = np.zeros(test.n_queries, dtype=int)
+    for fit_data, held_out in tqdm(parts, desc="router auto", disable=len(parts) < 2, leave=False):
+        selection = select(fit_data, folds, seed, features, cache=cache)
+        deployed = deploy(selection, fit_data, folds, seed, cache)
+        choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out]), axis=1)
+        evaluation.selections.append(selection)
+    row = choice_row(f"router:{AUTO}", test, choices, router=AUTO)
+    evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
+    evaluation.routed.append(Routed(AUTO, "pick", np.eye(test.n_models)[choices], choices))
+    if len(parts) == 1:
+        evaluation.notes.append(evaluation.selections[0].note())
+    else:
+        picks = Counter(s.pick.candidate.name for s in evaluation.selections)
+        evaluation.notes.append(f"auto, chosen inside each of the {len(parts)} outer folds: "
+                                + ", ".join(f"{name} ({n}x)" for name, n in picks.most_common()))
 
 
 def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray],

@@ -28,6 +28,7 @@ class Router:
     """Base class: subclasses implement `_fit` and `_predict`."""
 
     name = "router"
+    light = False  # True: fits in seconds on CPU, so `auto` tries it and its folds are fit in parallel
 
     def fit(self, queries: list[str], labels: np.ndarray) -> Router:
         labels = np.asarray(labels, dtype=float)

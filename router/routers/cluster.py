@@ -28,6 +28,8 @@ class ClusterRouter(Router):
     clusters route best by argmax on a seeded 20% of the training queries held out, refit on all.
     """
 
+    light = True
+
     def __init__(self, n_clusters: int | str = "auto", features: str = "tfidf", svd_dims: int = 20,
                  prior_weight: float = 1.0, seed: int = 0):
         self.n_clusters = n_clusters

@@ -17,6 +17,8 @@ class ForestRouter(Router):
     gets that label. Fitting uses `n_jobs` workers (trees are seeded, so any count gives the same forest).
     """
 
+    light = True
+
     def __init__(self, n_estimators: int = 200, min_samples_leaf: int = 1, features: str = "tfidf",
                  seed: int = 0, n_jobs: int = -1):
         self.n_estimators = n_estimators

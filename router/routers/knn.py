@@ -10,6 +10,8 @@ from router.routers import Router, register_router
 
 @register_router("knn")
 class KnnRouter(Router):
+    light = True
+
     def __init__(self, n_neighbors: int = 20, features: str = "tfidf"):
         self.n_neighbors = n_neighbors
         self.features = features

@@ -34,6 +34,8 @@ def predict_per_model(classifiers: list, x) -> np.ndarray:
 
 @register_router("lr")
 class LogisticRouter(Router):
+    light = True
+
     def __init__(self, C: float = 1.0, features: str = "tfidf"):
         self.C = C
         self.features = features

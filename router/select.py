@@ -1,0 +1,230 @@
+"""`auto`: one deployable router, chosen on the training queries only.
+
+Candidates: the best single model; the best single model per dataset (when the
+stream holds several); and every light router x features x policy. Each is
+scored by inner seeded k-fold cross-validation on the training queries: a
+router's out-of-fold scores (shared with every policy, `router.crossfit`), a
+fitted policy fit on the other folds' out-of-fold scores, a single model chosen
+on the other folds. The pick is the simplest candidate whose inner-CV accuracy
+is within one standard error of the best one (the standard error of the paired
+per-query difference), simplest meaning best single, then per-dataset single,
+then routers. Test labels are never read here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from router.crossfit import FitCache
+from router.data import RoutingData, RoutingInputError
+from router.features import MINILM_PACKAGE, make_features
+from router.policies import POLICIES, Policy, make_policy
+from router.routers import ROUTERS, Router
+
+AUTO = "auto"
+SINGLE, PER_DATASET, ROUTED = "single", "per-dataset", "router"
+SIMPLICITY = {SINGLE: 0, PER_DATASET: 1, ROUTED: 2}  # the one-standard-error rule prefers lower
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A deployable choice: the best single model, the best single model per dataset, or router x features x policy."""
+
+    kind: str
+    router: str | None = None
+    features: str | None = None
+    policy: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.kind == ROUTED:
+            return f"{self.router}[{self.features}]:{self.policy}"
+        return "best single model" if self.kind == SINGLE else "best single model per dataset"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate and its inner-CV correctness (0/1 per training query)."""
+
+    candidate: Candidate
+    correct: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The pick, the runner-up (the most accurate other candidate) and every candidate, most accurate first."""
+
+    pick: Scored
+    runner_up: Scored | None
+    ranked: tuple[Scored, ...]
+    folds: int
+    n_queries: int
+
+    def note(self) -> str:
+        runner = "" if self.runner_up is None else (
+            f"; runner-up {self.runner_up.candidate.name} {100 * self.runner_up.accuracy:.2f}%")
+        return (f"auto picked {self.pick.candidate.name}: inner-CV accuracy {100 * self.pick.accuracy:.2f}% "
+                f"({self.folds}-fold on {self.n_queries} training queries, {len(self.ranked)} candidates{runner}; "
+                "the simplest within one standard error of the best)")
+
+    def to_json(self) -> dict:
+        describe = lambda s: {"candidate": s.candidate.name, "kind": s.candidate.kind, "router": s.candidate.router,  # noqa: E731
+                              "features": s.candidate.features, "policy": s.candidate.policy,
+                              "inner_cv_accuracy": round(s.accuracy, 6)}
+        return {"pick": describe(self.pick), "runner_up": None if self.runner_up is None else describe(self.runner_up),
+                "folds": self.folds, "training_queries": self.n_queries,
+                "candidates": [describe(s) for s in self.ranked]}
+
+
+def light_routers() -> list[str]:
+    """Registered routers that fit in seconds on CPU (class attribute `light = True`), in registry order."""
+    return [name for name, cls in ROUTERS.items() if getattr(cls, "light", False)]
+
+
+def default_features() -> list[str]:
+    """TF-IDF, plus MiniLM embeddings when their offline package is installed."""
+    return ["tfidf"] + (["minilm"] if importlib.util.find_spec(MINILM_PACKAGE) else [])
+
+
+def _folds(data: RoutingData, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return data.kfold(min(folds, data.n_queries), seed)
+
+
+def _best_model(labels: np.ndarray) -> int:
+    return int(np.argmax(labels.mean(axis=0)))  # ties: earlier in pool order
+
+
+def _per_dataset_models(labels: np.ndarray, datasets: np.ndarray) -> dict[str, int]:
+    return {d: _best_model(labels[datasets == d]) for d in np.unique(datasets)}
+
+
+def _single_correct(data: RoutingData, parts, per_dataset: bool) -> np.ndarray:
+    """Inner-CV correctness of the best single model (per dataset), chosen on the other folds."""
+    datasets, correct = np.asarray(data.datasets), np.zeros(data.n_queries)
+    for fit, held in parts:
+        best = _best_model(data.labels[fit])
+        chosen = np.full(len(held), best)
+        if per_dataset:
+            models = _per_dataset_models(data.labels[fit], datasets[fit])
+            chosen = np.array([models.get(d, best) for d in datasets[held]])
+        correct[held] = data.labels[held, chosen]
+    return correct
+
+
+def _policy_choices(policy_name: str, scores: np.ndarray, labels: np.ndarray, parts, seed: int) -> np.ndarray:
+    """Each query's choice; a fitted policy is fit on the other folds' out-of-fold scores."""
+    policy = make_policy(policy_name, seed=seed)
+    if not policy.needs_fit:
+        return policy.choose(scores)
+    chosen = np.zeros(len(scores), dtype=int)
+    for fit, held in parts:
+        chosen[held] = make_policy(policy_name, seed=seed).fit(scores[fit], labels[fit]).choose(scores[held])
+    return chosen
+
+
+def candidates_scored(train: RoutingData, routers: list[str], features: list[str], policies: list[str],
+                      folds: int, seed: int, cache: FitCache) -> list[Scored]:
+    """Every candidate's inner-CV correctness on `train` (router fits come from, and go to, `cache`)."""
+    parts = _folds(train, folds, seed)
+    rows = np.arange(train.n_queries)
+    scored = [Scored(Candidate(SINGLE), _single_correct(train, parts, per_dataset=False))]
+    if len(set(train.datasets)) > 1:
+        scored.append(Scored(Candidate(PER_DATASET), _single_correct(train, parts, per_dataset=True)))
+    for kind in features:
+        for name in routers:
+            oof = cache.out_of_fold(name, {"features": kind}, train, len(parts), seed)
+            for policy in policies:
+                chosen = _policy_choices(policy, oof, train.labels, parts, seed)
+                scored.append(Scored(Candidate(ROUTED, name, kind, policy), train.labels[rows, chosen]))
+    return scored
+
+
+def choose(scored: list[Scored], folds: int) -> Selection:
+    """The simplest candidate within one standard error (of the paired difference) of the most accurate."""
+    ranked = sorted(scored, key=lambda s: (-s.accuracy, SIMPLICITY[s.candidate.kind]))
+    best, n = ranked[0], len(ranked[0].correct)
+
+    def close_enough(other: Scored) -> bool:
+        gap = best.correct - other.correct
+        se = gap.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+        return best.accuracy - other.accuracy <= se + 1e-12
+
+    pick = min((s for s in ranked if close_enough(s)), key=lambda s: (SIMPLICITY[s.candidate.kind], -s.accuracy))
+    runner_up = next((s for s in ranked if s is not pick), None)
+    return Selection(pick, runner_up, tuple(ranked), folds, n)
+
+
+def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str] | None = None,
+           routers: list[str] | None = None, policies: list[str] | None = None,
+           cache: FitCache | None = None) -> Selection:
+    """`auto`'s choice on the training queries `train` (labels of other queries are never passed in).
+
+    Defaults: every light router, `default_features()`, every registered policy.
+    """
+    if train.n_queries < 2:
+        raise RoutingInputError("auto needs at least 2 training queries to cross-validate its candidates")
+    k = min(folds, train.n_queries)
+    scored = candidates_scored(train, routers if routers is not None else light_routers(),
+                               features or default_features(), policies or list(POLICIES), k, seed, cache or FitCache())
+    return choose(scored, k)
+
+
+class DeployedPick(Router):
+    """`auto`'s pick, ready to serve: `predict_proba` rows whose argmax is the picked model.
+
+    Best single model: the training solve rates (the same for every query). Per dataset: the
+    solve rates of the dataset a TF-IDF classifier, trained on the training queries, assigns
+    the query to. Router with argmax: the router's P(solve). Router with any other policy:
+    1 for the model the fitted policy chooses, 0 elsewhere. Built by `deploy`, not by fit.
+    """
+
+    def __init__(self, pick: str = ""):
+        self.pick = pick
+
+    def _fit(self, queries, labels):
+        raise NotImplementedError("a DeployedPick is built by router.select.deploy from a Selection")
+
+    def _predict(self, queries):
+        if self.router_ is None:
+            if self.dataset_classifier_ is None:
+                return np.tile(self.rates_[0], (len(queries), 1))
+            x = self.featurizer_.transform(queries)
+            return self.rates_[self.dataset_classifier_.predict(x)]
+        scores = self.router_.predict_proba(queries)
+        if self.policy_ is None:
+            return scores
+        return np.eye(self.n_models_)[self.policy_.choose(scores)]
+
+
+def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cache: FitCache | None = None) -> DeployedPick:
+    """The pick of `selection`, fit on every query of `train` (routers and their out-of-fold scores from `cache`)."""
+    cache = cache or FitCache()
+    candidate = selection.pick.candidate
+    deployed = DeployedPick(candidate.name)
+    deployed.n_models_ = train.n_models
+    deployed.router_, deployed.policy_, deployed.dataset_classifier_, deployed.featurizer_ = None, None, None, None
+    if candidate.kind == SINGLE:
+        deployed.rates_ = train.labels.mean(axis=0)[None, :]
+    elif candidate.kind == PER_DATASET:
+        datasets = np.asarray(train.datasets)
+        names = sorted(set(train.datasets))
+        deployed.rates_ = np.stack([train.labels[datasets == d].mean(axis=0) for d in names])
+        deployed.featurizer_ = make_features("tfidf").fit(list(train.queries))
+        target = np.searchsorted(names, datasets)
+        deployed.dataset_classifier_ = LogisticRegression(max_iter=2000).fit(deployed.featurizer_.transform(list(train.queries)), target)
+    else:
+        params = {"features": candidate.features}
+        deployed.router_ = cache.fitted(candidate.router, params, train)
+        policy: Policy = make_policy(candidate.policy, seed=seed)
+        if candidate.policy != "argmax":
+            oof = cache.out_of_fold(candidate.router, params, train, min(folds, train.n_queries), seed)
+            deployed.policy_ = policy.fit(oof, train.labels)
+    return deployed
