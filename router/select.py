@@ -17,11 +17,12 @@ import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from router.crossfit import FitCache
 from router.data import RoutingData, RoutingInputError
-from router.features import MINILM_PACKAGE, make_features
+from router.features import MINILM_PACKAGE
 from router.policies import POLICIES, Policy, make_policy
 from router.routers import ROUTERS, Router
 
@@ -177,11 +178,17 @@ def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str
     return choose(scored, k)
 
 
+def dataset_features() -> TfidfVectorizer:
+    """Character 1-3 grams, case and line breaks kept: a benchmark's format ('\nA. ' choices) names it
+    better than its words (on RouterDC GSM8K vs MMLU: 15 of 5532 test queries misnamed, 45 with word TF-IDF)."""
+    return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, sublinear_tf=True)
+
+
 class DeployedPick(Router):
     """`auto`'s pick, ready to serve: `predict_proba` rows whose argmax is the picked model.
 
     Best single model: the training solve rates (the same for every query). Per dataset: the
-    solve rates of the dataset a TF-IDF classifier, trained on the training queries, assigns
+    solve rates of the dataset a character n-gram classifier, trained on the training queries, assigns
     the query to. Router with argmax: the router's P(solve). Router with any other policy:
     1 for the model the fitted policy chooses, 0 elsewhere. Built by `deploy`, not by fit.
     """
@@ -217,9 +224,10 @@ def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cach
         datasets = np.asarray(train.datasets)
         names = sorted(set(train.datasets))
         deployed.rates_ = np.stack([train.labels[datasets == d].mean(axis=0) for d in names])
-        deployed.featurizer_ = make_features("tfidf").fit(list(train.queries))
+        deployed.featurizer_ = dataset_features().fit(list(train.queries))
         target = np.searchsorted(names, datasets)
-        deployed.dataset_classifier_ = LogisticRegression(max_iter=2000).fit(deployed.featurizer_.transform(list(train.queries)), target)
+        deployed.dataset_classifier_ = LogisticRegression(C=10.0, max_iter=3000).fit(
+            deployed.featurizer_.transform(list(train.queries)), target)
     else:
         params = {"features": candidate.features}
         deployed.router_ = cache.fitted(candidate.router, params, train)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,13 @@ from router.logs import read_harness_logs
 pytestmark = pytest.mark.slow
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 HERE = Path(__file__).parent
+
+
+def _free_port() -> int:
+    """A free TCP port for torch.distributed's rendezvous (29500 may be taken by a parallel run)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _launch(launcher: list[str], model: str, tiny_lm: Path, data: Path, out: Path, extra_env: dict) -> str:
@@ -62,7 +70,8 @@ def test_accelerate_launch_cpu_runs_our_task_in_one_process(tmp_path, tiny_lm, s
 
 def test_lm_eval_data_parallel_on_two_cpu_processes_merges_one_log(tmp_path, tiny_lm, shared_data):
     out = tmp_path / "results"
-    stderr = _launch(["--multi_gpu", "--num_processes", "2", str(HERE / "cpu_data_parallel.py")], "hf-cpu-dp",
+    launcher = ["--multi_gpu", "--num_processes", "2", "--main_process_port", str(_free_port())]
+    stderr = _launch([*launcher, str(HERE / "cpu_data_parallel.py")], "hf-cpu-dp",
                      tiny_lm, shared_data, out, {"ACCELERATE_USE_CPU": "true"})
     for rank in (0, 1):  # both processes found our task through the hook and built their shard
         assert stderr.count(f"Building contexts for gsm8k_cot_maj10 on rank {rank}") == 1
