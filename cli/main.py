@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except (click.exceptions.Abort, KeyboardInterrupt) as stop:  # Ctrl-C, SIGTERM: temporary outputs are gone
         signum = getattr(stop.__cause__ or stop, "signum", signal.SIGINT)
-        click.echo(f"routing-eval: interrupted ({signal.Signals(signum).name}); nothing was written", err=True)
+        click.echo(f"routing-eval: interrupted ({signal.Signals(signum).name}); outputs are all or nothing: "
+                   "no partial file was left", err=True)
         sys.exit(128 + signum)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)

@@ -109,6 +109,7 @@ class Outputs:
         self.notes: list[str] = []  # leftovers of killed runs that were ignored, for the user
         self._staged: list[tuple[Path, Path, Path]] = []  # (temporary folder, target, lock file)
         self._handlers: dict[int, object] = {}
+        self._made: list[Path] = []  # parent folders this run created, deepest first
 
     def folder(self, target: Path | str) -> Path:
         target = Path(target)
@@ -128,16 +129,20 @@ class Outputs:
             stamp = timestamp()
             with contextlib.suppress(TargetTaken):
                 return self.folder(Path(parent) / f"{prefix}-{stamp}"), stamp
-        raise RoutingInputError(f"{parent}: no free {prefix}-<timestamp> name after 100 tries; is another run looping?")
+        raise RoutingInputError(f"{Path(parent) / f'{prefix}-{stamp}'}: already exists; earlier results are never "
+                                "overwritten, and the clock gave no new timestamp in 100 tries: run again")
 
     def _reserve(self, target: Path) -> Path:
         """The lock file `.<name>.lock` beside `target`, created O_EXCL (holding this pid) after refusing a taken target."""
         parent = target.parent
         if target.exists() or target.is_symlink():
             raise TargetTaken(f"{target}: already exists; earlier outputs are never overwritten, choose a new name")
-        if parent.exists() and not parent.is_dir():
-            raise RoutingInputError(f"{parent}: not a folder; choose another output folder")
+        blocker = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise RoutingInputError(f"{blocker}: not a folder; choose another --output-path or --save folder")
+        made = [p for p in (parent, *parent.parents) if not p.exists()]
         parent.mkdir(parents=True, exist_ok=True)
+        self._made.extend(made)  # removed again if nothing is published
         self._note_leftovers(parent)
         lock = parent / f".{target.name}.lock"
         for _ in range(3):
@@ -205,9 +210,14 @@ class Outputs:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
 
     def _discard(self) -> None:
+        published = self._staged and not any(temp.exists() for temp, _, _ in self._staged)
         for temp, _, lock in self._staged:
             shutil.rmtree(temp, ignore_errors=True)
             lock.unlink(missing_ok=True)
+        if not published:
+            for folder in self._made:
+                with contextlib.suppress(OSError):  # not empty: another run's files are there now
+                    folder.rmdir()
         self._staged.clear()
 
 

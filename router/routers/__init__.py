@@ -224,11 +224,15 @@ def _build(directory: Path, meta: dict) -> Router:
         if meta["features"] is not None:
             router.featurizer_ = restore_featurizer(meta["features"], unprefixed("features", arrays))
         if meta["encoder"] is not None:
-            from router.encoders import TextEncoder
+            from router.encoders import TextEncoder, quiet_transformers
 
-            router.encoder_ = TextEncoder(str(directory / ENCODER_FOLDER), meta["encoder"]["pooling"],
-                                          meta["encoder"]["max_length"], safetensors_only=True)
+            with quiet_transformers():
+                router.encoder_ = TextEncoder(str(directory / ENCODER_FOLDER), meta["encoder"]["pooling"],
+                                              meta["encoder"]["max_length"], safetensors_only=True)
         router._restore(unprefixed("router", arrays))
+        probe = router.predict_proba(["a probe query"])  # arrays of a wrong shape fail here, not on a user's query
+        if probe.shape != (1, router.n_models_) or not np.isfinite(probe).all():
+            raise ValueError(f"scores of shape {probe.shape} for {router.n_models_} models, or not finite")
     except RoutingInputError:
         raise
     except Exception as error:  # a damaged file of the right hash: whatever fails, say which router and stop
