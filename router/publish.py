@@ -154,7 +154,7 @@ class Outputs:
                     continue
                 if owner is None or _pid_alive(owner):
                     raise TargetTaken(f"{target}: being written by another run (pid {owner}); choose a new name") from None
-                self.notes.append(f"ignored {lock}: left by a killed run (pid {owner}), never reused")
+                self._note(lock, owner, "taken over")
                 with contextlib.suppress(FileNotFoundError):  # one run takes a dead run's lock over; the others retry
                     stale = lock.with_name(f"{lock.name}.{secrets.token_hex(4)}.stale")
                     os.rename(lock, stale)
@@ -169,9 +169,15 @@ class Outputs:
         for entry in sorted(parent.iterdir()):
             match = _LEFTOVER.match(entry.name)
             if match and not _pid_alive(int(match["pid"])):
-                note = f"ignored {entry}: left by a killed run (pid {match['pid']}), never reused; delete it"
-                if note not in self.notes:
-                    self.notes.append(note)
+                self._note(entry, int(match["pid"]), "delete it")
+            elif entry.name.startswith(".") and entry.name.endswith(".lock"):
+                owner = _lock_owner(entry)
+                if owner is not None and not _pid_alive(owner):
+                    self._note(entry, owner, "delete it")
+
+    def _note(self, path: Path, pid: int, then: str) -> None:
+        if not any(note.startswith(f"ignored {path}:") for note in self.notes):
+            self.notes.append(f"ignored {path}: left by a killed run (pid {pid}), never reused; {then}")
 
     def __enter__(self) -> Outputs:
         if threading.current_thread() is threading.main_thread():
@@ -201,13 +207,14 @@ class Outputs:
             for temp, target, _ in self._staged:
                 if target.exists():
                     raise RoutingInputError(f"{target}: appeared while this run was writing; nothing was published")
-            for temp, target, _ in self._staged:
+            for temp, target, _ in self._staged:  # back to back: the window between two targets is one syscall
                 fault_point()
                 os.rename(temp, target)
-                _fsync(target.parent)
         finally:
             if held:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        for _, target, _ in self._staged:
+            _fsync(target.parent)
 
     def _discard(self) -> None:
         published = self._staged and not any(temp.exists() for temp, _, _ in self._staged)

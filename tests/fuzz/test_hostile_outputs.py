@@ -241,6 +241,7 @@ def test_tampered_arrays_are_refused_at_load(knn_router, fails, tmp_path, change
     fails("predict", "--load", saved, "--query", "How many apples?", expect=(f"{saved}: cannot rebuild the saved router",))
 
 
+@pytest.mark.slow
 def test_lm_eval_routed_runs_no_code_from_a_saved_router(knn_router, sc_router, shared_data, tmp_path):
     """The real `lm_eval --model routed`: each planted router is refused before any task runs, and no marker appears."""
     plants = {
@@ -278,39 +279,44 @@ def _normalised(root: Path) -> dict[str, int]:
             for p in root.rglob("*") if p.is_file()}
 
 
-def _assert_nothing_or_everything(out: Path, saved: Path, complete: dict[str, int]) -> str:
-    visible_out = [p for p in out.iterdir() if not p.name.startswith(".")] if out.exists() else []
-    state_out = "nothing" if not visible_out else "everything"
-    if visible_out:
-        assert {k: v for k, v in _normalised(out).items() if not k.startswith(".")} == complete["out"]
-    state_save = "everything" if saved.exists() else "nothing"
-    if saved.exists():
-        assert _normalised(saved) == complete["save"]
-        load_router(saved / "knn")  # every file present with its recorded sha256
-    assert state_out == state_save, (state_out, state_save)  # one command: both targets or neither
-    return state_out
+def _target_states(out: Path, saved: Path, complete: dict[str, dict[str, int]]) -> tuple[str, str]:
+    """("nothing" or "everything") for --output-path and for --save; anything in between fails the test."""
+    states = []
+    for target, key in ((out, "out"), (saved, "save")):
+        visible = [p for p in target.iterdir() if not p.name.startswith(".")] if target.exists() else []
+        states.append("everything" if visible else "nothing")
+        if visible:
+            assert {k: v for k, v in _normalised(target).items() if not k.startswith(".")} == complete[key]
+    if states[1] == "everything":
+        load_router(saved)  # every file present with its recorded sha256
+    return tuple(states)
 
 
 @pytest.fixture(scope="module")
 def kill_setup(simulated, tmp_path_factory):
     """A complete run's files (the reference), and how many write steps a run takes."""
     root = tmp_path_factory.mktemp("kill")
-    args = ("--logs", simulated / "gsm8k", "--router", "knn", "--router", "lr", "--policy", "argmax",
-            "--policy", "random")
+    args = ("--logs", simulated / "gsm8k", "--router", "knn", "--policy", "argmax", "--policy", "random",
+            "--policy", "prediction")
     done = _cli(*args, "--output-path", root / "out", "--save", root / "sv",
                 env_extra={router.publish.FAULT_ENV: "100000:SIGKILL"})
     assert done.returncode == 0, done.stderr
     complete = {"out": _normalised(root / "out"), "save": _normalised(root / "sv")}
-    assert len(complete["out"]) == 8 and len(complete["save"]) == 4  # 4 routed models x 2 files; 2 routers x 2 files
+    assert len(complete["out"]) == 6 and len(complete["save"]) == 2  # 3 routed models x 2 files; router.json + arrays.npz
     return args, complete
 
 
-@pytest.mark.parametrize("signame", ["SIGKILL", "SIGINT"])
-def test_kill_at_every_write_step_leaves_nothing_or_everything(kill_setup, tmp_path, signame):
+@pytest.mark.parametrize("signame, every", [("SIGKILL", 1), ("SIGINT", 2)])
+def test_kill_at_every_write_step_leaves_nothing_or_everything(kill_setup, tmp_path, signame, every):
+    """Kill the run at write step 1, 2, ... (SIGINT: every 2nd step) until a run completes.
+
+    Each target is always nothing or everything. The two targets are two renames: SIGINT is
+    held back between them, so it never splits them; SIGKILL can, at the one step between the renames.
+    """
     args, complete = kill_setup
-    states, step = [], 0
+    states, step = {}, 0
     while True:
-        step += 1
+        step += every
         out, saved = tmp_path / f"{step}" / "out", tmp_path / f"{step}" / "sv"
         done = _cli(*args, "--output-path", out, "--save", saved, env_extra={router.publish.FAULT_ENV: f"{step}:{signame}"})
         if done.returncode == 0:
@@ -322,12 +328,13 @@ def test_kill_at_every_write_step_leaves_nothing_or_everything(kill_setup, tmp_p
             assert done.returncode == 128 + signal.SIGINT
             assert done.stderr.strip().splitlines() == [
                 "routing-eval: interrupted (SIGINT); outputs are all or nothing: no partial file was left"]
-            leftovers = [p for p in (tmp_path / f"{step}").rglob(".*")]
-            assert leftovers == []  # temporary folders and reservations removed
-        states.append(_assert_nothing_or_everything(out, saved, complete))
-    assert step - 1 >= 20, f"only {step - 1} write steps"  # the kill points tried
-    assert "nothing" in states  # a kill before the renames publishes nothing
-    print(f"{signame}: {step - 1} kill points, states {states}")
+            assert not list((tmp_path / f"{step}").rglob(".*"))  # temporary folders and reservations removed
+        states[step] = _target_states(out, saved, complete)
+    split = [s for s, state in states.items() if len(set(state)) > 1]
+    assert len(states) * every >= 20, f"only {len(states)} kill points"
+    assert ("nothing", "nothing") in states.values() and ("everything", "everything") in states.values()
+    assert split == [] if signame == "SIGINT" else len(split) <= 1 and states[split[0]] == ("everything", "nothing")
+    print(f"{signame}: {len(states)} kill points; split between the two renames at {split}")
 
 
 def test_leftovers_of_a_killed_run_are_reported_and_never_reused(kill_setup, tmp_path):
@@ -336,14 +343,17 @@ def test_leftovers_of_a_killed_run_are_reported_and_never_reused(kill_setup, tmp
     killed = _cli(*args, "--output-path", out, "--save", saved, env_extra={router.publish.FAULT_ENV: "3:SIGKILL"})
     assert killed.returncode == -signal.SIGKILL
     leftovers = tree(tmp_path)
-    assert leftovers and all(name.startswith(".") for name in leftovers.keys() | {p.name for p in tmp_path.iterdir()})
+    assert leftovers and all(any(part.startswith(".") for part in Path(name).parts) for name in leftovers)
+    temporary = {name: data for name, data in leftovers.items() if ".tmp/" in name}
+    assert temporary and ".sv.lock" in leftovers  # the killed run's staged files and its reservation of sv
     again = _cli(*args, "--output-path", out, "--save", saved)
     assert again.returncode == 0, again.stderr
     notes = [line for line in again.stderr.splitlines() if line.startswith("routing-eval: note: ignored ")]
-    assert notes and all("left by a killed run" in line for line in notes)
+    assert len(notes) == 4 and all("left by a killed run" in line for line in notes)  # 2 temporary folders, 2 locks
     after = tree(tmp_path)
-    assert all(after[name] == data for name, data in leftovers.items())  # left alone, not reused
-    _assert_nothing_or_everything(out, saved, complete)
+    assert all(after[name] == data for name, data in temporary.items())  # left alone, not reused
+    assert ".sv.lock" not in after  # the dead run's reservation was taken over, then released
+    assert _target_states(out, saved, complete) == ("everything", "everything")
 
 
 def test_a_target_reserved_by_a_live_run_is_refused(logs, fails, tmp_path):
