@@ -9,19 +9,23 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import signal
 import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
+from cli.guard import unexpected_error_line
+from cli.params import FRACTION, NON_NEGATIVE, POSITIVE, SEED
 from router.data import RoutingInputError
 from router.evaluate import PROTOCOLS, evaluate
 from router.load import load_routing_data
 from router.logs import ReadOptions, read_harness_logs, read_queries
 from router.policies import POLICIES, make_policy
-from router.routers import ROUTERS, check_new_folder, load_router, save_router
-from router.report import format_table, timestamp, to_json, write_routed_models
+from router.publish import Outputs
+from router.routers import ROUTERS, check_new_folder, load_router, write_router
+from router.report import format_table, to_json, write_routed_models
 
 DEFAULT_POLICIES = tuple(POLICIES)
 
@@ -78,17 +82,17 @@ def cli():
 @click.option("--on-missing", type=click.Choice(["error", "drop"]), default="error", show_default=True, help="Documents some models lack: stop, or keep only common ones.")
 @click.option("--skip-bad-lines", is_flag=True, help="Skip malformed JSONL lines (reported) instead of stopping.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these datasets (e.g. gsm8k); default: all, as one stream.")
-@click.option("--max-latency", type=click.FloatRange(0, None), help="Also route each router cost-aware within this mean latency (s/query).")
+@click.option("--max-latency", type=NON_NEGATIVE, help="Also route each router cost-aware within this mean latency (s/query).")
 @click.option("--price", "prices", multiple=True, metavar="MODEL=USD", help="Declared price per query of a model (repeatable; for --budget).")
-@click.option("--budget", type=click.FloatRange(0, None), help="Also route each router cost-aware within this mean price per query (needs --price for every model).")
+@click.option("--budget", type=NON_NEGATIVE, help="Also route each router cost-aware within this mean price per query (needs --price for every model).")
 @click.option("--cascade", "cascades", multiple=True, metavar="A,B[,C]",
               help="Also score the cascade A>B: escalate when A's own K samples disagree (repeatable; needs harness logs).")
-@click.option("--cascade-threshold", type=click.FloatRange(0, 1),
+@click.option("--cascade-threshold", type=FRACTION,
               help="Agreement (vote share 0-1) at which a cascade member's answer is accepted. Default: chosen on the training queries, else 0.8.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="auto", show_default=True,
               help="auto: train -> test when there are training queries, else k-fold; test-kfold: k-fold inside the test queries.")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
 @click.option("--save", "save_dir", type=click.Path(path_type=Path), help="Save each trained router (fit on the training queries) under this new folder.")
@@ -96,14 +100,23 @@ def cli():
 @click.option("--features", help="Text features for light routers: tfidf, minilm, hf:<encoder>.")
 @click.option("--encoder", help="HF encoder (hub id or local path) for transformer routers (mlc, sc).")
 @click.option("--epochs", type=click.IntRange(1, None), help="Training epochs for transformer routers.")
-@click.option("--lr", type=float, help="Learning rate for transformer routers.")
+@click.option("--lr", type=POSITIVE, help="Learning rate for transformer routers.")
 @click.option("--batch-size", type=click.IntRange(1, None), help="Batch size for transformer routers.")
 @click.option("--max-length", type=click.IntRange(8, None), help="Max tokens per query for transformer routers.")
-def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
+def evaluate_command(**options):
+    """Print the routing table: baselines, each model, each router x policy."""
+    with Outputs() as outputs:  # every file of this run is published at the end, all or nothing; then the table
+        report, written = _evaluate(outputs, **options)
+    click.echo(report)
+    for line in [f"routing-eval: note: {note}" for note in outputs.notes] + written:
+        click.echo(line, err=True)
+
+
+def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
                      on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
                      features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol, cascades,
-                     cascade_threshold, prices, budget):
-    """Print the routing table: baselines, each model, each router x policy."""
+                     cascade_threshold, prices, budget) -> tuple[str, list[str]]:
+    """(the routing table or JSON report, lines about the files written into `outputs`' staging folders)."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
     declared = _parse_declared(latencies)
@@ -119,6 +132,8 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
         data = data.only_datasets(datasets)
     if save_dir is not None:
         check_new_folder(save_dir)  # before training, not after
+    routed_folder, stamp = outputs.stamped_folder(output_path, "routed") if output_path is not None else (None, None)
+    save_folder = outputs.folder(save_dir) if save_dir is not None else None  # reserved before training
     loaded = {}
     for directory in load_dirs:
         router, models = load_router(directory)
@@ -134,19 +149,21 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
                       seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
                       protocol=protocol, max_latency=max_latency, cascades=chains, cascade_threshold=cascade_threshold,
                       prices=priced, budget=budget, auto_features=[features] if features else None)
-    # files first (all or nothing), then the report: a failed write prints no table
-    written = write_routed_models(output_path, result.data, result.routed, timestamp()) if output_path is not None else []
-    saved = [(name, save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models))
-             for name, router in result.fitted.items()]
-    if as_json:
-        click.echo(json.dumps(to_json(result, data), indent=2, sort_keys=True))
-    else:
-        click.echo("\n".join(data.report.lines() + result.notes))
-        click.echo(format_table(result))
-    for name, folder in saved:
-        click.echo(f"saved router {name} to {folder}", err=True)
-    for folder in written:
-        click.echo(f"wrote routed model {folder}", err=True)
+    written = []
+    if routed_folder is not None:
+        names = write_routed_models(routed_folder, result.data, result.routed, stamp)
+        written = [output_path / f"routed-{stamp}" / name for name in names]
+    saved = []
+    for name, router in result.fitted.items():
+        several = len(result.fitted) > 1
+        if several:
+            (save_folder / name).mkdir()
+        write_router(router, save_folder / name if several else save_folder, data.models)
+        saved.append((name, save_dir / name if several else save_dir))
+    report = (json.dumps(to_json(result, data), indent=2, sort_keys=True) if as_json
+              else "\n".join(data.report.lines() + result.notes) + "\n" + format_table(result))
+    return report, [f"saved router {name} to {folder}" for name, folder in saved] + [
+        f"wrote routed model {folder}" for folder in written]
 
 
 def _explicit() -> set[str]:
@@ -166,7 +183,7 @@ def router_params(name: str, given: dict) -> dict:
 @click.option("--query", "queries", multiple=True, help="A query (repeatable).")
 @click.option("--queries", "queries_file", type=click.Path(path_type=Path), help="Text file, one query per line, or JSONL with 'question'/'query'.")
 @click.option("--policy", type=click.Choice(["argmax", "random"]), default="argmax", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query: query, model, scores.")
 def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
     """Print the model a saved router picks for each query."""
@@ -174,6 +191,10 @@ def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
     texts = list(queries) + (read_queries(queries_file) if queries_file else [])
     if not texts:
         raise click.UsageError("give queries with --query TEXT or --queries FILE")
+    empty = [i for i, text in enumerate(texts, 1) if not text.strip()]
+    if empty:
+        raise click.BadParameter(f"query {empty[0]} of {len(texts)} is empty: a router has nothing to route on; "
+                                 "give the query's text", param_hint="--query/--queries")
     scores = router.predict_proba(texts)
     chosen = make_policy(policy, seed=seed).choose(scores)
     for text, j, row in zip(texts, chosen, scores):
@@ -185,24 +206,28 @@ def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
 
 @cli.command("demo")
 @click.option("--output-path", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--router", "routers", multiple=True, default=("knn", "lr"), show_default=True)
 def demo_command(output_path, seed, routers):
     """Simulate the routing paper's LLM pool as lm-eval logs, then route it end to end."""
     from router.simulate import PAPER_POOL_NOTE, write_simulated_logs
 
-    logs = write_simulated_logs(output_path / f"demo-logs-{timestamp()}", seed=seed)
+    with Outputs() as outputs:  # logs and routed models appear together as demo-<time>/, or not at all
+        staging, stamp = outputs.stamped_folder(output_path, "demo")
+        write_simulated_logs(staging / "logs", seed=seed)
+        cascades, tables = {}, []
+        for dataset_logs in sorted(p for p in (staging / "logs").iterdir() if p.is_dir()):
+            data = read_harness_logs(dataset_logs)
+            cascades[dataset_logs.name] = _demo_cascade(data)
+            result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[cascades[dataset_logs.name]])
+            tables.append(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
+            write_routed_models(staging / "routed" / dataset_logs.name, result.data, result.routed, stamp)
+    logs, routed_dir = output_path / f"demo-{stamp}" / "logs", output_path / f"demo-{stamp}" / "routed"
+    for note in outputs.notes:
+        click.echo(f"routing-eval: note: {note}", err=True)
     click.echo(PAPER_POOL_NOTE)
     click.echo(f"wrote simulated lm-eval logs to {logs}")
-    stamp = timestamp()
-    routed_dir = output_path / f"demo-routed-{stamp}"
-    cascades = {}
-    for dataset_logs in sorted(p for p in logs.iterdir() if p.is_dir()):
-        data = read_harness_logs(dataset_logs)
-        cascades[dataset_logs.name] = _demo_cascade(data)
-        result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[cascades[dataset_logs.name]])
-        click.echo(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
-        write_routed_models(routed_dir / dataset_logs.name, result.data, result.routed, stamp)
+    click.echo("\n".join(tables))
     click.echo(f"\nwrote the routed models in lm-eval format to {routed_dir}")
     click.echo(f"the same on your own logs: routing-eval --logs {logs / 'gsm8k'} --router knn --router lr "
                f"--cascade {','.join(cascades['gsm8k'])}")
@@ -231,6 +256,8 @@ def _demo_cascade(data) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 for anything the user can fix."""
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C cleans up (router.publish)
     try:
         cli.main(args=argv, prog_name="routing-eval", standalone_mode=False)
     except RoutingInputError as error:
@@ -243,11 +270,16 @@ def main(argv: list[str] | None = None) -> None:
         where = f"{error.filename}: " if error.filename else ""
         click.echo(f"routing-eval: error: {where}{error.strerror or error}; check the path, its permissions and free space", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("routing-eval: aborted", err=True)
-        sys.exit(1)
+    except (click.exceptions.Abort, KeyboardInterrupt) as stop:  # Ctrl-C, SIGTERM: temporary outputs are gone
+        signum = getattr(stop.__cause__ or stop, "signum", signal.SIGINT)
+        click.echo(f"routing-eval: interrupted ({signal.Signals(signum).name}); outputs are all or nothing: "
+                   "no partial file was left", err=True)
+        sys.exit(128 + signum)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
+    except Exception as error:  # noqa: BLE001  (the last guard: one line, never a traceback)
+        click.echo(f"routing-eval: error: {unexpected_error_line(error, argv)}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,8 +44,11 @@ def quiet_transformers():
         logging.set_verbosity(verbosity)
 
 
-def load_encoder(source: str):
-    """(model, tokenizer) in fp32 from a hub id or local folder; T5-style models load their encoder only."""
+def load_encoder(source: str, safetensors_only: bool = False):
+    """(model, tokenizer) in fp32 from a hub id or local folder; T5-style models load their encoder only.
+
+    `safetensors_only`: weights only from safetensors files (a saved router's: never a pickled checkpoint).
+    """
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES
@@ -54,7 +56,9 @@ def load_encoder(source: str):
     config = AutoConfig.from_pretrained(source)
     # the text-encoding mapping picks T5EncoderModel for T5; encoders it does not list load as themselves
     auto = AutoModelForTextEncoding if config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES else AutoModel
-    return auto.from_pretrained(source, dtype=torch.float32), AutoTokenizer.from_pretrained(source)
+    extra = {"use_safetensors": True} if safetensors_only else {}
+    model = auto.from_pretrained(source, dtype=torch.float32, trust_remote_code=False, **extra)
+    return model, AutoTokenizer.from_pretrained(source, trust_remote_code=False)
 
 
 def map_batches(queries: list[str], batch_size: int, fn: Callable, desc: str) -> np.ndarray:
@@ -80,15 +84,22 @@ class TextEncoder:
     """A Hugging Face encoder and its tokenizer: each query text -> one pooled vector of `width` floats.
 
     `pooling`: 'mean' over real tokens or 'first' token; queries are cut at `max_length` tokens.
-    Pickles as the files `save_pretrained` writes, so loading needs no hub access.
+    `save(folder)` writes the weights as safetensors with the config and tokenizer files;
+    `TextEncoder(folder, ..., safetensors_only=True)` loads them back without the hub.
     """
 
-    def __init__(self, source: str, pooling: str = "mean", max_length: int = 128):
+    def __init__(self, source: str, pooling: str = "mean", max_length: int = 128, safetensors_only: bool = False):
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
         self.pooling, self.max_length = pooling, max_length
-        self.model, self.tokenizer = load_encoder(source)
+        self.model, self.tokenizer = load_encoder(source, safetensors_only)
         self.model.to(accelerator().device)
+
+    def save(self, folder: Path) -> None:
+        """The encoder as `save_pretrained` files: safetensors weights, JSON config, tokenizer files."""
+        with quiet_transformers():
+            self.model.save_pretrained(folder, safe_serialization=True)
+            self.tokenizer.save_pretrained(folder)
 
     @property
     def width(self) -> int:
@@ -111,17 +122,3 @@ class TextEncoder:
         """(len(queries), width) float64 pooled vectors, encoder in eval mode."""
         self.model.eval()
         return map_batches(queries, batch_size, self.pool, "embedding")
-
-    def __getstate__(self) -> dict:
-        with tempfile.TemporaryDirectory() as folder, quiet_transformers():
-            self.model.save_pretrained(folder)
-            self.tokenizer.save_pretrained(folder)
-            files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
-        return {"pooling": self.pooling, "max_length": self.max_length, "files": files}
-
-    def __setstate__(self, state: dict) -> None:
-        with tempfile.TemporaryDirectory() as folder, quiet_transformers():
-            for name, content in state["files"].items():
-                (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
-                (Path(folder) / name).write_bytes(content)
-            self.__init__(folder, state["pooling"], state["max_length"])

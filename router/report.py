@@ -1,7 +1,7 @@
 """The comparison table, its JSON form, and the routed pool written as an lm-eval model.
 
-Nothing here prints: callers decide where text goes. Files are written
-atomically (temp file + rename) and never over an existing file.
+Nothing here prints: callers decide where text goes. Files are written into a
+folder staged by router.publish.Outputs: published whole or not at all.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from router.data import RoutingData, RoutingInputError
+from router.data import RoutingData
 from router.evaluate import Evaluation, Routed, Row
+from router.publish import timestamp, write_new_file  # noqa: F401  (timestamp: the CLI's names come from here)
 
 
 def _percent(value: float) -> str:
@@ -82,27 +82,6 @@ def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
     }
 
 
-def timestamp() -> str:
-    """lm-eval's timestamp style: 2026-11-25T03-37-02.181593."""
-    return dt.datetime.now().isoformat().replace(":", "-")
-
-
-def _refuse_existing(path: Path) -> None:
-    if path.exists():
-        raise RoutingInputError(f"{path}: already exists; earlier results are never overwritten, choose another --output-path")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a new file `path` via a temp file and rename; refuse to overwrite."""
-    _refuse_existing(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed write leaves no temp file behind
-
-
 def model_name(routed: Routed) -> str:
     return f"routed:{routed.router}:{routed.policy}"
 
@@ -117,24 +96,19 @@ def _doc_hash(query_id: str, query: str) -> str:
     return hashlib.sha256(query.encode("utf-8")).hexdigest()
 
 
-def write_routed_models(output_path: Path | str, data: RoutingData, routed: list[Routed], stamp: str) -> list[Path]:
-    """Write each router x policy as lm-eval's results_<time>.json + samples_<task>_<time>.jsonl.
+def write_routed_models(folder: Path | str, data: RoutingData, routed: list[Routed], stamp: str) -> list[Path]:
+    """Write each router x policy as lm-eval's results_<stamp>.json + samples_<task>_<stamp>.jsonl
+    under `folder/<model>/` (`folder`: a fresh staging folder from router.publish.Outputs).
 
     Per sample: the chosen model, its answer and label (`acc`), and the router's
     scores. The results file carries accuracy per dataset and the routing mix.
-    All or nothing: any existing target stops the run before a file is written.
-    Returns the model folders.
+    Returns the model folders' names.
     """
-    output_path = Path(output_path)
-    if output_path.exists() and not output_path.is_dir():
-        raise RoutingInputError(f"{output_path}: not a folder; choose another --output-path")
-    files = {path: text for one in routed for path, text in _routed_files(output_path, data, one, stamp).items()}
-    for path in files:
-        _refuse_existing(path)
+    files = {path: text for one in routed for path, text in _routed_files(Path(folder), data, one, stamp).items()}
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text)
-    return list(dict.fromkeys(path.parent for path in files))
+        write_new_file(path, text)
+    return list(dict.fromkeys(path.parent.name for path in files))
 
 
 def _routed_files(output_path: Path, data: RoutingData, routed: Routed, stamp: str) -> dict[Path, str]:

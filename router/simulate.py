@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from lm_routing_tasks.scoring import score_samples
-from router.report import sanitize_model_name, write_atomic
+from router.publish import write_new_file
+from router.report import sanitize_model_name
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ def write_simulated_logs(root: Path | str, seed: int = 0, pool: tuple[SimulatedM
             results, configs, n_samples = {}, {}, {}
             for split, items in items_by_split.items():
                 task = _task_name(dataset, model.few_shot, split)
-                write_atomic(folder / f"samples_{task}_{stamp}.jsonl", _samples_jsonl(dataset, model.name, items))
+                write_new_file(folder / f"samples_{task}_{stamp}.jsonl", _samples_jsonl(dataset, model.name, items))
                 results[task] = {"alias": task}
                 configs[task] = {"task": task, "dataset_path": HUB_IDS[dataset], "repeats": SAMPLES}
                 n_samples[task] = {"original": len(items), "effective": len(items)}
@@ -206,7 +207,7 @@ def write_simulated_logs(root: Path | str, seed: int = 0, pool: tuple[SimulatedM
                 "total_evaluation_time_seconds": model.latency_s[dataset] * sum(len(i) for i in items_by_split.values()),
                 "simulated": PAPER_POOL_NOTE,
             }
-            write_atomic(folder / f"results_{stamp}.json", json.dumps(document, indent=2) + "\n")
+            write_new_file(folder / f"results_{stamp}.json", json.dumps(document, indent=2) + "\n")
     return root
 
 

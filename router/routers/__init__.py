@@ -8,16 +8,25 @@ The contract (scikit-learn style): `__init__` stores hyper-parameters only;
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import io
 import json
-import pickle
+import re
 from pathlib import Path
 
 import numpy as np
 
 from router.data import RoutingInputError
+from router.estimator_arrays import prefixed, unprefixed
+from router.features import featurizer_state, restore_featurizer
+from router.publish import Outputs, write_new_file
 
 ROUTERS: dict[str, type[Router]] = {}
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: a pickle (router.pkl), refused since it can run code when loaded
+META_FILE, ARRAYS_FILE, ENCODER_FOLDER, PICKLE_FILE = "router.json", "arrays.npz", "encoder", "router.pkl"
+MAX_META_BYTES = 50_000_000  # router.json holds hyper-parameters, the pool and file hashes: never this large
+META_KEYS = {"format", "router", "params", "models", "n_models", "features", "encoder", "files"}
 
 
 class NotFittedError(RuntimeError):
@@ -25,7 +34,13 @@ class NotFittedError(RuntimeError):
 
 
 class Router:
-    """Base class: subclasses implement `_fit` and `_predict`."""
+    """Base class: subclasses implement `_fit`, `_predict`, and for saving `_state` and `_restore`.
+
+    `_state() -> {name: ndarray}`: every learned value as plain arrays (torch weights through
+    `state_dict()` -> numpy), never objects; `_restore(arrays)` rebuilds the fitted router from
+    them and the `__init__` hyper-parameters. A `featurizer_` (router.features) or `encoder_`
+    (router.encoders.TextEncoder) is saved and restored by the format, before `_restore` runs.
+    """
 
     name = "router"
     light = False  # True: fits in seconds on CPU, so `auto` tries it and its folds are fit in parallel
@@ -54,6 +69,12 @@ class Router:
     def _predict(self, queries: list[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def _state(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError(f"{type(self).__name__} has no saved form: implement _state and _restore")
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no saved form: implement _state and _restore")
+
 
 def register_router(name: str):
     """Class decorator: make a Router subclass available as `--router name`."""
@@ -80,34 +101,149 @@ def check_new_folder(directory: Path) -> None:
 
 
 def save_router(router: Router, directory: Path | str, models: tuple[str, ...]) -> Path:
-    """Write a fitted router and the pool it routes over to `directory` (must not exist)."""
+    """Write a fitted router and the pool it routes over to the new folder `directory`, all or nothing."""
     directory = Path(directory)
     check_new_folder(directory)
-    if not hasattr(router, "n_models_"):
-        raise NotFittedError("only a fitted router can be saved")
-    tmp = directory.with_name(directory.name + ".tmp")
-    tmp.mkdir(parents=True)
-    (tmp / "router.pkl").write_bytes(pickle.dumps(router))
-    meta = {"format": FORMAT_VERSION, "router": router.name, "params": router.get_params(), "models": list(models)}
-    (tmp / "router.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    tmp.rename(directory)
+    with Outputs() as outputs:
+        write_router(router, outputs.folder(directory), models)
     return directory
 
 
+def write_router(router: Router, folder: Path, models: tuple[str, ...]) -> None:
+    """The saved form, into the empty `folder`: arrays.npz (no pickles), encoder/ (safetensors) when the router
+    has one, and router.json: format, router name, hyper-parameters, pool, features, sha256 of every file."""
+    if not hasattr(router, "n_models_"):
+        raise NotFittedError("only a fitted router can be saved")
+    arrays = prefixed("router", router._state())
+    features = None
+    if hasattr(router, "featurizer_"):
+        features, feature_arrays = featurizer_state(router.featurizer_)
+        arrays.update(prefixed("features", feature_arrays))
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray) or value.dtype.hasobject:
+            raise TypeError(f"{type(router).__name__}._state()[{key!r}] is not a plain numpy array")
+    encoder = None
+    if hasattr(router, "encoder_"):
+        router.encoder_.save(folder / ENCODER_FOLDER)
+        encoder = {"pooling": router.encoder_.pooling, "max_length": router.encoder_.max_length}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_new_file(folder / ARRAYS_FILE, buffer.getvalue())
+    files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    meta = {"format": FORMAT_VERSION, "router": router.name, "params": router.get_params(), "models": list(models),
+            "n_models": router.n_models_, "features": features, "encoder": encoder, "files": files}
+    write_new_file(folder / META_FILE, json.dumps(meta, indent=2) + "\n")
+
+
 def load_router(directory: Path | str) -> tuple[Router, tuple[str, ...]]:
-    """(router, pool models) saved by `save_router`."""
+    """(router, pool models) saved by `save_router`. Nothing is built before router.json's shape and every
+    file's sha256 are checked; arrays load without pickle and encoder weights from safetensors only."""
     directory = Path(directory)
-    meta_path = directory / "router.json"
-    if not meta_path.is_file():
+    if (directory / PICKLE_FILE).exists():
+        raise RoutingInputError(
+            f"{directory}: saved by an older lm-routing as a pickle ({PICKLE_FILE}), which can run code when loaded; "
+            "not loaded: save the router again with routing-eval --save"
+        )
+    meta = _read_meta(directory)
+    _check_files(directory, meta["files"])
+    return _build(directory, meta), tuple(meta["models"])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_meta(directory: Path) -> dict:
+    """router.json, checked key by key before anything is built."""
+    path = directory / META_FILE
+    if path.is_symlink() or not path.is_file():
         raise RoutingInputError(f"{directory}: no router.json; not a router saved by routing-eval --save")
+    bad = lambda what: RoutingInputError(f"{path}: {what}; not a router saved by routing-eval --save, or damaged: save it again")  # noqa: E731
+    if path.stat().st_size > MAX_META_BYTES:
+        raise bad(f"over {MAX_META_BYTES} bytes")
     try:
-        meta = json.loads(meta_path.read_text())
-        router = pickle.loads((directory / "router.pkl").read_bytes())
-    except (OSError, ValueError, pickle.UnpicklingError, AttributeError, ModuleNotFoundError) as error:
-        raise RoutingInputError(f"{directory}: cannot load the saved router ({error}); save it again") from None
-    if meta.get("format") != FORMAT_VERSION or not isinstance(router, Router):
-        raise RoutingInputError(f"{directory}: saved by another version of lm-routing; save it again")
-    return router, tuple(meta["models"])
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as error:
+        raise bad(f"not JSON ({_one_line(error)})") from None
+    if not isinstance(meta, dict):
+        raise bad(f"a JSON {type(meta).__name__}, not an object")
+    if meta.get("format") != FORMAT_VERSION:
+        raise RoutingInputError(f"{path}: saved in format {str(meta.get('format'))[:20]!r}; this lm-routing reads format "
+                                f"{FORMAT_VERSION}: save the router again with routing-eval --save")
+    if set(meta) != META_KEYS:
+        raise bad(f"keys {', '.join(sorted(map(str, meta)))[:200]}, expected {', '.join(sorted(META_KEYS))}")
+    name, params, models, files = meta["router"], meta["params"], meta["models"], meta["files"]
+    if not isinstance(name, str) or name not in ROUTERS:
+        raise bad(f"unknown router {str(name)[:50]!r}")
+    accepted = set(inspect.signature(ROUTERS[name].__init__).parameters) - {"self"}
+    if not isinstance(params, dict) or not set(params) <= accepted:
+        raise bad(f"'params' must be an object with keys among {', '.join(sorted(accepted))}")
+    if (not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models)
+            or len(set(models)) != len(models) or meta["n_models"] != len(models) or type(meta["n_models"]) is not int):
+        raise bad("'models' must be a list of distinct model names, 'n_models' its length")
+    if not isinstance(files, dict) or ARRAYS_FILE not in files or not all(
+            isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h) for h in files.values()):
+        raise bad(f"'files' must map each file (with {ARRAYS_FILE}) to its sha256")
+    if meta["features"] is not None and not isinstance(meta["features"], dict):
+        raise bad("'features' must be an object or null")
+    encoder = meta["encoder"]
+    if encoder is not None and not (isinstance(encoder, dict) and set(encoder) == {"pooling", "max_length"}
+                                    and isinstance(encoder["pooling"], str) and type(encoder["max_length"]) is int):
+        raise bad("'encoder' must be null or {pooling, max_length}")
+    return meta
+
+
+def _check_files(directory: Path, files: dict[str, str]) -> None:
+    """Exactly the files router.json lists, none a link, each with its recorded sha256."""
+    found = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_symlink():
+            raise RoutingInputError(f"{path}: a link inside a saved router; not loaded: save the router again")
+        if path.is_file() and path != directory / META_FILE:
+            found[path.relative_to(directory).as_posix()] = path
+    extra, missing = sorted(found.keys() - files.keys()), sorted(files.keys() - found.keys())
+    if extra or missing:
+        what = f"unexpected file {extra[0]}" if extra else f"missing file {missing[0]}"
+        raise RoutingInputError(f"{directory}: {what}, not what router.json lists; not loaded: save the router again")
+    for name, path in found.items():
+        if _sha256(path) != files[name]:
+            raise RoutingInputError(f"{path}: changed since the router was saved (sha256 differs from router.json); "
+                                    "not loaded: save the router again")
+
+
+def _build(directory: Path, meta: dict) -> Router:
+    """The fitted router from checked files; any failure is one line naming the folder."""
+    try:
+        router = ROUTERS[meta["router"]](**meta["params"])
+        router.n_models_ = meta["n_models"]
+        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+        if meta["features"] is not None:
+            router.featurizer_ = restore_featurizer(meta["features"], unprefixed("features", arrays))
+        if meta["encoder"] is not None:
+            from router.encoders import TextEncoder, quiet_transformers
+
+            with quiet_transformers():
+                router.encoder_ = TextEncoder(str(directory / ENCODER_FOLDER), meta["encoder"]["pooling"],
+                                              meta["encoder"]["max_length"], safetensors_only=True)
+        router._restore(unprefixed("router", arrays))
+        probe = router.predict_proba(["a probe query"])  # arrays of a wrong shape fail here, not on a user's query
+        if probe.shape != (1, router.n_models_) or not np.isfinite(probe).all():
+            raise ValueError(f"scores of shape {probe.shape} for {router.n_models_} models, or not finite")
+    except RoutingInputError:
+        raise
+    except Exception as error:  # a damaged file of the right hash: whatever fails, say which router and stop
+        raise RoutingInputError(f"{directory}: cannot rebuild the saved router ({type(error).__name__}: "
+                                f"{_one_line(error)}); save it again") from None
+    return router
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:300]
 
 
 from router.routers import cluster, forest, knn, linear, transformer  # noqa: E402,F401  (registers the built-in routers)

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 
 from router.data import validation_split
+from router.estimator_arrays import kmeans_arrays, kmeans_from_arrays, prefixed, svd_arrays, svd_from_arrays, unprefixed
 from router.features import make_features
 from router.routers import Router, register_router
 
@@ -46,6 +47,22 @@ class ClusterRouter(Router):
 
     def _predict(self, queries):
         return self.rates_[self.clusters_.predict(self.featurizer_.transform(queries))]
+
+    def _state(self):
+        arrays = {"n_clusters": np.asarray(self.n_clusters_), "rates": self.rates_,
+                  **prefixed("kmeans", kmeans_arrays(self.clusters_[-1]))}
+        if len(self.clusters_) > 1:  # the LSA steps in front of k-means on sparse features
+            arrays.update(prefixed("svd", svd_arrays(self.clusters_[0])))
+        return arrays
+
+    def _restore(self, arrays):
+        self.n_clusters_, self.rates_ = int(arrays["n_clusters"]), arrays["rates"]
+        kmeans = kmeans_from_arrays(unprefixed("kmeans", arrays), KMeans(n_clusters=len(self.rates_), n_init=4, random_state=self.seed))
+        steps = [kmeans]
+        if "svd.components" in arrays:
+            svd = svd_from_arrays(unprefixed("svd", arrays), TruncatedSVD(len(arrays["svd.components"]), random_state=self.seed))
+            steps = [svd, Normalizer().fit(np.zeros((1, svd.components_.shape[0]))), kmeans]
+        self.clusters_ = make_pipeline(*steps)
 
     def _cluster(self, x, labels: np.ndarray, k: int) -> tuple[Pipeline, np.ndarray]:
         """(fitted k-means pipeline, (k, n_models) smoothed solve rates per cluster)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
+from router.estimator_arrays import forest_arrays, forest_from_arrays
 from router.features import make_features
 from router.routers import Router, register_router
 
@@ -29,12 +30,21 @@ class ForestRouter(Router):
 
     def _fit(self, queries, labels):
         self.featurizer_ = make_features(self.features).fit(queries)
-        forest = RandomForestClassifier(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-                                        random_state=self.seed, n_jobs=self.n_jobs)
+        forest = self._forest()
         solved = labels >= 0.5
         solved = solved[:, 0] if self.n_models_ == 1 else solved  # sklearn wants a 1-D target for one output
         # threaded prediction adds up trees in varying order: not bit-reproducible, so it runs on one worker
         self.forest_ = forest.fit(self.featurizer_.transform(queries), solved).set_params(n_jobs=1)
+
+    def _forest(self) -> RandomForestClassifier:
+        return RandomForestClassifier(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+                                      random_state=self.seed, n_jobs=self.n_jobs)
+
+    def _state(self):
+        return forest_arrays(self.forest_)
+
+    def _restore(self, arrays):
+        self.forest_ = forest_from_arrays(arrays, self._forest()).set_params(n_jobs=1)
 
     def _predict(self, queries):
         x = self.featurizer_.transform(queries)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from router.estimator_arrays import logistic_arrays, logistic_from_arrays, prefixed, unprefixed
 from router.features import make_features
 from router.routers import Router, register_router
 
@@ -32,6 +33,21 @@ def predict_per_model(classifiers: list, x) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
+def per_model_arrays(classifiers: list) -> dict[str, np.ndarray]:
+    """`fit_per_model`'s classifiers as arrays: `constant` (NaN where a classifier was fit) and each one's parameters."""
+    arrays = {"constant": np.array([c if isinstance(c, float) else np.nan for c in classifiers])}
+    for j, classifier in enumerate(classifiers):
+        if not isinstance(classifier, float):
+            arrays.update(prefixed(f"model{j}", logistic_arrays(classifier)))
+    return arrays
+
+
+def per_model_from_arrays(arrays: dict[str, np.ndarray], make_classifier: Callable[[], object]) -> list:
+    """The inverse of `per_model_arrays`, given the fit-time classifier factory."""
+    return [float(c) if not np.isnan(c) else logistic_from_arrays(unprefixed(f"model{j}", arrays), make_classifier)
+            for j, c in enumerate(arrays["constant"])]
+
+
 @register_router("lr")
 class LogisticRouter(Router):
     light = True
@@ -43,7 +59,16 @@ class LogisticRouter(Router):
     def _fit(self, queries, labels):
         self.featurizer_ = make_features(self.features).fit(queries)
         x = self.featurizer_.transform(queries)
-        self.classifiers_ = fit_per_model(x, labels, lambda: LogisticRegression(C=self.C, max_iter=2000))
+        self.classifiers_ = fit_per_model(x, labels, self._classifier)
+
+    def _classifier(self) -> LogisticRegression:
+        return LogisticRegression(C=self.C, max_iter=2000)
 
     def _predict(self, queries):
         return predict_per_model(self.classifiers_, self.featurizer_.transform(queries))
+
+    def _state(self):
+        return per_model_arrays(self.classifiers_)
+
+    def _restore(self, arrays):
+        self.classifiers_ = per_model_from_arrays(arrays, self._classifier)

@@ -5,8 +5,6 @@ torch, transformers and accelerate are imported inside functions so that `import
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
@@ -15,9 +13,10 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from router.data import validation_split
+from router.estimator_arrays import unprefixed
 from router.encoders import QUIET_BELOW, TextEncoder, accelerator, map_batches
 from router.routers import Router, register_router
-from router.routers.linear import fit_per_model, predict_per_model
+from router.routers.linear import fit_per_model, per_model_arrays, per_model_from_arrays, predict_per_model
 
 
 @register_router("mlc")
@@ -69,7 +68,7 @@ class MultiLabelRouter(Router):
                 continue
             self.history_.append(self._loss([queries[i] for i in validation], targets[validation]))
             if self.history_[-1] < min(self.history_[:-1], default=np.inf):
-                self.best_epoch_, best_state = epoch, self._state()
+                self.best_epoch_, best_state = epoch, self._checkpoint()
             elif epoch - self.best_epoch_ >= self.patience:
                 break
         if best_state is not None:
@@ -91,7 +90,7 @@ class MultiLabelRouter(Router):
             accelerator().backward(loss)
             optimizer.step()
 
-    def _state(self) -> tuple[dict, dict]:
+    def _checkpoint(self) -> tuple[dict, dict]:
         """Copies of the encoder's and the head's weights (an early-stopping checkpoint)."""
         return tuple({k: v.detach().clone() for k, v in m.state_dict().items()} for m in (self.encoder_.model, self.head_))
 
@@ -109,16 +108,18 @@ class MultiLabelRouter(Router):
     def _predict(self, queries):
         return np.where(np.isnan(self.constant_), expit(self._logits(queries)), self.constant_)
 
-    def __getstate__(self) -> dict:
-        state = dict(vars(self))
-        if "head_" in state:
-            state["head_"] = copy.deepcopy(self.head_).cpu()  # loadable on a machine without this GPU
-        return state
+    def _state(self):
+        state = {f"head.{key}": value.detach().cpu().numpy() for key, value in self.head_.state_dict().items()}
+        return {**state, "constant": self.constant_, "history": np.asarray(self.history_, dtype=float),
+                "best_epoch": np.asarray(self.best_epoch_)}
 
-    def __setstate__(self, state: dict) -> None:
-        vars(self).update(state)
-        if "head_" in state:
-            self.head_.to(accelerator().device)
+    def _restore(self, arrays):
+        import torch
+
+        self.constant_, self.history_, self.best_epoch_ = arrays["constant"], arrays["history"].tolist(), int(arrays["best_epoch"])
+        head = torch.nn.Sequential(torch.nn.Dropout(self.dropout), torch.nn.Linear(self.encoder_.width, len(self.constant_)))
+        head.load_state_dict({key: torch.from_numpy(value) for key, value in unprefixed("head", arrays).items()})
+        self.head_ = head.to(accelerator().device)
 
 
 @register_router("sc")
@@ -139,9 +140,17 @@ class SeparateClassifierRouter(Router):
     def _fit(self, queries, labels):
         self.encoder_ = TextEncoder(self.encoder, self.pooling, self.max_length)
         x = self.encoder_.embed(queries, self.batch_size)
+        self.classifiers_ = fit_per_model(x, labels, self._classifier)
+
+    def _classifier(self):
         # standardised: a few hidden dimensions of some encoders (RoBERTa) are far larger than the rest
-        make = lambda: make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))  # noqa: E731
-        self.classifiers_ = fit_per_model(x, labels, make)
+        return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
+
+    def _state(self):
+        return per_model_arrays(self.classifiers_)
+
+    def _restore(self, arrays):
+        self.classifiers_ = per_model_from_arrays(arrays, self._classifier)
 
     def _predict(self, queries):
         return predict_per_model(self.classifiers_, self.encoder_.embed(queries, self.batch_size))

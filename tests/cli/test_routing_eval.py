@@ -55,7 +55,7 @@ def test_harness_logs_table_json_and_routed_model(harness_logs, tmp_path, routin
     assert methods[:4] == ["oracle", "oracle-cheapest", "random", "all"]
     assert sum(m.startswith("model:") for m in methods) == 2 and "upper-bound" in methods
 
-    folder = out / "routed__knn__argmax"
+    folder = next(out.glob("routed-*")) / "routed__knn__argmax"  # one new folder per run
     results = json.loads(next(folder.glob("results_*.json")).read_text())
     assert results["model_name"] == "routed:knn:argmax"
     assert results["results"]["gsm8k"]["acc,routed"] == rows_by_method(report)["router:knn:argmax"]["accuracy"]
@@ -100,12 +100,12 @@ def test_demo_runs_end_to_end_without_weights_or_network(tmp_path, routing_eval)
     assert done.returncode == 0, done.stderr
     assert "SIMULATED" in done.stdout and "== gsm8k ==" in done.stdout and "== mmlu ==" in done.stdout
     assert "router:knn:argmax" in done.stdout
-    logs = next(tmp_path.glob("demo-logs-*"))
+    logs = next(tmp_path.glob("demo-*/logs"))
     assert len([p for p in (logs / "gsm8k").iterdir()]) == 6  # the paper's GSM8K pool
     assert len([p for p in (logs / "mmlu").iterdir()]) == 7
     assert re.search(r"model:gemma-7b +71\.11", done.stdout)  # the paper's figure, reproduced
     assert re.search(r"cascade:gemma-7b-it>gemma-7b@0\.\d +\d+\.\d\d", done.stdout)  # fastest, then the training-best
-    assert list(tmp_path.glob("demo-routed-*/gsm8k/routed__knn__argmax/results_*.json"))
+    assert list(tmp_path.glob("demo-*/routed/gsm8k/routed__knn__argmax/results_*.json"))
 
 
 def test_save_load_and_predict(shared_data, tmp_path, routing_eval):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
 
 import numpy as np
 import pytest
 
 from conftest import build_tiny_encoder
-from router.routers import make_router
+from router.routers import load_router, make_router, save_router
 from router.data import validation_split
 
 MATH = "add sum times divide percent fraction equation number".split()
@@ -81,14 +80,16 @@ def test_soft_targets_fit_solve_rates(tiny_bert):
 
 
 @pytest.mark.parametrize("name", ["mlc", "sc"])
-def test_t5_checkpoint_loads_its_encoder_only(tiny_t5, name):
+def test_t5_checkpoint_loads_its_encoder_only(tiny_t5, name, tmp_path):
     from transformers import T5EncoderModel
 
     queries, labels = topics(100)
     params = {**FAST, "epochs": 2} if name == "mlc" else {"max_length": 16}
     router = make_router(name, encoder=tiny_t5, **params).fit(queries, labels)
     assert type(router.encoder_.model) is T5EncoderModel
-    loaded = pickle.loads(pickle.dumps(router))
+    save_router(router, tmp_path / "saved", ("a", "b", "c"))
+    loaded, _ = load_router(tmp_path / "saved")
+    assert (tmp_path / "saved" / "encoder" / "model.safetensors").is_file()
     assert type(loaded.encoder_.model) is T5EncoderModel
     assert np.array_equal(loaded.predict_proba(queries), router.predict_proba(queries))
 

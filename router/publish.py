@@ -1,0 +1,232 @@
+"""All-or-nothing outputs: everything a command writes appears whole, or not at all.
+
+`Outputs` is the one way a command writes: each target folder is reserved up front (an
+O_EXCL lock file beside it, so two runs never share one), filled in a fresh temporary
+folder beside it, and only when every file is written are all files and folders fsynced
+and each temporary folder renamed onto its target (one atomic rename per target, with
+SIGINT/SIGTERM held back between the renames). Any error, SIGINT or SIGTERM removes the
+temporary folders and reservations. A temporary folder or reservation a killed run left
+is never reused: it is ignored, and `Outputs.notes` says so.
+
+Test hook: LM_ROUTING_FAULT_AT="N:SIGNAL" (e.g. "7:SIGKILL") sends SIGNAL to this process
+at the Nth write step (file written, fsync or rename), to prove the above under kills.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import secrets
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+from router.data import RoutingInputError
+
+FAULT_ENV = "LM_ROUTING_FAULT_AT"
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+_steps = 0  # write steps taken by this process (for the fault hook)
+
+
+class TargetTaken(RoutingInputError):
+    """The target exists, or another live run has reserved it."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: the command stops and its temporary folders are removed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def timestamp() -> str:
+    """lm-eval's timestamp style: 2026-11-25T03-37-02.181593."""
+    return dt.datetime.now().isoformat().replace(":", "-")
+
+
+def fault_point() -> None:
+    """One write step; under LM_ROUTING_FAULT_AT="N:SIGNAL" the Nth step sends SIGNAL to this process."""
+    global _steps
+    _steps += 1
+    plan = os.environ.get(FAULT_ENV)
+    if plan:
+        step, _, name = plan.partition(":")
+        if int(step) == _steps:
+            os.kill(os.getpid(), getattr(signal, name or "SIGKILL"))
+
+
+def write_new_file(path: Path, content: str | bytes) -> None:
+    """Write a file that must not exist yet (O_EXCL): text as UTF-8, bytes as they are."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    fault_point()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _lock_owner(lock: Path) -> int | None:
+    """The pid in a lock file; None while its creator has not written it yet."""
+    try:
+        text = lock.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _fsync(path: Path) -> None:
+    fault_point()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Outputs:
+    """The folders one command writes, published together at the end of a `with` block.
+
+    `folder(target)` reserves `target` (which must not exist) and returns the temporary folder
+    to write its files into; `stamped_folder(parent, prefix)` does the same for a new
+    `parent/prefix-<timestamp>` and also returns the timestamp. Leaving the block normally
+    publishes every folder; an exception (or SIGINT/SIGTERM, raised as `Interrupted`) removes them.
+    """
+
+    def __init__(self):
+        self.notes: list[str] = []  # leftovers of killed runs that were ignored, for the user
+        self._staged: list[tuple[Path, Path, Path]] = []  # (temporary folder, target, lock file)
+        self._handlers: dict[int, object] = {}
+        self._made: list[Path] = []  # parent folders this run created, deepest first
+
+    def folder(self, target: Path | str) -> Path:
+        target = Path(target)
+        lock = self._reserve(target)
+        temp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            temp.mkdir()
+        except BaseException:
+            lock.unlink(missing_ok=True)
+            raise
+        self._staged.append((temp, target, lock))
+        return temp
+
+    def stamped_folder(self, parent: Path | str, prefix: str) -> tuple[Path, str]:
+        """(temporary folder, timestamp) for the new target `parent/prefix-<timestamp>`; a taken name gets a new stamp."""
+        for _ in range(100):
+            stamp = timestamp()
+            with contextlib.suppress(TargetTaken):
+                return self.folder(Path(parent) / f"{prefix}-{stamp}"), stamp
+        raise RoutingInputError(f"{Path(parent) / f'{prefix}-{stamp}'}: already exists; earlier results are never "
+                                "overwritten, and the clock gave no new timestamp in 100 tries: run again")
+
+    def _reserve(self, target: Path) -> Path:
+        """The lock file `.<name>.lock` beside `target`, created O_EXCL (holding this pid) after refusing a taken target."""
+        parent = target.parent
+        if target.exists() or target.is_symlink():
+            raise TargetTaken(f"{target}: already exists; earlier outputs are never overwritten, choose a new name")
+        blocker = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise RoutingInputError(f"{blocker}: not a folder; choose another --output-path or --save folder")
+        made = [p for p in (parent, *parent.parents) if not p.exists()]
+        parent.mkdir(parents=True, exist_ok=True)
+        self._made.extend(made)  # removed again if nothing is published
+        self._note_leftovers(parent)
+        lock = parent / f".{target.name}.lock"
+        for _ in range(3):
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                owner = _lock_owner(lock)
+                if owner is None and not lock.exists():  # its run just published or gave up: try again
+                    continue
+                if owner is None or _pid_alive(owner):
+                    raise TargetTaken(f"{target}: being written by another run (pid {owner}); choose a new name") from None
+                self._note(lock, owner, "taken over")
+                with contextlib.suppress(FileNotFoundError):  # one run takes a dead run's lock over; the others retry
+                    stale = lock.with_name(f"{lock.name}.{secrets.token_hex(4)}.stale")
+                    os.rename(lock, stale)
+                    stale.unlink()
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(str(os.getpid()))
+            return lock
+        raise TargetTaken(f"{target}: its reservation keeps changing hands; choose a new name")
+
+    def _note_leftovers(self, parent: Path) -> None:
+        for entry in sorted(parent.iterdir()):
+            match = _LEFTOVER.match(entry.name)
+            if match and not _pid_alive(int(match["pid"])):
+                self._note(entry, int(match["pid"]), "delete it")
+            elif entry.name.startswith(".") and entry.name.endswith(".lock"):
+                owner = _lock_owner(entry)
+                if owner is not None and not _pid_alive(owner):
+                    self._note(entry, owner, "delete it")
+
+    def _note(self, path: Path, pid: int, then: str) -> None:
+        if not any(note.startswith(f"ignored {path}:") for note in self.notes):
+            self.notes.append(f"ignored {path}: left by a killed run (pid {pid}), never reused; {then}")
+
+    def __enter__(self) -> Outputs:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._handlers[signum] = signal.signal(signum, _raise_interrupted)
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            if kind is None:
+                self._publish()
+        finally:
+            self._discard()
+            for signum, handler in self._handlers.items():
+                signal.signal(signum, handler)
+
+    def _publish(self) -> None:
+        for temp, _, _ in self._staged:
+            for path in sorted(temp.rglob("*"), reverse=True):  # files before the folders holding them
+                _fsync(path)
+            _fsync(temp)
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        held = threading.current_thread() is threading.main_thread()
+        if held:  # no signal between two targets' renames: all are published or none
+            signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            for temp, target, _ in self._staged:
+                if target.exists():
+                    raise RoutingInputError(f"{target}: appeared while this run was writing; nothing was published")
+            for temp, target, _ in self._staged:  # back to back: the window between two targets is one syscall
+                fault_point()
+                os.rename(temp, target)
+        finally:
+            if held:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        for _, target, _ in self._staged:
+            _fsync(target.parent)
+
+    def _discard(self) -> None:
+        published = self._staged and not any(temp.exists() for temp, _, _ in self._staged)
+        for temp, _, lock in self._staged:
+            shutil.rmtree(temp, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+        if not published:
+            for folder in self._made:
+                with contextlib.suppress(OSError):  # not empty: another run's files are there now
+                    folder.rmdir()
+        self._staged.clear()
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
