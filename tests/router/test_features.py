@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import pickle
+import json
 
 import numpy as np
 import pytest
@@ -72,13 +72,20 @@ def test_each_text_is_encoded_once(tiny_bert, empty_cache, encoded_texts):
     assert np.array_equal(a[4:8], a[:4])
 
 
-def test_pickle_round_trip_drops_the_encoder(tiny_bert, empty_cache):
+def test_saved_form_is_the_name_not_the_weights(tiny_bert, empty_cache):
     featurizer = make_features(tiny_bert).fit(SENTENCES)
     x = featurizer.transform(SENTENCES)
-    blob = pickle.dumps(featurizer)
-    assert len(blob) < 1000  # the name, not the weights
+    spec, arrays = features.featurizer_state(featurizer)
+    assert arrays == {} and len(json.dumps(spec)) < 1000  # the name, not the weights
     features.EMBEDDING_CACHE.clear()
-    assert np.array_equal(pickle.loads(blob).transform(SENTENCES), x)
+    assert np.array_equal(features.restore_featurizer(json.loads(json.dumps(spec)), arrays).transform(SENTENCES), x)
+
+
+def test_tfidf_saved_form_transforms_alike():
+    featurizer = make_features("tfidf").fit(SENTENCES)
+    spec, arrays = features.featurizer_state(featurizer)
+    restored = features.restore_featurizer(spec, arrays)
+    assert (restored.transform(SENTENCES + ["unseen words"]) != featurizer.transform(SENTENCES + ["unseen words"])).nnz == 0
 
 
 def test_unknown_features_and_missing_encoder(tmp_path, monkeypatch):
