@@ -208,15 +208,15 @@ def demo_command(output_path, seed, routers):
     click.echo(PAPER_POOL_NOTE)
     click.echo(f"wrote simulated lm-eval logs to {logs}")
     stamp = timestamp()
-    routed_dir = output_path / f"demo-routed-{stamp}"
     cascades = {}
     for dataset_logs in sorted(p for p in logs.iterdir() if p.is_dir()):
         data = read_harness_logs(dataset_logs)
         cascades[dataset_logs.name] = _demo_cascade(data)
         result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[cascades[dataset_logs.name]])
         click.echo(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
-        write_routed_models(routed_dir / dataset_logs.name, result.data, result.routed, stamp)
-    click.echo(f"\nwrote the routed models in lm-eval format to {routed_dir}")
+        # beside the members' logs, as lm-eval's --output_path keeps every model: later reads note and skip them
+        write_routed_models(dataset_logs / f"routed-{stamp}", result.data, result.routed, stamp)
+    click.echo(f"\nwrote the routed models in lm-eval format to {logs}/*/routed-{stamp}")
     click.echo(f"the same on your own logs: routing-eval --logs {logs / 'gsm8k'} --router knn --router lr "
                f"--cascade {','.join(cascades['gsm8k'])}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -101,11 +102,22 @@ def test_demo_runs_end_to_end_without_weights_or_network(tmp_path, routing_eval)
     assert "SIMULATED" in done.stdout and "== gsm8k ==" in done.stdout and "== mmlu ==" in done.stdout
     assert "router:knn:argmax" in done.stdout
     logs = next(tmp_path.glob("demo-logs-*"))
-    assert len([p for p in (logs / "gsm8k").iterdir()]) == 6  # the paper's GSM8K pool
-    assert len([p for p in (logs / "mmlu").iterdir()]) == 7
+    members = lambda dataset: [p for p in (logs / dataset).iterdir() if not p.name.startswith("routed-")]  # noqa: E731
+    assert len(members("gsm8k")) == 6  # the paper's GSM8K pool
+    assert len(members("mmlu")) == 7
     assert re.search(r"model:gemma-7b +71\.11", done.stdout)  # the paper's figure, reproduced
     assert re.search(r"cascade:gemma-7b-it>gemma-7b@0\.\d +\d+\.\d\d", done.stdout)  # fastest, then the training-best
-    assert list(tmp_path.glob("demo-routed-*/gsm8k/routed__knn__argmax/results_*.json"))
+    assert list(tmp_path.glob("demo-logs-*/gsm8k/routed-*/routed__knn__argmax/results_*.json"))
+
+    # the command the demo suggests reads its folder, where the routed outputs sit beside the members: noted, skipped
+    suggested = re.search(r"routing-eval --logs (\S+) ", done.stdout).group(1)
+    again = routing_eval("--logs", suggested, "--router", "knn", "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    (note,) = [line for line in report["join"] if "routed outputs" in line]
+    written = list(Path(suggested).glob("routed-*/*/results_*.json"))
+    assert note.startswith(f"left out {len(written)} run(s)") and "routed__knn__argmax" in note
+    assert len(report["models"]) == 6  # the members only
 
 
 def test_save_load_and_predict(shared_data, tmp_path, routing_eval):
