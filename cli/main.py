@@ -108,6 +108,8 @@ def cli():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), metavar="FILE.png",
+              help="Also draw accuracy vs latency of every row (with the Pareto frontier) and each router's share of queries per model (needs matplotlib: the 'plot' extra).")
 @click.option("--save", "save_dir", type=click.Path(path_type=Path), help="Save each trained router (fit on the training queries) under this new folder.")
 @click.option("--load", "load_dirs", multiple=True, type=click.Path(path_type=Path), help="Also score a router saved with --save (repeatable).")
 @click.option("--features", help=f"Text features for light routers: {', '.join(feature_names())} (default: {router_default('features')}).")
@@ -121,7 +123,7 @@ def cli():
 def evaluate_command(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
                      on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
                      features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol, cascades,
-                     cascade_threshold, prices, budget):
+                     cascade_threshold, prices, budget, plot_path):
     """Print the routing table: baselines, each model, each router x policy."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
@@ -142,6 +144,10 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
         data = data.only_datasets(datasets)
     if save_dir is not None:
         check_new_folder(save_dir)  # before training, not after
+    if plot_path is not None:
+        from router.plots import check_plot_path, plot_evaluation  # matplotlib only when asked for
+
+        check_plot_path(plot_path)
     loaded = {}
     for directory in load_dirs:
         router, models = load_router(directory)
@@ -159,6 +165,7 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
     written = write_routed_models(output_path, result.data, result.routed, timestamp()) if output_path is not None else []
     saved = [(name, save_router(router, save_dir / name if len(result.fitted) > 1 else save_dir, data.models))
              for name, router in result.fitted.items()]
+    plotted = plot_evaluation(result, plot_path) if plot_path is not None else None
     if as_json:
         click.echo(json.dumps(to_json(result, data), indent=2, sort_keys=True))
     else:
@@ -168,6 +175,8 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
         click.echo(f"saved router {name} to {folder}", err=True)
     for folder in written:
         click.echo(f"wrote routed model {folder}", err=True)
+    if plotted is not None:
+        click.echo(f"wrote plot {plotted}", err=True)
 
 
 def _explicit() -> set[str]:

@@ -294,3 +294,32 @@ def test_mlc_offline_default_encoder_one_line_then_minilm_trains(simulated_gsm8k
     # a heavy router with the default policies: the two that need no extra fits, and a note saying so
     assert [r["method"] for r in report["rows"] if r["method"].startswith("router:")] == ["router:mlc:argmax", "router:mlc:random"]
     assert any(n.startswith("router mlc: ran policies argmax, random only") for n in report["notes"])
+
+
+def test_plot_writes_a_png_with_the_frontier_and_shares(simulated_gsm8k, routing_eval, tmp_path):
+    pyplot = pytest.importorskip("matplotlib.pyplot", reason="matplotlib (the 'plot' extra) is not installed")
+    path = tmp_path / "routing.png"
+    done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax", "--policy", "random",
+                        "--cascade", "gemma-7b-it,gemma-7b", "--plot", path)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote plot {path}" in done.stderr.splitlines()
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = pyplot.imread(path)[..., :3]
+    assert pixels.shape[0] > 500 and pixels.shape[1] > 1000  # two readable panels
+    drawn = (pixels < 0.9).any(axis=2).mean()  # share of pixels that are not (near) white
+    assert 0.03 < drawn < 0.6
+    coloured = (pixels.max(axis=2) - pixels.min(axis=2) > 0.3).mean()  # markers and share bars, not only text
+    assert coloured > 0.01
+
+    again = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--plot", path)
+    assert again.returncode == 2 and "already exists" in again.stderr  # never overwritten, refused before training
+    wrong = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--plot", tmp_path / "routing.svg")
+    assert wrong.returncode == 2 and "give a file name ending in .png" in wrong.stderr
+
+
+def test_plot_of_a_score_table_without_latency(shared_data, routing_eval, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib (the 'plot' extra) is not installed")
+    table = shared_data / "routing" / "routerdc-7llm" / "gsm8k_test.json"
+    done = routing_eval("--scores", table, "--router", "knn", "--policy", "argmax", "--plot", tmp_path / "t.png")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
