@@ -262,7 +262,7 @@ def evaluate(
         raise RoutingInputError(f"unknown protocol {protocol!r}; choose from: {', '.join(PROTOCOLS)}")
     if protocol == "train-test" and not train.n_queries:
         raise RoutingInputError("--protocol train-test needs training queries (tasks named *_train, or --scores with --test-scores)")
-    notes = contamination_notes(train, test) if train.n_queries else []
+    notes = (contamination_notes(train, test) if train.n_queries else []) + no_solver_notes(test)
     if protocol == "test-kfold":
         train = train.take(np.zeros(train.n_queries, dtype=bool))
     if not routers:
@@ -345,3 +345,12 @@ def contamination_notes(train: RoutingData, test: RoutingData) -> list[str]:
                 "compare with --protocol test-kfold"
             )
     return notes
+
+
+def no_solver_notes(test: RoutingData) -> list[str]:
+    """A note when no model solves any test query: every row of the table is then 0.00, and says nothing."""
+    if test.n_queries == 0 or (test.labels > 0).any():
+        return []
+    return [f"note: no model solves any of the {test.n_queries} test queries, so every accuracy is 0. This usually "
+            "means the models are too small or broken (check the samples' resps), the answers are not extracted "
+            "(filtered_resps all '[invalid]'), or the label is the wrong field (--metric, --filter)"]
