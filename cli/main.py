@@ -24,8 +24,10 @@ from router.load import load_routing_data
 from router.logs import ReadOptions, read_harness_logs, read_queries
 from router.policies import POLICIES, make_policy
 from router.publish import Outputs
-from router.routers import ROUTERS, check_new_folder, load_router, write_router
+from router.routers import ROUTERS, check_new_folder, load_router, make_router, write_router
 from router.report import format_table, to_json, write_routed_models
+
+from cli.names import RegistryChoice, feature_names, names_epilog, router_default
 
 DEFAULT_POLICIES = tuple(POLICIES)
 
@@ -63,18 +65,21 @@ def _parse_cascades(values: tuple[str, ...]) -> list[tuple[str, ...]]:
     return chains
 
 
-@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=names_epilog())
 def cli():
     """Evaluate LLM routers on lm-eval logs (default command: evaluate)."""
 
 
-@cli.command("evaluate")
+@cli.command("evaluate", epilog=names_epilog())
 @click.option("--logs", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="lm_eval --output_path folder with one subfolder per model.")
 @click.option("--scores", multiple=True, type=click.Path(path_type=Path), help="Score table instead of logs (RouterDC .json, or .csv/.jsonl query,model,score). Training queries when --test-scores is given. Repeatable: several tables form one stream, each table's dataset named by its file stem without _train/_test.")
 @click.option("--test-scores", multiple=True, type=click.Path(path_type=Path), help="Score table of the test queries (repeatable).")
-@click.option("--router", "routers", multiple=True, default=("auto",), show_default=True, help="Router name (repeatable). auto: the candidate (best single model, per dataset, or light router x features x policy) best in inner cross-validation on the training queries.")
-@click.option("--policy", "policies", multiple=True, default=DEFAULT_POLICIES, show_default=True, help="Policy name (repeatable).")
+@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router", extra=("auto",)), default=("auto",),
+              show_default=True, help="Router name (repeatable). auto: the candidate (best single model, per dataset, or light "
+              "router x features x policy) best in inner cross-validation on the training queries.")
+@click.option("--policy", "policies", multiple=True, type=RegistryChoice(POLICIES, "policy", choose="choose from"), default=DEFAULT_POLICIES,
+              show_default=True, help="Policy name (repeatable).")
 @click.option("--solved-threshold", type=float, default=0.5, show_default=True, help="Score at or above which a query counts as solved.")
 @click.option("--latency", "latencies", multiple=True, metavar="MODEL=SECONDS", help="Declared latency in s/query (repeatable).")
 @click.option("--metric", help="Per-sample 0/1 field used as the label (default: the task's maj@k).")
@@ -95,14 +100,18 @@ def cli():
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), metavar="FILE.png",
+              help="Also draw accuracy vs latency of every row (with the Pareto frontier) and each router's share of queries per model (needs matplotlib: the 'plot' extra).")
 @click.option("--save", "save_dir", type=click.Path(path_type=Path), help="Save each trained router (fit on the training queries) under this new folder.")
 @click.option("--load", "load_dirs", multiple=True, type=click.Path(path_type=Path), help="Also score a router saved with --save (repeatable).")
-@click.option("--features", help="Text features for light routers: tfidf, minilm, hf:<encoder>.")
-@click.option("--encoder", help="HF encoder (hub id or local path) for transformer routers (mlc, sc).")
-@click.option("--epochs", type=click.IntRange(1, None), help="Training epochs for transformer routers.")
-@click.option("--lr", type=POSITIVE, help="Learning rate for transformer routers.")
-@click.option("--batch-size", type=click.IntRange(1, None), help="Batch size for transformer routers.")
-@click.option("--max-length", type=click.IntRange(8, None), help="Max tokens per query for transformer routers.")
+@click.option("--features", help=f"Text features for light routers: {', '.join(feature_names())} (default: {router_default('features')}).")
+@click.option("--encoder", help="HF encoder for transformer routers: 'minilm' (offline package), a local folder or a hub id "
+              f"(default: {router_default('encoder')}).")
+@click.option("--epochs", type=click.IntRange(1, None), help=f"Training epochs for transformer routers (default: {router_default('epochs')}).")
+@click.option("--lr", type=POSITIVE, help=f"Learning rate for transformer routers (default: {router_default('lr')}).")
+@click.option("--batch-size", type=click.IntRange(1, None), help=f"Batch size for transformer routers (default: {router_default('batch_size')}).")
+@click.option("--max-length", type=click.IntRange(8, None),
+              help=f"Max tokens per query for transformer routers (default: {router_default('max_length')}).")
 def evaluate_command(**options):
     """Print the routing table: baselines, each model, each router x policy."""
     with Outputs() as outputs:  # every file of this run is published at the end, all or nothing; then the table
@@ -115,7 +124,7 @@ def evaluate_command(**options):
 def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
                      on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
                      features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol, cascades,
-                     cascade_threshold, prices, budget) -> tuple[str, list[str]]:
+                     cascade_threshold, prices, budget, plot_path) -> tuple[str, list[str]]:
     """(the routing table or JSON report, lines about the files written into `outputs`' staging folders)."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
@@ -124,6 +133,10 @@ def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, so
     if priced and budget is None:
         raise click.UsageError("--price is used by --budget: add --budget USD (mean price per query)")
     chains = _parse_cascades(cascades)
+    given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
+    params = {name: router_params(name, given) for name in routers}
+    for name in routers:  # an unknown router or an encoder out of reach stops before the logs are read
+        make_router(name, **params[name]).check_ready()
     options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines)
     data = load_routing_data(logs, scores, test_scores, solved_threshold, options)
     if declared:
@@ -134,6 +147,10 @@ def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, so
         check_new_folder(save_dir)  # before training, not after
     routed_folder, stamp = outputs.stamped_folder(output_path, "routed") if output_path is not None else (None, None)
     save_folder = outputs.folder(save_dir) if save_dir is not None else None  # reserved before training
+    if plot_path is not None:
+        from router.plots import check_plot_path, plot_evaluation  # matplotlib only when asked for
+
+        check_plot_path(plot_path)
     loaded = {}
     for directory in load_dirs:
         router, models = load_router(directory)
@@ -143,12 +160,11 @@ def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, so
                 "use a router trained on this pool"
             )
         loaded[f"loaded:{directory.name}"] = router
-    given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
-    params = {name: router_params(name, given) for name in routers}
     result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
                       seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
                       protocol=protocol, max_latency=max_latency, cascades=chains, cascade_threshold=cascade_threshold,
-                      prices=priced, budget=budget, auto_features=[features] if features else None)
+                      prices=priced, budget=budget, auto_features=[features] if features else None,
+                      policies_named="policies" in _explicit())
     written = []
     if routed_folder is not None:
         names = write_routed_models(routed_folder, result.data, result.routed, stamp)
@@ -160,10 +176,11 @@ def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, so
             (save_folder / name).mkdir()
         write_router(router, save_folder / name if several else save_folder, data.models)
         saved.append((name, save_dir / name if several else save_dir))
+    plotted = [f"wrote plot {plot_evaluation(result, plot_path)}"] if plot_path is not None else []
     report = (json.dumps(to_json(result, data), indent=2, sort_keys=True) if as_json
               else "\n".join(data.report.lines() + result.notes) + "\n" + format_table(result))
     return report, [f"saved router {name} to {folder}" for name, folder in saved] + [
-        f"wrote routed model {folder}" for folder in written]
+        f"wrote routed model {folder}" for folder in written] + plotted
 
 
 def _explicit() -> set[str]:
@@ -205,9 +222,11 @@ def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
 
 
 @cli.command("demo")
-@click.option("--output-path", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--router", "routers", multiple=True, default=("knn", "lr"), show_default=True)
+@click.option("--output-path", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Folder for the demo's output, demo-<time>/ (simulated logs and, beside them, the routed models).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the simulated labels and of the routers.")
+@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router"), default=("knn", "lr"),
+              show_default=True, help="Router to train and score (repeatable).")
 def demo_command(output_path, seed, routers):
     """Simulate the routing paper's LLM pool as lm-eval logs, then route it end to end."""
     from router.simulate import PAPER_POOL_NOTE, write_simulated_logs
@@ -221,14 +240,15 @@ def demo_command(output_path, seed, routers):
             cascades[dataset_logs.name] = _demo_cascade(data)
             result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[cascades[dataset_logs.name]])
             tables.append(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
-            write_routed_models(staging / "routed" / dataset_logs.name, result.data, result.routed, stamp)
-    logs, routed_dir = output_path / f"demo-{stamp}" / "logs", output_path / f"demo-{stamp}" / "routed"
+            # beside the members' logs, as lm-eval's --output_path keeps every model: later reads note and skip them
+            write_routed_models(dataset_logs / f"routed-{stamp}", result.data, result.routed, stamp)
+    logs = output_path / f"demo-{stamp}" / "logs"
     for note in outputs.notes:
         click.echo(f"routing-eval: note: {note}", err=True)
     click.echo(PAPER_POOL_NOTE)
     click.echo(f"wrote simulated lm-eval logs to {logs}")
     click.echo("\n".join(tables))
-    click.echo(f"\nwrote the routed models in lm-eval format to {routed_dir}")
+    click.echo(f"\nwrote the routed models in lm-eval format to {logs}/*/routed-{stamp}")
     click.echo(f"the same on your own logs: routing-eval --logs {logs / 'gsm8k'} --router knn --router lr "
                f"--cascade {','.join(cascades['gsm8k'])}")
 

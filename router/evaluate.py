@@ -20,8 +20,8 @@ from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
-from router.policies import make_policy
-from router.routers import Router, make_router
+from router.policies import make_policy, policies_to_run
+from router.routers import ROUTERS, Router, make_router
 from router.select import AUTO, Selection, deploy, select
 
 RANDOM_DRAWS = 1000
@@ -222,6 +222,7 @@ def evaluate(
     budget: float | None = None,
     cache: FitCache | None = None,
     auto_features: list[str] | None = None,
+    policies_named: bool = True,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -236,6 +237,8 @@ def evaluate(
     operating point (argmax P(solve) - lam * latency) within that budget.
     `budget` (mean price per query, with `prices` per model, e.g. USD) adds the
     same per router, priced instead of timed.
+    `policies_named` False (the policies are a default, not the user's): heavy routers run only
+    the policies that need no extra fits (router.policies.policies_to_run), with a note.
     `cascades` (chains of pool model names, cheapest first) add one row each,
     at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
     the training queries (router.cascade.choose_threshold), or else 0.8.
@@ -248,7 +251,7 @@ def evaluate(
         make_policy(name)  # unknown names fail before any training
     params = {name: (router_params or {}).get(name, {}) for name in routers}
     for name in routers:
-        make_router(name, **params[name])
+        make_router(name, **params[name]).check_ready()  # unknown names, unloadable encoders: before any training
     chains = [chain_indices(data, names) for names in cascades or []]
     if budget is not None:
         price_matrix(data, prices or {})  # unknown or missing prices fail before any training
@@ -259,7 +262,7 @@ def evaluate(
         raise RoutingInputError(f"unknown protocol {protocol!r}; choose from: {', '.join(PROTOCOLS)}")
     if protocol == "train-test" and not train.n_queries:
         raise RoutingInputError("--protocol train-test needs training queries (tasks named *_train, or --scores with --test-scores)")
-    notes = contamination_notes(train, test) if train.n_queries else []
+    notes = (contamination_notes(train, test) if train.n_queries else []) + no_solver_notes(test)
     if protocol == "test-kfold":
         train = train.take(np.zeros(train.n_queries, dtype=bool))
     if not routers and not wants_auto:
@@ -280,13 +283,15 @@ def evaluate(
             evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache), whole, folds, seed, cache)
     for name in routers:
         scores = np.zeros(test.labels.shape)
-        choices = {p: np.zeros(test.n_queries, dtype=int) for p in policies}
+        run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
+        evaluation.notes += [note] if note else []
+        choices = {p: np.zeros(test.n_queries, dtype=int) for p in run_policies}
         for fit_data, held_out in tqdm(parts, desc=f"router {name}", disable=len(parts) < 2, leave=False):
             router = cache.fitted(name, params[name], fit_data)
             scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
             k = min(folds, fit_data.n_queries)
             oof = lambda fit_data=fit_data, k=k, name=name: (cache.out_of_fold(name, params[name], fit_data, k, seed), fit_data.labels)  # noqa: E731
-            for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
+            for policy_name, chosen in _choose(run_policies, scores[held_out], seed, oof).items():
                 choices[policy_name][held_out] = chosen
         if keep_fitted:
             evaluation.fitted[name] = cache.fitted(name, params[name], train if train.n_queries else test)
@@ -365,3 +370,12 @@ def contamination_notes(train: RoutingData, test: RoutingData) -> list[str]:
                 "compare with --protocol test-kfold"
             )
     return notes
+
+
+def no_solver_notes(test: RoutingData) -> list[str]:
+    """A note when no model solves any test query: every row of the table is then 0.00, and says nothing."""
+    if test.n_queries == 0 or (test.labels > 0).any():
+        return []
+    return [f"note: no model solves any of the {test.n_queries} test queries, so every accuracy is 0. This usually "
+            "means the models are too small or broken (check the samples' resps), the answers are not extracted "
+            "(filtered_resps all '[invalid]'), or the label is the wrong field (--metric, --filter)"]

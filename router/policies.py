@@ -164,3 +164,21 @@ class Fallback(Policy):
     def choose(self, scores):
         self._require_fit()
         return self._pick(scores, self.margin_)
+
+
+def policies_to_run(router: str, heavy: bool, policies: list[str], named: bool) -> tuple[list[str], str | None]:
+    """(policies to run for `router`, a note or None).
+
+    Policies that need fitting are fit on out-of-fold scores: k more trainings of the router.
+    For a `heavy` router (an expensive fit: a fine-tuned encoder) whose policies the user did not
+    `named` explicitly, only the policies needing no extra fit run, and the note says which were
+    left out and how to ask for them. Otherwise every policy runs and there is no note.
+    """
+    if not heavy or named:
+        return list(policies), None
+    cheap = [p for p in policies if not POLICIES[p].needs_fit]
+    fitted = [p for p in policies if POLICIES[p].needs_fit]
+    if not fitted:
+        return cheap, None
+    return cheap, (f"router {router}: ran policies {', '.join(cheap)} only; {', '.join(fitted)} need out-of-fold "
+                   "scores, i.e. one more training of this heavy router per fold; name them with --policy to run them")

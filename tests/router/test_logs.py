@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from router.data import RoutingInputError
-from router.logs import ReadOptions, read_harness_logs, read_score_table
+from router.logs import ReadOptions, read_harness_logs, read_score_table, routed_output
 
 
 def _samples(folder):
@@ -115,3 +115,29 @@ def test_bad_scores_name_the_item(tmp_path, scores, message):
     path.write_text(json.dumps([{"question": "ok", "scores": {"a": 0.1, "b": 0.1}}, {"question": "bad", "scores": scores}]))
     with pytest.raises(RoutingInputError, match=rf"t.json: item 1: .*({message})"):
         read_score_table(path, "test")
+
+
+@pytest.mark.parametrize("results, routed", [
+    ({"config": {"model": "hf", "model_args": "pretrained=gpt2"}}, False),
+    ({"config": {"model": "routed", "routing": {"members": {}}}}, True),  # lm_eval --model routed
+    ({"config": {"model": "routed", "routed_by": "routing-eval"}}, True),  # routing-eval --output-path / demo
+    ({"config": {"model": "routed"}, "routing": {"members": {}}}, True),  # routing-eval's, before the mark
+    ({"config": "not an object"}, False),
+])
+def test_routed_outputs_are_told_from_pool_members(results, routed):
+    assert routed_output(results) is routed
+
+
+def test_routed_outputs_written_anywhere_are_left_out_with_a_note(tmp_path):
+    from router.evaluate import Routed
+    from router.report import write_routed_models
+    from router.simulate import PAPER_POOL, write_simulated_logs
+
+    pool = tuple(m for m in PAPER_POOL if m.name in ("gemma-7b", "gemma-7b-it"))
+    logs = write_simulated_logs(tmp_path, pool=pool, splits={"train": {"gsm8k": 1, "mmlu": 1}, "test": {"gsm8k": 20, "mmlu": 1}})
+    members = read_harness_logs(logs / "gsm8k")
+    routed = Routed("knn", "argmax", np.full(members.labels.shape, 0.5), np.zeros(members.n_queries, dtype=int))
+    write_routed_models(logs / "gsm8k" / "deep" / "down", members, [routed], "2026-01-01T00-00-00.0")
+    again = read_harness_logs(logs / "gsm8k")
+    assert again.models == members.models and np.array_equal(again.labels, members.labels)
+    assert any(line.startswith("left out 1 run(s)") and "routed__knn__argmax" in line for line in again.report.lines())

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from router.data import RoutingInputError
-from router.policies import POLICIES, make_policy
+from router.policies import POLICIES, make_policy, policies_to_run
 
 
 def test_argmax_ties_go_to_pool_order():
@@ -87,3 +87,17 @@ def test_unknown_policy():
     with pytest.raises(RoutingInputError, match="unknown policy 'best'"):
         make_policy("best")
     assert list(POLICIES) == ["argmax", "random", "prediction", "sorted-prediction", "stacked", "fallback"]
+
+
+@pytest.mark.parametrize("heavy, named, runs, noted", [
+    (False, False, list(POLICIES), False),  # light routers: every policy, as asked
+    (True, True, list(POLICIES), False),  # heavy, but the user named the policies
+    (True, False, [p for p in POLICIES if not POLICIES[p].needs_fit], True),
+])
+def test_heavy_routers_run_only_unfitted_policies_unless_named(heavy, named, runs, noted):
+    chosen, note = policies_to_run("mlc", heavy, list(POLICIES), named)
+    assert chosen == runs and chosen[:2] == ["argmax", "random"]
+    assert (note is not None) == noted
+    if noted:
+        assert note.startswith("router mlc: ran policies argmax, random only; prediction") and "--policy" in note
+    assert policies_to_run("mlc", True, ["argmax"], False) == (["argmax"], None)  # nothing left out: no note

