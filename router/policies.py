@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.linear_model import LinearRegression, Ridge
 
 from router.data import RoutingInputError
 
@@ -98,6 +97,8 @@ class _ConfidenceRegression(Policy):
         solved = labels[:, order] > 0
         first = order[np.argmax(solved, axis=1)]
         target = np.where(solved.any(axis=1), scores[np.arange(len(scores)), first], 0.5)
+        from sklearn.linear_model import LinearRegression  # imported when fitted: keeps the CLI's start-up light
+
         self.regression_ = LinearRegression().fit(scores, target)
         return self
 
@@ -129,6 +130,8 @@ class Stacked(Policy):
     needs_fit = True
 
     def fit(self, scores, labels):
+        from sklearn.linear_model import Ridge
+
         self.regression_ = Ridge(alpha=1.0).fit(scores, labels)
         return self
 

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
-from threadpoolctl import threadpool_limits
-from sklearn.cluster import KMeans
-from sklearn.decomposition import TruncatedSVD
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import Normalizer
 
 from router.data import validation_split
 from router.features import make_features
@@ -45,8 +39,15 @@ class ClusterRouter(Router):
     def _predict(self, queries):
         return self.rates_[self.clusters_.predict(self.featurizer_.transform(queries))]
 
-    def _cluster(self, x, labels: np.ndarray, k: int) -> tuple[Pipeline, np.ndarray]:
+    def _cluster(self, x, labels: np.ndarray, k: int) -> tuple[object, np.ndarray]:
         """(fitted k-means pipeline, (k, n_models) smoothed solve rates per cluster)."""
+        import scipy.sparse  # imported when fitted: keeps the CLI's start-up light
+        from sklearn.cluster import KMeans
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import Normalizer
+        from threadpoolctl import threadpool_limits
+
         k = min(k, x.shape[0])
         steps = [KMeans(n_clusters=k, n_init=4, random_state=self.seed)]
         if scipy.sparse.issparse(x):  # k-means is slow and poor in 50k sparse dimensions

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
 
 from router.features import make_features
 from router.routers import Router, register_router
@@ -26,6 +25,8 @@ class ForestRouter(Router):
         self.n_jobs = n_jobs
 
     def _fit(self, queries, labels):
+        from sklearn.ensemble import RandomForestClassifier  # imported when fitted: keeps the CLI's start-up light
+
         self.featurizer_ = make_features(self.features).fit(queries)
         forest = RandomForestClassifier(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
                                         random_state=self.seed, n_jobs=self.n_jobs)

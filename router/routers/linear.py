@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from router.features import make_features
 from router.routers import Router, register_router
@@ -39,6 +38,8 @@ class LogisticRouter(Router):
         self.features = features
 
     def _fit(self, queries, labels):
+        from sklearn.linear_model import LogisticRegression  # imported when fitted: keeps the CLI's start-up light
+
         self.featurizer_ = make_features(self.features).fit(queries)
         x = self.featurizer_.transform(queries)
         self.classifiers_ = fit_per_model(x, labels, lambda: LogisticRegression(C=self.C, max_iter=2000))

@@ -8,10 +8,6 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from scipy.special import expit
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from router.data import validation_split
@@ -107,6 +103,8 @@ class MultiLabelRouter(Router):
         return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(targets)))
 
     def _predict(self, queries):
+        from scipy.special import expit  # imported when used: keeps the CLI's start-up light
+
         return np.where(np.isnan(self.constant_), expit(self._logits(queries)), self.constant_)
 
     def __getstate__(self) -> dict:
@@ -139,6 +137,10 @@ class SeparateClassifierRouter(Router):
     def _fit(self, queries, labels):
         self.encoder_ = TextEncoder(self.encoder, self.pooling, self.max_length)
         x = self.encoder_.embed(queries, self.batch_size)
+        from sklearn.linear_model import LogisticRegression  # imported when fitted: keeps the CLI's start-up light
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         # standardised: a few hidden dimensions of some encoders (RoBERTa) are far larger than the rest
         make = lambda: make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))  # noqa: E731
         self.classifiers_ = fit_per_model(x, labels, make)
