@@ -16,6 +16,7 @@ import click
 import numpy as np
 
 from router.data import RoutingInputError, concat
+from router.limits import check_fits
 from router.evaluate import PROTOCOLS, evaluate
 from router.logs import ReadOptions, read_harness_logs, read_queries, read_score_table
 from router.policies import POLICIES, make_policy
@@ -130,6 +131,7 @@ def evaluate_command(logs, scores, test_scores, routers, policies, solved_thresh
         data = data.with_latency(declared)
     if datasets:
         data = data.only_datasets(datasets)
+    check_fits(data.n_queries, data.n_models, len(routers) + len(load_dirs), policies)  # one line, not an OOM kill
     if save_dir is not None:
         check_new_folder(save_dir)  # before training, not after
     loaded = {}

@@ -241,7 +241,7 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
         if not isinstance(row["doc_hash"], str):
             raise RoutingInputError(f"{path}:{number}: 'doc_hash' is {_shown(row['doc_hash'])}, not a hash string; the log is corrupt, re-run lm_eval")
         doc_id = row.get("doc_id", number)
-        if not isinstance(doc_id, int) or isinstance(doc_id, bool) or doc_id < 0:
+        if not isinstance(doc_id, int) or isinstance(doc_id, bool) or not 0 <= doc_id < 2**63:
             raise RoutingInputError(
                 f"{path}:{number}: doc_id is {_shown(doc_id)}, not a document number (0, 1, ...); the log is corrupt, re-run lm_eval"
             )
@@ -358,12 +358,14 @@ def document_key(doc_hash: str, doc_id) -> str:
     return f"{doc_hash}#{doc_id}"
 
 
-def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None]:
+def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None, list[Path]]:
+    """(model, its documents or None for a routed run, the samples files the run lists)."""
     results, model = read_results(results_path)
+    listed = run_samples(results_path, results)
     if isinstance(results.get("config"), dict) and "routing" in results["config"]:
-        return model, None  # a run of `lm_eval --model routed`: the pool's own choice, not a member
+        return model, None, [samples for _, _, samples in listed]  # `lm_eval --model routed`: not a member
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
-    for task, config, samples in run_samples(results_path, results):
+    for task, config, samples in listed:
         dataset = _short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
         documents = _read_samples(samples, task, dataset, options, skipped)
         for doc_hash, doc in documents.items():
@@ -377,7 +379,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
     logs.seconds = run_seconds(results, results_path)
     for doc in logs.documents.values():
         doc["result"][3] = logs.seconds / max(logs.n_docs, 1)
-    return model, logs
+    return model, logs, [samples for _, _, samples in listed]
 
 
 def _merge(into: _ModelLogs, other: _ModelLogs) -> None:
@@ -415,9 +417,11 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     skipped: list[str] = []
     by_model: dict[str, _ModelLogs] = {}
     routed: list[str] = []
+    read: set[Path] = set()
     with _no_garbage_collection():
         for results_path in results_files:
-            model, logs = _read_run(results_path, options, skipped)
+            model, logs, listed = _read_run(results_path, options, skipped)
+            read.update(listed)
             if logs is None:
                 routed.append(str(results_path))
                 continue
@@ -425,6 +429,12 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
                 _merge(by_model[model], logs)
             else:
                 by_model[model] = logs
+    unlisted = sorted(set(sample_files) - read)
+    if unlisted:  # its run's results file does not list the task: a file from elsewhere, never dropped silently
+        raise RoutingInputError(
+            f"{unlisted[0]}: its task is not in the results_<time>.json beside it (another run's file, misplaced?); "
+            "move it to its own run's folder or remove it"
+        )
     if not by_model:
         raise RoutingInputError(f"{root}: only runs of lm_eval --model routed; pass the folder of the members' runs")
     data = _join(by_model, options, skipped)
@@ -440,32 +450,43 @@ def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:
 
 
 def log_files(root: Path) -> tuple[list[Path], list[Path]]:
-    """The results_*.json and samples_*.jsonl files under `root`, sorted."""
+    """The results_*.json and samples_*.jsonl files under `root` (links followed, each real folder once), sorted."""
 
     def unreadable(error: OSError):  # rglob would skip the folder, silently dropping its models
         raise RoutingInputError(f"{error.filename}: cannot list ({error.strerror}); check permissions")
 
-    files = [Path(folder, name) for folder, _, names in os.walk(root, onerror=unreadable, followlinks=True) for name in names]
+    files, visited = [], {os.path.realpath(root)}
+    for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
+        # links are followed (a shard may be linked in), each real folder once: a link loop ends here
+        kept = []
+        for name in sorted(subfolders):
+            real = os.path.realpath(os.path.join(folder, name))
+            if real not in visited:
+                visited.add(real)
+                kept.append(name)
+        subfolders[:] = kept
+        files += [Path(folder, name) for name in names]
     return sorted(f for f in files if f.match("results_*.json")), sorted(f for f in files if f.match("samples_*.jsonl"))
 
 
-def _blame_misplaced_task(by_model: dict[str, _ModelLogs]) -> None:
-    """Raise naming the file when a task is logged for no more than half of the models (a run or samples
-    file misplaced into another model's folder, say), rather than blaming the models that lack it."""
+def _blame_misplaced_dataset(by_model: dict[str, _ModelLogs]) -> None:
+    """Raise naming the file when a dataset is logged for no more than half of the models (a run misplaced
+    into another model's folder, say), rather than blaming the models that lack it. Datasets, not tasks:
+    two prompts of one dataset (zero- and few-shot tasks) join."""
     first_doc: dict[tuple[str, str], dict] = {}
     for model, logs in by_model.items():
         for doc in logs.documents.values():
-            first_doc.setdefault((doc["task"], model), doc)
+            first_doc.setdefault((doc["dataset"], model), doc)
     holders: dict[str, list[str]] = defaultdict(list)
-    for task, model in first_doc:
-        holders[task].append(model)
-    for task, models in sorted(holders.items()):
+    for dataset, model in first_doc:
+        holders[dataset].append(model)
+    for dataset, models in sorted(holders.items()):
         if 2 * len(models) <= len(by_model):
-            doc = first_doc[task, models[0]]
+            doc = first_doc[dataset, models[0]]
             raise RoutingInputError(
-                f"{doc['where'].rpartition(':')[0]}: task {task} is logged for model(s) {', '.join(sorted(models))} only, "
-                f"not for the other {len(by_model) - len(models)}; move the run to where it belongs, remove it, "
-                "or pass --on-missing drop"
+                f"{doc['where'].rpartition(':')[0]}: dataset {dataset} ({doc['task']}) is logged for model(s) "
+                f"{', '.join(sorted(models))} only, not for the other {len(by_model) - len(models)}; "
+                "move the run to where it belongs, remove it, or pass --on-missing drop"
             )
 
 
@@ -476,7 +497,7 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
     skipped = list(_skipped_lines(skipped_lines))
     if len(common) < len(every):
         if options.on_missing != "drop":
-            _blame_misplaced_task(by_model)
+            _blame_misplaced_dataset(by_model)
         for model in models:
             missing = every - set(by_model[model].documents)
             if missing and options.on_missing != "drop":
@@ -611,11 +632,12 @@ def _csv_records(path: Path):
             for row in reader:
                 yield reader.line_num, row
         except UnicodeDecodeError:
-            raise RoutingInputError(f"{path}:{reader.line_num + 1}: not UTF-8 text; re-export the file as UTF-8") from None
-        except csv.Error as error:
+            _read_text(path)  # decodes in blocks, so the reader's line number is not the bad one: this names it
+            raise
+        except csv.Error as error:  # raised while reading the line after line_num
             fix = ("shorten it or use a .jsonl table" if "field limit" in str(error)
                    else "quote fields that hold commas or line breaks")
-            raise RoutingInputError(f"{path}:{reader.line_num}: unreadable CSV ({error}); {fix}") from None
+            raise RoutingInputError(f"{path}:{reader.line_num + 1}: unreadable CSV ({error}); {fix}") from None
 
 
 def _long_entries(path: Path, skip_bad_lines: bool, skipped: list[str]) -> list[tuple[str, str, dict[str, float]]]:

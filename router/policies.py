@@ -93,12 +93,12 @@ class _ConfidenceRegression(Policy):
         return np.arange(labels.shape[1])
 
     def fit(self, scores, labels):
+        from sklearn.linear_model import LinearRegression  # imported when fitted: keeps the CLI's start-up light
+
         self.order_ = order = self._order(labels)
         solved = labels[:, order] > 0
         first = order[np.argmax(solved, axis=1)]
         target = np.where(solved.any(axis=1), scores[np.arange(len(scores)), first], 0.5)
-        from sklearn.linear_model import LinearRegression  # imported when fitted: keeps the CLI's start-up light
-
         self.regression_ = LinearRegression().fit(scores, target)
         return self
 
