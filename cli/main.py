@@ -19,6 +19,7 @@ import numpy as np
 from cli.guard import unexpected_error_line
 from cli.params import FRACTION, NON_NEGATIVE, POSITIVE, SEED
 from router.data import RoutingInputError
+from router.limits import check_fits
 from router.evaluate import PROTOCOLS, evaluate
 from router.load import load_routing_data
 from router.logs import ReadOptions, read_harness_logs, read_queries
@@ -143,6 +144,7 @@ def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, so
         data = data.with_latency(declared)
     if datasets:
         data = data.only_datasets(datasets)
+    check_fits(data.n_queries, data.n_models, len(routers) + len(load_dirs), policies)  # one line, not an OOM kill
     if save_dir is not None:
         check_new_folder(save_dir)  # before training, not after
     routed_folder, stamp = outputs.stamped_folder(output_path, "routed") if output_path is not None else (None, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -106,6 +107,14 @@ class RoutingData:
             agreement=self.agreement[index],
         )
 
+    def with_model_order(self, models: tuple[str, ...]) -> RoutingData:
+        """The same data with its model columns in the order of `models` (the same set of names)."""
+        order = [self.models.index(m) for m in models]
+        sources = tuple(self.latency_source[j] for j in order)
+        return replace(self, models=tuple(models), labels=self.labels[:, order], solve_rates=self.solve_rates[:, order],
+                       answers=self.answers[:, order], latency=self.latency[:, order], agreement=self.agreement[:, order],
+                       latency_source=sources)
+
     def split(self, name: str) -> RoutingData:
         """Only the queries tagged `name` ('train' or 'test')."""
         return self.take(np.array([s == name for s in self.splits], dtype=bool))
@@ -191,21 +200,30 @@ def build_routing_data(
 
 
 def concat(parts: list[RoutingData], sources: list[str] | None = None) -> RoutingData:
-    """One RoutingData from several with the same models (e.g. train and test tables).
+    """One RoutingData from several with the same models (e.g. train and test tables), in the first part's order.
 
-    `sources` names each part in error messages (e.g. its file).
+    `sources` names each part in error messages (e.g. its file); parts from different files whose
+    query ids clash get their file prepended to them.
     """
+    parts = list(parts)
     models = parts[0].models
     names = sources or [f"input {i + 1}" for i in range(len(parts))]
-    for part, name in zip(parts[1:], names[1:]):
-        if part.models != models:
+    for index, (part, name) in enumerate(zip(parts[1:], names[1:]), start=1):
+        if set(part.models) == set(models) and len(part.models) == len(models):
+            parts[index] = part.with_model_order(models)  # the same pool, listed in another order
+        elif part.models != models:
             raise RoutingInputError(
                 f"{name}: covers models {', '.join(part.models)}, {names[0]} covers {', '.join(models)}; "
                 "use tables of the same pool"
             )
     ids = [i for part in parts for i in part.query_ids]
     if len(set(ids)) != len(ids):
-        raise RoutingInputError("the same query id appears in two inputs; pass each table once")
+        files = [os.path.realpath(name) for name in names]
+        if sources is None or len(set(files)) < len(files):
+            raise RoutingInputError("the same query id appears in two inputs; pass each table once")
+        # different files whose ids clash (e.g. train/x.json and test/x.json): their paths tell them apart
+        parts = [replace(part, query_ids=tuple(f"{name}|{i}" for i in part.query_ids)) for part, name in zip(parts, names)]
+        ids = [i for part in parts for i in part.query_ids]
     return RoutingData(
         query_ids=tuple(ids),
         queries=tuple(q for part in parts for q in part.queries),

@@ -9,7 +9,6 @@ Only the estimators the routers use are covered: an unknown kind is never rebuil
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
 
 Arrays = dict[str, np.ndarray]
 
@@ -27,6 +26,8 @@ def unprefixed(prefix: str, arrays: Arrays) -> Arrays:
 
 def matrix_arrays(x) -> Arrays:
     """A dense array or a scipy sparse matrix (stored as CSR parts)."""
+    import scipy.sparse  # here, not at import: the CLI's start-up stays light
+
     if scipy.sparse.issparse(x):
         x = scipy.sparse.csr_matrix(x)
         return {"data": x.data, "indices": x.indices, "indptr": x.indptr, "shape": np.asarray(x.shape)}
@@ -34,6 +35,8 @@ def matrix_arrays(x) -> Arrays:
 
 
 def matrix_from_arrays(arrays: Arrays):
+    import scipy.sparse
+
     if "dense" in arrays:
         return arrays["dense"]
     return scipy.sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"]))

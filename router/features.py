@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from router.data import RoutingInputError
 from router.encoders import MINILM_PACKAGE
@@ -25,23 +24,10 @@ HF_PREFIX = "hf:"
 EMBEDDING_CACHE: dict[tuple[str, int], dict[str, np.ndarray]] = {}
 
 
-class QueryTfidf(TfidfVectorizer):
-    """TF-IDF whose fit on queries without a single word says so in one line (sklearn: "empty vocabulary")."""
+def tfidf():
+    """Word 1-2 gram TF-IDF with sublinear term frequency (sparse, L2-normalised rows): router.tfidf.QueryTfidf."""
+    from router.tfidf import QueryTfidf  # scikit-learn when TF-IDF is used, not at import
 
-    def fit(self, raw_documents, y=None):
-        try:
-            return super().fit(raw_documents, y)
-        except ValueError as error:
-            if "empty vocabulary" not in str(error):
-                raise
-        raise RoutingInputError(
-            f"the {len(raw_documents)} training queries have no words (empty or punctuation only), so TF-IDF "
-            "features have nothing to learn; check the inputs' question text or use --features minilm"
-        )
-
-
-def tfidf() -> QueryTfidf:
-    """Word 1-2 gram TF-IDF with sublinear term frequency (sparse, L2-normalised rows)."""
     return QueryTfidf(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b", max_features=50_000)
 
 
@@ -124,16 +110,21 @@ def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
         spec = {"kind": "embeddings", "name": featurizer.name, "max_length": featurizer.max_length,
                 "batch_size": featurizer.batch_size}
         return spec, {}
+    from router.tfidf import QueryTfidf
+
     if isinstance(featurizer, QueryTfidf):
         terms = sorted(featurizer.vocabulary_, key=featurizer.vocabulary_.get)
-        return {"kind": "tfidf"}, {"terms": np.array(terms, dtype=str), "idf": featurizer.idf_}
+        spec = {"kind": "tfidf", "params": featurizer.saved_params()}
+        return spec, {"terms": np.array(terms, dtype=str), "idf": featurizer.idf_}
     raise TypeError(f"features of type {type(featurizer).__name__} have no saved form")
 
 
 def restore_featurizer(spec: dict, arrays: dict[str, np.ndarray]):
     """The fitted featurizer `featurizer_state` described; ValueError for anything else."""
-    if spec == {"kind": "tfidf"}:
-        featurizer = tfidf()
+    if set(spec) == {"kind", "params"} and spec["kind"] == "tfidf" and isinstance(spec["params"], dict):
+        from router.tfidf import restored_tfidf
+
+        featurizer = restored_tfidf(spec["params"])
         terms, idf = arrays["terms"], arrays["idf"]
         if terms.dtype.kind != "U" or idf.dtype.kind != "f" or terms.shape != idf.shape or terms.ndim != 1:
             raise ValueError("TF-IDF terms and weights of the wrong type or shape")

@@ -14,8 +14,10 @@ A query counts as solved when its score >= the threshold.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
-import io
+import gc
 import json
 import math
 import os
@@ -23,6 +25,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import orjson
 
 from lm_routing_tasks.scoring import majority_share
 from router.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
@@ -54,17 +58,36 @@ def _read_text(path: Path) -> str:
         raise RoutingInputError(f"{path}:{line}: not UTF-8 text; re-export the file as UTF-8") from None
 
 
+def _parse_json(text: str | bytes):
+    """json.loads' values, parsed by orjson (several times faster); what orjson refuses but json.loads
+    reads (NaN, integers past 64 bits, nesting past 1024) or rejects with its own message goes to json.loads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _json_problem(error: Exception) -> str:
+    """What is wrong with a JSON text, in a few words, from json.loads' exception."""
+    if isinstance(error, RecursionError):
+        return "nested too deep to read; lm-eval never writes such JSON"
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg}, column {error.colno}"
+    return str(error).splitlines()[0]  # e.g. an integer of more than 4300 digits
+
+
 def load_json(path: Path):
     try:
-        return json.loads(_read_text(path))
-    except json.JSONDecodeError as error:
+        return _parse_json(_read_text(path))
+    except (ValueError, RecursionError) as error:
+        line = f":{error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
         raise RoutingInputError(
-            f"{path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno}); restore the file or re-run what wrote it"
+            f"{path}{line}: not valid JSON ({_json_problem(error)}); restore the file or re-run what wrote it"
         ) from None
 
 
 def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str] | None):
-    """(line number, object) for each non-empty line; bad lines raise or, when skipping, are recorded in `skipped`.
+    """(line number, object) for each non-empty line, streamed; bad lines raise or, when skipping, are recorded in `skipped`.
 
     `skipped` is None where the command has no --skip-bad-lines (the message then does not offer it).
     """
@@ -75,27 +98,42 @@ def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str] | None):
     or_skip = "" if skipped is None else " or pass --skip-bad-lines"
     with handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError:
+                row = _parse_json(raw)
+            except (ValueError, RecursionError) as error:
+                if not raw.strip():
+                    continue
+                try:
+                    raw.decode("utf-8")
+                    problem = f"malformed JSON line ({_json_problem(error)}); fix the file"
+                except UnicodeDecodeError:
+                    problem = "not UTF-8 text; re-export the file as UTF-8"
                 if not skip_bad_lines:
-                    raise RoutingInputError(f"{path}:{number}: not UTF-8 text; re-export the file as UTF-8{or_skip}") from None
+                    raise RoutingInputError(f"{path}:{number}: {problem}{or_skip}") from None
                 skipped.append(f"{path}:{number}")
                 continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("line is not a JSON object")
-            except ValueError as error:
+            if not isinstance(row, dict):
                 if not skip_bad_lines:
                     raise RoutingInputError(
-                        f"{path}:{number}: malformed JSON line ({str(error).splitlines()[0]}); fix the file{or_skip}"
-                    ) from None
+                        f"{path}:{number}: malformed JSON line (line is not a JSON object); fix the file{or_skip}"
+                    )
                 skipped.append(f"{path}:{number}")
                 continue
             yield number, row
+
+
+@contextlib.contextmanager
+def _no_garbage_collection():
+    """Reading builds millions of small dicts and no cycles: the cyclic collector would only rescan them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _short_dataset(path: str | None, task: str) -> str:
@@ -127,22 +165,36 @@ def _pick_filter(path: Path, filters: set[str], wanted: str | None) -> str:
 
 
 def _label_key(path: Path, number: int, row: dict, wanted: str | None) -> str:
+    """The field holding the 0/1 label, resolved on a filter's first sample (every sample of a task has the same)."""
     if wanted is not None:
         if wanted not in row:
             raise RoutingInputError(f"{path}:{number}: no metric {wanted!r} in the sample; fix --metric")
         return wanted
     keys = [k for k in row if MAJ_KEY.match(k)]
-    listed = [str(m) for m in row.get("metrics", []) if MAJ_KEY.match(str(m))]
+    metrics = row.get("metrics", [])
+    metrics = metrics if isinstance(metrics, list) else []
+    listed = [str(m) for m in metrics if MAJ_KEY.match(str(m))]
     if not keys and listed:
         raise RoutingInputError(
             f"{path}:{number}: sample has no '{listed[0]}' field, though its 'metrics' list it; the log is corrupt, re-run lm_eval"
         )
     if len(keys) != 1:
-        metrics = ", ".join(map(str, row.get("metrics", []))) or "none"
+        names = ", ".join(map(str, metrics)) or "none"
         raise RoutingInputError(
-            f"{path}:{number}: no single maj@k field to use as the label (metrics: {metrics}); pass --metric NAME"
+            f"{path}:{number}: no single maj@k field to use as the label (metrics: {names}); pass --metric NAME"
         )
     return keys[0]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fraction(value) -> float | None:
+    """`value` as a float 0-1 (NaN kept), or None when it is not one; never overflows on huge integers."""
+    if not _is_number(value) or (isinstance(value, int) and value not in (0, 1)):
+        return None
+    return float(value) if math.isnan(value) or 0 <= value <= 1 else None
 
 
 def sample_agreement(filtered_resps) -> float:
@@ -156,54 +208,89 @@ def sample_agreement(filtered_resps) -> float:
     return majority_share(answers)
 
 
+@dataclass
+class _FilterDocuments:
+    """The documents of one filter of a samples file, and the label field its first sample resolved."""
+
+    label_key: str
+    documents: dict[str, dict]
+
+
 def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, skipped: list[str]) -> dict[str, dict]:
-    rows = list(iter_jsonl(path, options.skip_bad_lines, skipped))
-    if not rows:
-        raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
-    for number, row in rows:
+    """document key -> document of one samples file, in one streamed pass (no row is kept, only documents).
+
+    Each filter's documents are kept until the file's end, where the filter is chosen (one per
+    task is the norm); with --filter, other filters' lines are skipped as they come.
+    """
+    by_filter: dict[str, _FilterDocuments] = {}
+    split = _role(task)
+    for number, row in iter_jsonl(path, options.skip_bad_lines, skipped):
         for key in ("doc_hash", "doc", "filter"):
             if key not in row:
                 raise RoutingInputError(
                     f"{path}:{number}: sample has no '{key}' field; {LAYOUT_HINT} (re-run with lm-eval>=0.4.13)"
                 )
+        name = row["filter"]
+        if not isinstance(name, str):
+            raise RoutingInputError(f"{path}:{number}: 'filter' is {_shown(name)}, not a filter name; the log is corrupt, re-run lm_eval")
+        if options.filter is not None and name != options.filter:
+            by_filter.setdefault(name, None)
+            continue
         if not isinstance(row["doc"], dict):
             raise RoutingInputError(f"{path}:{number}: 'doc' is not an object (the dataset row); {LAYOUT_HINT}")
-    chosen = _pick_filter(path, {row["filter"] for _, row in rows}, options.filter)
-    documents: dict[str, dict] = {}
-    for number, row in rows:
-        if row["filter"] != chosen:
-            continue
-        key = _label_key(path, number, row, options.metric)
-        value = row[key]
-        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise RoutingInputError(f"{path}:{number}: {key} is {value!r}, not a 0/1 label; the log is corrupt, re-run lm_eval")
-        solve_rate = row.get("solve_rate", math.nan)  # NaN: the task logs no solve rate
-        is_number = isinstance(solve_rate, (int, float)) and not isinstance(solve_rate, bool)
-        if not is_number or not (math.isnan(solve_rate) or 0 <= solve_rate <= 1):
+        if not isinstance(row["doc_hash"], str):
+            raise RoutingInputError(f"{path}:{number}: 'doc_hash' is {_shown(row['doc_hash'])}, not a hash string; the log is corrupt, re-run lm_eval")
+        doc_id = row.get("doc_id", number)
+        if not isinstance(doc_id, int) or isinstance(doc_id, bool) or not 0 <= doc_id < 2**63:
             raise RoutingInputError(
-                f"{path}:{number}: solve_rate is {solve_rate!r}, not a fraction 0-1; the log is corrupt, re-run lm_eval"
+                f"{path}:{number}: doc_id is {_shown(doc_id)}, not a document number (0, 1, ...); the log is corrupt, re-run lm_eval"
+            )
+        found = by_filter.get(name)
+        if found is None:
+            found = by_filter[name] = _FilterDocuments(_label_key(path, number, row, options.metric), {})
+        key = found.label_key
+        if key not in row:
+            _label_key(path, number, row, options.metric)  # raises the specific message: no label, or not the one listed
+            raise RoutingInputError(f"{path}:{number}: sample has no '{key}' field, unlike line 1 of its filter; the log is corrupt, re-run lm_eval")
+        value = row[key]
+        if not _is_number(value) or not 0 <= value <= 1:
+            raise RoutingInputError(f"{path}:{number}: {key} is {_shown(value)}, not a 0/1 label; the log is corrupt, re-run lm_eval")
+        solve_rate = _fraction(row.get("solve_rate", math.nan))  # NaN: the task logs no solve rate
+        if solve_rate is None:
+            raise RoutingInputError(
+                f"{path}:{number}: solve_rate is {_shown(row['solve_rate'])}, not a fraction 0-1; the log is corrupt, re-run lm_eval"
             )
         answer, responses = row.get("majority"), row.get("filtered_resps")
         if answer is None and isinstance(responses, list) and responses and isinstance(responses[0], str):
             answer = responses[0]
-        key = document_key(row["doc_hash"], row.get("doc_id"))
-        if key in documents:
+        document = document_key(row["doc_hash"], doc_id)
+        if document in found.documents:
             raise RoutingInputError(
-                f"{path}:{number}: duplicate document (doc_id {row.get('doc_id')}) also at line "
-                f"{documents[key]['line']}; remove the duplicate lines"
+                f"{path}:{number}: duplicate document (doc_id {doc_id}) also at line "
+                f"{found.documents[document]['line']}; remove the duplicate lines"
             )
-        documents[key] = {
+        found.documents[document] = {
             "line": number,
             "where": f"{path}:{number}",
-            "doc_id": row.get("doc_id", number),
+            "doc_id": doc_id,
             "task": task,
             "query": query_text(row["doc"]),
             "dataset": dataset,
-            "split": _role(task),
-            "result": [float(value >= 0.5), float(solve_rate), None if answer in (None, "[invalid]") else str(answer), math.nan,
+            "split": split,
+            "result": [float(value >= 0.5), solve_rate, None if answer in (None, "[invalid]") else str(answer), math.nan,
                        sample_agreement(responses)],
         }
-    return documents
+    if not by_filter:
+        raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
+    return by_filter[_pick_filter(path, set(by_filter), options.filter)].documents
+
+
+def _shown(value) -> str:
+    """A value for a one-line message: its repr, cut to 40 characters (a hostile value can be huge)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 ROUTED_MARK = "routed_by"  # key in a results file's `config` naming what wrote a virtual, routed model
@@ -259,11 +346,21 @@ def run_samples(results_path: Path, results: dict) -> list[tuple[str, object, Pa
     return found
 
 
-def run_seconds(results: dict) -> float:
-    """The run's total_evaluation_time_seconds; NaN when missing, NaN, infinite or negative (unknown, not zero)."""
+def run_seconds(results: dict, path: Path | None = None) -> float:
+    """The run's total_evaluation_time_seconds; NaN when missing, NaN, infinite or negative (unknown, not zero).
+
+    A boolean is refused (it would read as 1 s or 0 s), naming `path` (the results file) when given.
+    """
+    value = results.get("total_evaluation_time_seconds")
+    if isinstance(value, bool):
+        where = f"{path}: " if path is not None else ""
+        raise RoutingInputError(
+            f"{where}total_evaluation_time_seconds is {json.dumps(value)}, not a number of seconds; "
+            "fix or remove the field (the latency is then unknown) or declare it with --latency MODEL=SECONDS"
+        )
     try:
-        seconds = float(results.get("total_evaluation_time_seconds"))
-    except (TypeError, ValueError):
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
         return math.nan
     return seconds if math.isfinite(seconds) and seconds >= 0 else math.nan
 
@@ -274,12 +371,14 @@ def document_key(doc_hash: str, doc_id) -> str:
     return f"{doc_hash}#{doc_id}"
 
 
-def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None]:
+def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None, list[Path]]:
+    """(model, its documents or None for a routed run, the samples files the run lists)."""
     results, model = read_results(results_path)
+    listed = run_samples(results_path, results)
     if routed_output(results):
-        return model, None  # the pool's own choice, not a member
+        return model, None, [samples for _, _, samples in listed]  # the pool's own choice, not a member
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
-    for task, config, samples in run_samples(results_path, results):
+    for task, config, samples in listed:
         dataset = _short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
         documents = _read_samples(samples, task, dataset, options, skipped)
         for doc_hash, doc in documents.items():
@@ -290,10 +389,10 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
                 )
             logs.documents[doc_hash] = doc
     logs.n_docs = len(logs.documents)
-    logs.seconds = run_seconds(results)
+    logs.seconds = run_seconds(results, results_path)
     for doc in logs.documents.values():
         doc["result"][3] = logs.seconds / max(logs.n_docs, 1)
-    return model, logs
+    return model, logs, [samples for _, _, samples in listed]
 
 
 def _merge(into: _ModelLogs, other: _ModelLogs) -> None:
@@ -331,15 +430,24 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     skipped: list[str] = []
     by_model: dict[str, _ModelLogs] = {}
     routed: list[str] = []
-    for results_path in results_files:
-        model, logs = _read_run(results_path, options, skipped)
-        if logs is None:
-            routed.append(str(results_path))
-            continue
-        if model in by_model:
-            _merge(by_model[model], logs)
-        else:
-            by_model[model] = logs
+    read: set[Path] = set()
+    with _no_garbage_collection():
+        for results_path in results_files:
+            model, logs, listed = _read_run(results_path, options, skipped)
+            read.update(listed)
+            if logs is None:
+                routed.append(str(results_path))
+                continue
+            if model in by_model:  # another shard of the model: a rank's or a job's run (see log_files)
+                _merge(by_model[model], logs)
+            else:
+                by_model[model] = logs
+    unlisted = sorted(set(sample_files) - read)
+    if unlisted:  # its run's results file does not list the task: a file from elsewhere, never dropped silently
+        raise RoutingInputError(
+            f"{unlisted[0]}: its task is not in the results_<time>.json beside it (another run's file, misplaced?); "
+            "move it to its own run's folder or remove it"
+        )
     if not by_model:
         raise RoutingInputError(f"{root}: only routed outputs (lm_eval --model routed, routing-eval --output-path or demo); "
                                 "pass the folder of the members' runs")
@@ -357,13 +465,44 @@ def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:
 
 
 def log_files(root: Path) -> tuple[list[Path], list[Path]]:
-    """The results_*.json and samples_*.jsonl files under `root`, sorted."""
+    """The results_*.json and samples_*.jsonl files under `root` (links followed, each real folder once), sorted."""
 
     def unreadable(error: OSError):  # rglob would skip the folder, silently dropping its models
         raise RoutingInputError(f"{error.filename}: cannot list ({error.strerror}); check permissions")
 
-    files = [Path(folder, name) for folder, _, names in os.walk(root, onerror=unreadable, followlinks=True) for name in names]
+    files, visited = [], {os.path.realpath(root)}
+    for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
+        # links are followed (a shard may be linked in), each real folder once: a link loop ends here
+        kept = []
+        for name in sorted(subfolders):
+            real = os.path.realpath(os.path.join(folder, name))
+            if real not in visited:
+                visited.add(real)
+                kept.append(name)
+        subfolders[:] = kept
+        files += [Path(folder, name) for name in names]
     return sorted(f for f in files if f.match("results_*.json")), sorted(f for f in files if f.match("samples_*.jsonl"))
+
+
+def _blame_misplaced_dataset(by_model: dict[str, _ModelLogs]) -> None:
+    """Raise naming the file when a dataset is logged for no more than half of the models (a run misplaced
+    into another model's folder, say), rather than blaming the models that lack it. Datasets, not tasks:
+    two prompts of one dataset (zero- and few-shot tasks) join."""
+    first_doc: dict[tuple[str, str], dict] = {}
+    for model, logs in by_model.items():
+        for doc in logs.documents.values():
+            first_doc.setdefault((doc["dataset"], model), doc)
+    holders: dict[str, list[str]] = defaultdict(list)
+    for dataset, model in first_doc:
+        holders[dataset].append(model)
+    for dataset, models in sorted(holders.items()):
+        if 2 * len(models) <= len(by_model):
+            doc = first_doc[dataset, models[0]]
+            raise RoutingInputError(
+                f"{doc['where'].rpartition(':')[0]}: dataset {dataset} ({doc['task']}) is logged for model(s) "
+                f"{', '.join(sorted(models))} only, not for the other {len(by_model) - len(models)}; "
+                "move the run to where it belongs, remove it, or pass --on-missing drop"
+            )
 
 
 def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: list[str]) -> RoutingData:
@@ -372,6 +511,8 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
     common = set.intersection(*(set(logs.documents) for logs in by_model.values()))
     skipped = list(_skipped_lines(skipped_lines))
     if len(common) < len(every):
+        if options.on_missing != "drop":
+            _blame_misplaced_dataset(by_model)
         for model in models:
             missing = every - set(by_model[model].documents)
             if missing and options.on_missing != "drop":
@@ -421,13 +562,13 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
 
 def _check_score(path: Path, where: str, model: str, score) -> float:
     try:
-        value = float(score)
-    except (TypeError, ValueError):
-        value = math.nan
+        value = math.nan if isinstance(score, bool) else float(score)
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan if not _is_number(score) else math.inf  # OverflowError: an integer past float's range
     if math.isnan(value):
-        raise RoutingInputError(f"{path}: {where}: score of {model} is {score!r}, not a number; fix the table")
+        raise RoutingInputError(f"{path}: {where}: score of {model} is {_shown(score)}, not a number; fix the table")
     if not 0.0 <= value <= 1.0:
-        raise RoutingInputError(f"{path}: {where}: score of {model} is {score!r}, outside 0-1; fix the table (scores are fractions 0-1)")
+        raise RoutingInputError(f"{path}: {where}: score of {model} is {_shown(score)}, outside 0-1; fix the table (scores are fractions 0-1)")
     return value
 
 
@@ -483,34 +624,58 @@ def _routerdc_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
         where = f"item {index}"
         if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not isinstance(item.get("scores"), dict):
             raise RoutingInputError(f"{path}: {where} lacks 'question' (text) or 'scores' (object); fix the table")
-        scores = {m: _check_score(path, where, m, s) for m, s in item["scores"].items()}
+        scores = {_model_name(path, where, m): _check_score(path, where, m, s) for m, s in item["scores"].items()}
         entries.append((where, item["question"], scores))
     return entries
 
 
+def _csv_records(path: Path):
+    """(line number, row dict) of a CSV table, streamed; a missing column, a too-long field or bad UTF-8 raise with the line."""
+    columns = {"query", "model", "score"}
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as error:
+        raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        try:
+            if not columns <= set(reader.fieldnames or ()):
+                raise RoutingInputError(
+                    f"{path}:1: needs 'query', 'model' and 'score' columns (found {', '.join(reader.fieldnames or ()) or 'none'}); "
+                    "fix the header"
+                )
+            for row in reader:
+                yield reader.line_num, row
+        except UnicodeDecodeError:
+            _read_text(path)  # decodes in blocks, so the reader's line number is not the bad one: this names it
+            raise
+        except csv.Error as error:  # raised while reading the line after line_num
+            fix = ("shorten it or use a .jsonl table" if "field limit" in str(error)
+                   else "quote fields that hold commas or line breaks")
+            raise RoutingInputError(f"{path}:{reader.line_num + 1}: unreadable CSV ({error}); {fix}") from None
+
+
 def _long_entries(path: Path, skip_bad_lines: bool, skipped: list[str]) -> list[tuple[str, str, dict[str, float]]]:
     columns = {"query", "model", "score"}
-    if path.suffix == ".jsonl":
-        records = list(iter_jsonl(path, skip_bad_lines, skipped))
-    else:
-        reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
-        if not columns <= set(reader.fieldnames or ()):
-            raise RoutingInputError(
-                f"{path}:1: needs 'query', 'model' and 'score' columns (found {', '.join(reader.fieldnames or ()) or 'none'}); "
-                "fix the header"
-            )
-        records = [(reader.line_num, row) for row in reader]
+    records = iter_jsonl(path, skip_bad_lines, skipped) if path.suffix == ".jsonl" else _csv_records(path)
     by_query: dict[str, dict[str, float]] = defaultdict(dict)
     first_line: dict[str, int] = {}
     for number, record in records:
         if not columns <= set(record):
             raise RoutingInputError(f"{path}:{number}: needs 'query', 'model' and 'score' fields; fix the line")
-        query, model = str(record["query"]), str(record["model"])
+        query, model = str(record["query"]), _model_name(path, f"line {number}", record["model"])
         if model in by_query[query]:
             raise RoutingInputError(f"{path}:{number}: second score for ({query[:40]!r}, {model}); remove the duplicate")
         by_query[query][model] = _check_score(path, f"line {number}", model, record["score"])
         first_line.setdefault(query, number)
     return [(f"line {first_line[q]}", q, scores) for q, scores in by_query.items()]
+
+
+def _model_name(path: Path, where: str, name) -> str:
+    """A table's model name: non-empty text (numbers, as CSV cells may hold, are read as text)."""
+    if isinstance(name, (dict, list, bool)) or name is None or not str(name).strip():
+        raise RoutingInputError(f"{path}: {where}: model name {_shown(name)} is empty or not text; name the model")
+    return str(name)
 
 
 def read_queries(path: Path | str) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
 BOOTSTRAP_ITERS = 1000
 
@@ -39,6 +38,8 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> PairedTest:
     """McNemar's exact test on the discordant queries of two 0/1 correctness vectors."""
     a, b = np.asarray(a) > 0.5, np.asarray(b) > 0.5
     a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    from scipy.stats import binomtest  # here, not at import: scipy.stats alone costs ~1 s of start-up
+
     p = 1.0 if a_only + b_only == 0 else float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
     return PairedTest(float(a.mean() - b.mean()), a_only, b_only, p)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.linear_model import LinearRegression, Ridge
 
 from router.data import RoutingInputError
 
@@ -94,6 +93,8 @@ class _ConfidenceRegression(Policy):
         return np.arange(labels.shape[1])
 
     def fit(self, scores, labels):
+        from sklearn.linear_model import LinearRegression  # imported when fitted: keeps the CLI's start-up light
+
         self.order_ = order = self._order(labels)
         solved = labels[:, order] > 0
         first = order[np.argmax(solved, axis=1)]
@@ -129,6 +130,8 @@ class Stacked(Policy):
     needs_fit = True
 
     def fit(self, scores, labels):
+        from sklearn.linear_model import Ridge
+
         self.regression_ = Ridge(alpha=1.0).fit(scores, labels)
         return self
 

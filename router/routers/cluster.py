@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
-from threadpoolctl import threadpool_limits
-from sklearn.cluster import KMeans
-from sklearn.decomposition import TruncatedSVD
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import Normalizer
 
 from router.data import validation_split
 from router.estimator_arrays import kmeans_arrays, kmeans_from_arrays, prefixed, svd_arrays, svd_from_arrays, unprefixed
@@ -56,6 +50,11 @@ class ClusterRouter(Router):
         return arrays
 
     def _restore(self, arrays):
+        from sklearn.cluster import KMeans
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import Normalizer
+
         self.n_clusters_, self.rates_ = int(arrays["n_clusters"]), arrays["rates"]
         kmeans = kmeans_from_arrays(unprefixed("kmeans", arrays), KMeans(n_clusters=len(self.rates_), n_init=4, random_state=self.seed))
         steps = [kmeans]
@@ -64,8 +63,15 @@ class ClusterRouter(Router):
             steps = [svd, Normalizer().fit(np.zeros((1, svd.components_.shape[0]))), kmeans]
         self.clusters_ = make_pipeline(*steps)
 
-    def _cluster(self, x, labels: np.ndarray, k: int) -> tuple[Pipeline, np.ndarray]:
+    def _cluster(self, x, labels: np.ndarray, k: int) -> tuple[object, np.ndarray]:
         """(fitted k-means pipeline, (k, n_models) smoothed solve rates per cluster)."""
+        import scipy.sparse  # imported when fitted: keeps the CLI's start-up light
+        from sklearn.cluster import KMeans
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import Normalizer
+        from threadpoolctl import threadpool_limits
+
         k = min(k, x.shape[0])
         steps = [KMeans(n_clusters=k, n_init=4, random_state=self.seed)]
         if scipy.sparse.issparse(x):  # k-means is slow and poor in 50k sparse dimensions

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
 
 from router.estimator_arrays import forest_arrays, forest_from_arrays
 from router.features import make_features
@@ -36,7 +35,9 @@ class ForestRouter(Router):
         # threaded prediction adds up trees in varying order: not bit-reproducible, so it runs on one worker
         self.forest_ = forest.fit(self.featurizer_.transform(queries), solved).set_params(n_jobs=1)
 
-    def _forest(self) -> RandomForestClassifier:
+    def _forest(self):
+        from sklearn.ensemble import RandomForestClassifier  # imported when fitted: keeps the CLI's start-up light
+
         return RandomForestClassifier(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
                                       random_state=self.seed, n_jobs=self.n_jobs)
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from sklearn.neighbors import NearestNeighbors
-
 from router.estimator_arrays import matrix_arrays, matrix_from_arrays, prefixed, unprefixed
-
 from router.features import make_features
 from router.routers import Router, register_router
 
 
 @register_router("knn")
 class KnnRouter(Router):
+    """Cosine kNN over `features`: exact, scikit-learn's brute-force neighbours (ties included), in bounded memory."""
+
     light = True
 
     def __init__(self, n_neighbors: int = 20, features: str = "tfidf"):
@@ -24,6 +23,8 @@ class KnnRouter(Router):
         self._index(self.featurizer_.transform(queries))
 
     def _index(self, x) -> None:
+        from sklearn.neighbors import NearestNeighbors  # imported when fitted: keeps the CLI's start-up light
+
         k = min(self.n_neighbors, x.shape[0])
         self.index_ = NearestNeighbors(n_neighbors=k, metric="cosine").fit(x)
 
@@ -35,5 +36,9 @@ class KnnRouter(Router):
         self._index(matrix_from_arrays(unprefixed("points", arrays)))
 
     def _predict(self, queries):
-        _, neighbours = self.index_.kneighbors(self.featurizer_.transform(queries))
+        from router.neighbours import CosineIndex
+
+        if getattr(self, "fast_index_", None) is None:  # built on first use: routers saved before it lack it
+            self.fast_index_ = CosineIndex(self.index_._fit_X, self.index_)
+        neighbours = self.fast_index_.kneighbors(self.featurizer_.transform(queries), self.index_.n_neighbors)
         return self.labels_[neighbours].mean(axis=1)

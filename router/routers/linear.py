@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from router.estimator_arrays import logistic_arrays, logistic_from_arrays, prefixed, unprefixed
 from router.features import make_features
@@ -61,7 +60,9 @@ class LogisticRouter(Router):
         x = self.featurizer_.transform(queries)
         self.classifiers_ = fit_per_model(x, labels, self._classifier)
 
-    def _classifier(self) -> LogisticRegression:
+    def _classifier(self):
+        from sklearn.linear_model import LogisticRegression  # imported when fitted: keeps the CLI's start-up light
+
         return LogisticRegression(C=self.C, max_iter=2000)
 
     def _predict(self, queries):

@@ -9,10 +9,6 @@ import sys
 import time
 
 import numpy as np
-from scipy.special import expit
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from router.data import validation_split
@@ -137,6 +133,8 @@ class MultiLabelRouter(_EncoderRouter):
         return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(targets)))
 
     def _predict(self, queries):
+        from scipy.special import expit  # imported when used: keeps the CLI's start-up light
+
         return np.where(np.isnan(self.constant_), expit(self._logits(queries)), self.constant_)
 
     def _state(self):
@@ -174,6 +172,10 @@ class SeparateClassifierRouter(_EncoderRouter):
         self.classifiers_ = fit_per_model(x, labels, self._classifier)
 
     def _classifier(self):
+        from sklearn.linear_model import LogisticRegression  # imported when fitted: keeps the CLI's start-up light
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         # standardised: a few hidden dimensions of some encoders (RoBERTa) are far larger than the rest
         return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-=======
 import importlib.util
-import pickle
 from pathlib import Path
->>>>>>> first
 
 import numpy as np
 import pytest
