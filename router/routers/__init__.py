@@ -109,4 +109,4 @@ def load_router(directory: Path | str) -> tuple[Router, tuple[str, ...]]:
     return router, tuple(meta["models"])
 
 
-from router.routers import cluster, forest, knn, linear, transformer  # noqa: E402,F401  (registers the built-in routers)
+from router.routers import cluster, contrastive, factorization, forest, knn, linear, mlp, transformer  # noqa: E402,F401  (registers the built-in routers)
