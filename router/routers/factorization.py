@@ -8,7 +8,7 @@ cross-entropy on every (query, model) label instead of RouteLLM's pairwise win/l
 from __future__ import annotations
 
 from router.routers import Router, register_router
-from router.routers.neural import FeatureNetRouterMixin
+from router.routers.neural import FeatureNetRouterMixin, store_hyper_parameters
 
 
 def bilinear(n_features: int, n_models: int, dim: int):
@@ -32,9 +32,10 @@ def bilinear(n_features: int, n_models: int, dim: int):
 
 @register_router("mf")
 class FactorizationRouter(FeatureNetRouterMixin, Router):
-    """Matrix factorisation over `features` ('tfidf', cut to `svd_dims` LSA dimensions, or 'minilm'): `dim` latent dimensions, AdamW at
-    `lr` with `weight_decay`, `batch_size` queries per step, at most `epochs` epochs, early-stopped
-    on validation BCE (a seeded `validation_fraction` 0-1, `patience` epochs). Deterministic under `seed`.
+    """Matrix factorisation over `features` ('tfidf', cut to `svd_dims` LSA dimensions, or 'minilm'):
+    `dim` latent dimensions, AdamW at `lr` with `weight_decay`, `batch_size` queries per step, at most
+    `epochs` epochs, early-stopped on validation BCE (a seeded `validation_fraction` 0-1, `patience`
+    epochs). Deterministic under `seed`.
     A model with one label for every training query gets that label as its score.
     """
 
@@ -43,16 +44,7 @@ class FactorizationRouter(FeatureNetRouterMixin, Router):
     def __init__(self, dim: int = 64, features: str = "tfidf", svd_dims: int = 128, epochs: int = 100, lr: float = 3e-3,
                  batch_size: int = 64, weight_decay: float = 1e-4, validation_fraction: float = 0.1,
                  patience: int = 5, seed: int = 0):
-        self.dim = dim
-        self.features = features
-        self.svd_dims = svd_dims
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.seed = seed
+        store_hyper_parameters(self, locals())
 
     def _module(self, n_features: int, n_models: int):
         return bilinear(n_features, n_models, self.dim)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from router.routers import Router, register_router
-from router.routers.neural import FeatureNetRouterMixin
+from router.routers.neural import FeatureNetRouterMixin, store_hyper_parameters
 
 
 def perceptron(n_features: int, n_models: int, hidden: int, dropout: float):
@@ -26,28 +26,19 @@ def perceptron(n_features: int, n_models: int, hidden: int, dropout: float):
 
 @register_router("mlp")
 class PerceptronRouter(FeatureNetRouterMixin, Router):
-    """A `hidden`-unit MLP over `features` ('tfidf', cut to `svd_dims` LSA dimensions, or 'minilm') with `dropout`, trained with BCE on
-    every model's label by AdamW at `lr` with `weight_decay`, `batch_size` queries per step, at most
-    `epochs` epochs, early-stopped on validation BCE (a seeded `validation_fraction` 0-1, `patience`
-    epochs). Deterministic under `seed`. A model with one label for every training query gets that label.
+    """A `hidden`-unit MLP with `dropout` over `features` ('tfidf', cut to `svd_dims` LSA dimensions, or
+    'minilm'), trained with BCE on every model's label by AdamW at `lr` with `weight_decay`,
+    `batch_size` queries per step, at most `epochs` epochs, early-stopped on validation BCE (a seeded
+    `validation_fraction` 0-1, `patience` epochs). Deterministic under `seed`. A model with one label
+    for every training query gets that label.
     """
 
     light = True  # cheap enough for --router auto's candidate set
 
-    def __init__(self, hidden: int = 128, dropout: float = 0.2, features: str = "tfidf", svd_dims: int = 128, epochs: int = 100,
-                 lr: float = 1e-3, batch_size: int = 64, weight_decay: float = 1e-4, validation_fraction: float = 0.1,
-                 patience: int = 5, seed: int = 0):
-        self.hidden = hidden
-        self.dropout = dropout
-        self.features = features
-        self.svd_dims = svd_dims
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.seed = seed
+    def __init__(self, hidden: int = 128, dropout: float = 0.2, features: str = "tfidf", svd_dims: int = 128,
+                 epochs: int = 100, lr: float = 1e-3, batch_size: int = 64, weight_decay: float = 1e-4,
+                 validation_fraction: float = 0.1, patience: int = 5, seed: int = 0):
+        store_hyper_parameters(self, locals())
 
     def _module(self, n_features: int, n_models: int):
         return perceptron(n_features, n_models, self.hidden, self.dropout)

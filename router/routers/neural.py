@@ -22,6 +22,13 @@ from router.features import make_features
 PREDICT_BATCH = 256  # queries per scoring step: a TF-IDF batch is densified, 256 x 50k floats = 51 MB
 
 
+def store_hyper_parameters(router, arguments: dict) -> None:
+    """A router's whole `__init__`: each argument (from `locals()`) becomes the attribute of that name."""
+    for key, value in arguments.items():
+        if key not in ("self", "__class__"):
+            setattr(router, key, value)
+
+
 def rows(x, index: np.ndarray | slice):
     """Rows of a feature matrix (scipy sparse or numpy) as a dense float32 torch tensor."""
     import torch
@@ -110,8 +117,9 @@ def logits_of(module, x) -> np.ndarray:
 class FeatureNetRouterMixin:
     """fit/predict/_state/_restore for a router whose learned state is one torch module on `features`.
 
-    The class provides `_module(n_features, n_models)` (a fresh, seeded module) and the
-    hyper-parameters features, svd_dims, epochs, lr, batch_size, weight_decay, validation_fraction, patience, seed.
+    The class provides `_module(n_features, n_models)` (a fresh module with a per-model `bias`) and the
+    hyper-parameters features, svd_dims, epochs, lr, batch_size, weight_decay, validation_fraction,
+    patience and seed.
     Sparse features (TF-IDF) are first cut to `svd_dims` LSA dimensions (`projection_`, seeded
     TruncatedSVD): a 50k-wide first layer costs an optimizer step over millions of weights per batch.
     Learned state: `projection_` (None for dense features), `weights_` (numpy arrays of the module)
