@@ -175,7 +175,7 @@ def main() -> None:
     options.add_argument("out", type=Path)
     options.add_argument("--dc-steps", type=int, default=500)
     options.add_argument("--encoder", required=True, help="the MiniLM folder (the peer's RouterDC backbone)")
-    options.add_argument("--only", default="", help="comma-separated peer routers to run (default: all)")
+    options.add_argument("--skip", default="", help="comma-separated peer routers not to run here (CPU time)")
     args = options.parse_args()
     split = dict(np.load(args.split, allow_pickle=False))
     models = [str(m) for m in split["models"]]
@@ -190,7 +190,8 @@ def main() -> None:
         folder = Path(tmp)
         data_path = write_inputs(folder, split)
         for name, (hparam, model_path, run) in peers(folder, split, args.dc_steps, args.encoder).items():
-            if args.only and name not in args.only.split(","):
+            if name in args.skip.split(","):
+                results[name] = {"choices": None, "seconds": None, "status": "not run on this split (CPU time; see settings)"}
                 continue
             start = time.perf_counter()
             try:

@@ -19,13 +19,12 @@ argmax (the peer routers' only policy). Our routers learn the 0/1 labels; the pe
 scores as its `performance` field (its input format). `auto` (router.select, when this checkout
 has it) chooses its own candidate on the training queries. McNemar: vs the best single model on test.
 
-Run: python benchmarks/peers.py [--data DIR] [--contrastive-epochs 2] [--peer-python PATH]
+Run: python benchmarks/peers.py [--data DIR] [--contrastive-epochs 1] [--heavy-streams GSM8K] [--peer-python PATH]
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import subprocess
@@ -75,14 +74,12 @@ def ours(train: RoutingData, test: RoutingData, name: str, params: dict, label: 
 
 
 def auto_result(data: RoutingData, seed: int) -> Result:
-    """`auto`'s row when this checkout has it (router.select), else a row saying it is absent."""
-    if importlib.util.find_spec("router.select") is None:
-        return Result("auto", "lm-routing", None, status="absent on this branch (router.select not found); rerun after merging auto")
+    """`auto`'s row when this checkout's evaluate knows it (helper auto's branch), else a row saying it is absent."""
     start = time.perf_counter()
     try:
         evaluation = evaluate(data, ["auto"], ["argmax"], seed=seed)
     except RoutingInputError as error:
-        return Result("auto", "lm-routing", None, status=f"absent: {error}")
+        return Result("auto", "lm-routing", None, status=f"absent on this checkout ({error}); rerun after merging auto")
     row = next(r for r in evaluation.rows if r.method.startswith("router:auto"))
     pick = next((n for n in evaluation.notes if "auto" in n), "")
     return Result("auto", "lm-routing", row, time.perf_counter() - start, None, status=pick or "ok")
@@ -95,13 +92,13 @@ def export_split(path: Path, train: RoutingData, test: RoutingData, embed) -> No
              train_embeddings=embed(list(train.queries)), test_embeddings=embed(list(test.queries)))
 
 
-def peer_results(path: Path, test: RoutingData, python: Path, dc_steps: int) -> list[Result]:
+def peer_results(path: Path, test: RoutingData, python: Path, dc_steps: int | None) -> list[Result]:
     """LLMRouter's routers via the adapter subprocess in the peer venv."""
     if not python.is_file():
         return [Result("LLMRouter (all)", "LLMRouter", None, status=f"not run: no peer venv at {python} (see this script's docstring)")]
     out = path.with_suffix(".peers.json")
-    command = [str(python), str(ADAPTER), str(path), str(out), "--dc-steps", str(dc_steps),
-               "--encoder", encoder_source("minilm")]
+    command = [str(python), str(ADAPTER), str(path), str(out), "--dc-steps", str(dc_steps or 0),
+               "--encoder", encoder_source("minilm"), *(["--skip", "dcrouter"] if dc_steps is None else [])]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0 or not out.is_file():
         return [Result("LLMRouter (all)", "LLMRouter", None, status=f"adapter failed: {done.stderr.strip()[-300:]}")]
@@ -115,23 +112,31 @@ def peer_results(path: Path, test: RoutingData, python: Path, dc_steps: int) -> 
     return results
 
 
-def run_stream(data: RoutingData, args, work: Path, stream: str) -> tuple[list[Result], Row]:
+def run_stream(data: RoutingData, args, work: Path, stream: str) -> tuple[list[Result], Row, str]:
+    if args.limit:  # smoke runs only: the first queries of each split
+        first = [np.flatnonzero(np.array(data.splits) == split)[:args.limit] for split in (TRAIN, TEST)]
+        data = data.take(np.concatenate(first))
     train, test = data.split(TRAIN), data.split(TEST)
+    heavy = stream in args.heavy_streams.split(",")
     best = max((r for r in baseline_rows(test, args.seed) if r.method.startswith("model:")), key=lambda r: r.accuracy)
     minilm = make_features("minilm").fit([])
     split_file = work / f"{stream.split()[0].lower()}.npz"
     export_split(split_file, train, test, minilm.transform)  # also fills the embedding cache our minilm routers read
     jobs = [(f"{n}[{f}]", n, {"features": f}) for f in FEATURES for n in LIGHT]
-    jobs.append(("contrastive[minilm]", "contrastive", {"epochs": args.contrastive_epochs, "max_length": 128}))
+    if heavy:
+        jobs.append(("contrastive[minilm]", "contrastive", {"epochs": args.contrastive_epochs, "max_length": 128}))
     results = [Result(f"best single ({best.method[6:]})", "baseline", best)]
     for label, name, params in tqdm(jobs, desc=f"{stream}: our routers"):
         results.append(ours(train, test, name, params, label))
+    if not heavy:
+        results.append(Result("contrastive[minilm]", "lm-routing", None, status="not run on this split (CPU time; see settings)"))
     results.append(auto_result(data, args.seed))
-    dc_steps = args.contrastive_epochs * math.ceil(train.n_queries / DC_BATCH)  # the same passes over the data as ours
+    # the peer's RouterDC gets as many passes over the training queries as ours
+    dc_steps = args.contrastive_epochs * math.ceil(train.n_queries / DC_BATCH) if heavy else None
     results += peer_results(split_file, test, args.peer_python, dc_steps)
     with_tests = [dataclasses.replace(r, row=dataclasses.replace(r.row, vs_best=paired_test(r.row.correct, best.correct)))
                   if r.row is not None and r.library != "baseline" else r for r in results]
-    return with_tests, best
+    return with_tests, best, f"train ({train.n_queries} queries) -> test ({test.n_queries} queries)"
 
 
 def fmt_seconds(result: Result) -> str:
@@ -195,32 +200,18 @@ def plot(all_results: dict[str, list[Result]], path: Path) -> None:
     save_figure(fig, path)
 
 
-def main() -> None:
-    options = parser(__doc__)
-    options.add_argument("--contrastive-epochs", type=int, default=2)
-    options.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
-    options.add_argument("--streams", default=",".join(STREAMS), help="comma-separated subset of: " + ", ".join(STREAMS))
-    args = options.parse_args()
-    torch.set_num_threads(1)  # a shared 2-core machine: a second thread mostly waits
-    all_results: dict[str, list[Result]] = {}
-    sections = []
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        for stream in args.streams.split(","):
-            data = load_routerdc(args.data, STREAMS[stream])
-            results, best = run_stream(data, args, Path(tmp), stream)
-            all_results[stream] = results
-            train, test = data.split(TRAIN), data.split(TEST)
-            sections += [f"## {stream}", "", f"train ({train.n_queries} queries) -> test ({test.n_queries} queries)", "",
-                         *stream_table(results, best), ""]
-            print("\n".join(sections[-len(results) - 6:]), flush=True)
-    plot(all_results, RESULTS / "peers.png")
+def write_report(args, all_results: dict[str, list[Result]], sections: list[str], minutes: float) -> None:
+    """results/peers.md (at --out) and its PNG beside it, from the streams done so far."""
+    png = args.out.with_suffix(".png")
+    plot(all_results, png)
+    regenerate = f"python benchmarks/peers.py --contrastive-epochs {args.contrastive_epochs} --heavy-streams '{args.heavy_streams}'"
     lines = [
-        "# lm-routing beside LLMRouter (llmrouter-lib 0.4.0), same splits, same MiniLM embeddings",
+        "# lm-routing beside LLMRouter (llmrouter-lib 0.4.0): same splits, same MiniLM embeddings",
         "",
-        f"Regenerate: `python benchmarks/peers.py --contrastive-epochs {args.contrastive_epochs}` "
-        f"({(time.perf_counter() - started) / 60:.1f} min on a shared 2-core CPU, torch on 1 thread). "
-        "Data: RouterDC 7-LLM release, train -> test, solved = score >= 0.5; argmax routing for every router.",
+        f"Regenerate: `{regenerate}`{f' --limit {args.limit}' if args.limit else ''} "
+        f"({minutes:.1f} min on a shared, busy 2-core CPU, torch on 1 thread). Data: RouterDC 7-LLM release, "
+        "train -> test, solved = score >= 0.5; argmax routing for every router."
+        + (f" SMOKE RUN: only the first {args.limit} train and test queries." if args.limit else ""),
         "",
         "Test accuracy % (difference to the best single model on test, points):",
         "",
@@ -228,23 +219,48 @@ def main() -> None:
         "",
         "- Features: `[tfidf]` word 1-2 gram TF-IDF; `[minilm]` all-MiniLM-L6-v2 mean-pooled unit embeddings, "
         "the very vectors handed to every LLMRouter router that takes embeddings (knn, svm, mlp, mf).",
-        f"- contrastive (ours) fine-tunes MiniLM for {args.contrastive_epochs} epochs (RouterDC losses); the peer's "
-        f"dcrouter gets the same number of passes ({args.contrastive_epochs} x train/{DC_BATCH} steps of {DC_BATCH}) with "
-        "MiniLM swapped in for its hard-coded mDeBERTa-v3-base backbone (not available offline), 128 tokens, its "
-        "config's losses (cluster loss 1.0, sample loss 0), and its last step's weights: its trainer also saves "
-        "a checkpoint chosen on test accuracy, which we do not use.",
+        f"- Heavy routers, on {args.heavy_streams} only (CPU time): contrastive (ours) fine-tunes MiniLM for "
+        f"{args.contrastive_epochs} epoch(s) (RouterDC losses, 128 tokens); the peer's dcrouter gets as many passes "
+        f"({args.contrastive_epochs} x ceil(train/{DC_BATCH}) steps of {DC_BATCH} queries), with MiniLM swapped in for its "
+        "hard-coded mDeBERTa-v3-base backbone (not available offline), 128 tokens, its config's losses (cluster "
+        "loss 1.0, sample loss 0), and its last step's weights: its trainer also saves a checkpoint chosen on test "
+        "accuracy, which we do not use. Both are far below RouterDC's published budget (hundreds of steps on a GPU).",
         "- Peer hyper-parameters: its configs/model_config_train/*.yaml (knn: 5 cosine neighbours; svm: rbf, C=1; "
         "mlp: 128-64, 100 epochs; mf: latent 128, 5 epochs). The peer reads each model's raw score as `performance` "
         "and learns the best model per query; ours learn the 0/1 solved labels.",
         "- Seconds: ours fit / route with embeddings precomputed; the peer's fit + route together, from its own "
         "trainers (they also write their files). auto: its whole selection (inner CV) and fit.",
         "",
-        "![peers](peers.png)",
+        f"![peers]({png.name})",
         "",
         *sections,
     ]
-    (RESULTS / "peers.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS / 'peers.md'} and peers.png", file=sys.stderr)
+    args.out.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    options = parser(__doc__)
+    options.add_argument("--contrastive-epochs", type=int, default=1)
+    options.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
+    options.add_argument("--streams", default=",".join(STREAMS), help="comma-separated subset of: " + ", ".join(STREAMS))
+    options.add_argument("--heavy-streams", default="GSM8K", help="streams where contrastive and the peer's dcrouter run")
+    options.add_argument("--limit", type=int, default=0, help="smoke runs: only the first N train and N test queries")
+    options.add_argument("--out", type=Path, default=RESULTS / "peers.md")
+    args = options.parse_args()
+    torch.set_num_threads(1)  # a shared 2-core machine: a second thread mostly waits
+    all_results: dict[str, list[Result]] = {}
+    sections: list[str] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for stream in args.streams.split(","):
+            data = load_routerdc(args.data, STREAMS[stream])
+            results, best, described = run_stream(data, args, Path(tmp), stream)
+            all_results[stream] = results
+            table = stream_table(results, best)
+            sections += [f"## {stream}", "", described, "", *table, ""]
+            print(f"{stream}: {described}", *table, sep="\n", flush=True)
+            write_report(args, all_results, sections, (time.perf_counter() - started) / 60)  # partial results survive
+    print(f"wrote {args.out} and {args.out.with_suffix('.png').name}", file=sys.stderr)
 
 
 if __name__ == "__main__":

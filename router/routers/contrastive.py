@@ -23,9 +23,6 @@ from router.features import encoder_source
 from router.routers import Router, register_router
 from router.routers.neural import constant_scores
 
-ENCODER_PREFIX = "encoder."  # _state keys of the fine-tuned encoder's weights
-
-
 def sample_llm_loss(similarity, solved):
     """RouterDC's sample-LLM loss: mean over (query, solving model) pairs of
     -log(exp(s_pos) / (exp(s_pos) + sum over non-solving models of exp(s_neg))).
@@ -176,6 +173,7 @@ class ContrastiveRouter(Router):
         return np.where(np.isnan(self.constant_), probability, self.constant_)
 
     def _encoder_weights(self) -> dict[str, np.ndarray]:
+        """The fine-tuned encoder's weights (an early-stopping checkpoint)."""
         return {k: v.detach().float().cpu().numpy().copy() for k, v in self.encoder_.model.state_dict().items()}
 
     def _load_encoder_weights(self, weights: dict[str, np.ndarray]) -> None:
@@ -184,17 +182,16 @@ class ContrastiveRouter(Router):
         self.encoder_.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
 
     def _state(self) -> dict[str, np.ndarray]:
-        """All learned state as numpy arrays: the fine-tuned encoder ('encoder.<name>'), `models`
-        (vectors), `calibration`, `constant`, and the early-stopping record (`history`, `best_epoch`)."""
-        encoder = {ENCODER_PREFIX + k: v for k, v in self._encoder_weights().items()}
-        return {**encoder, "models": self.models_, "calibration": self.calibration_, "constant": self.constant_,
+        """Learned state beside the fine-tuned encoder (`encoder_`, which the save format writes and
+        restores itself, as for mlc): `models` (vectors), `calibration`, `constant`, and the
+        early-stopping record (`history`, `best_epoch`)."""
+        return {"models": self.models_, "calibration": self.calibration_, "constant": self.constant_,
                 "history": np.asarray(self.history_, dtype=float), "best_epoch": np.asarray(self.best_epoch_)}
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Rebuild the fitted router from `_state()`'s arrays: the `encoder` hyper-parameter gives the
-        architecture and tokenizer, the arrays give every weight."""
-        self.encoder_ = self._load_encoder()
-        self._load_encoder_weights({k[len(ENCODER_PREFIX):]: v for k, v in arrays.items() if k.startswith(ENCODER_PREFIX)})
+        """Rebuild the fitted router from `_state()`'s arrays; `encoder_` must already be restored."""
+        if not hasattr(self, "encoder_"):
+            raise RuntimeError("restore the fine-tuned encoder_ before _restore: _state does not hold it")
         self.models_ = np.asarray(arrays["models"])
         self.calibration_ = np.asarray(arrays["calibration"])
         self.constant_ = np.asarray(arrays["constant"], dtype=float)

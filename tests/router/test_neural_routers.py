@@ -4,6 +4,7 @@ their auto-candidate flags, the losses' arithmetic, and early stopping."""
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -26,9 +27,11 @@ def test_state_restore_round_trip(router_name, request):
     assert all(isinstance(v, np.ndarray) and v.dtype != object for v in state.values())
     params = json.loads(json.dumps(router.get_params()))  # the format keeps hyper-parameters as JSON
     fresh = make_router(router_name, **params)
-    fresh._restore({k: v.copy() for k, v in state.items()})
     if hasattr(router, "featurizer_"):  # saved and restored apart from _state by the format
         fresh.featurizer_ = router.featurizer_
+    if hasattr(router, "encoder_"):  # so is a fine-tuned encoder: here a copy through its saved files
+        fresh.encoder_ = pickle.loads(pickle.dumps(router.encoder_))
+    fresh._restore({k: v.copy() for k, v in state.items()})
     assert np.array_equal(fresh.predict_proba(queries), router.predict_proba(queries))
 
 
