@@ -251,4 +251,4 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:300]
 
 
-from router.routers import cluster, forest, knn, linear, transformer  # noqa: E402,F401  (registers the built-in routers)
+from router.routers import cluster, contrastive, factorization, forest, knn, linear, mlp, transformer  # noqa: E402,F401  (registers the built-in routers)

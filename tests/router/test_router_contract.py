@@ -24,8 +24,11 @@ def corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
 TEST_PARAMS: dict[str, dict] = {
     "mlc": {"epochs": 30, "lr": 5e-3, "batch_size": 32, "max_length": 32},
     "sc": {"batch_size": 256, "max_length": 32},
+    "mf": {"epochs": 40, "lr": 1e-2, "dim": 16, "svd_dims": 16},
+    "mlp": {"epochs": 40, "lr": 1e-2, "hidden": 16, "svd_dims": 16},
+    "contrastive": {"epochs": 8, "lr": 3e-3, "batch_size": 32, "max_length": 32, "n_clusters": 3},
 }
-NEEDS_ENCODER = ("mlc", "sc")  # their `encoder` is the session's tiny random BERT, added by `name`
+NEEDS_ENCODER = ("mlc", "sc", "contrastive")  # their `encoder` is the session's tiny random BERT, added by `name`
 
 
 def build(name: str):
