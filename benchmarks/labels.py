@@ -1,6 +1,6 @@
 """Token budget of label generation per task, before (branch point `main`) and after issue 12.
 
-    python benchmarks/labels.py [--before-ref main] [--limit N]
+    python benchmarks/labels.py [--before-ref REF] [--limit N]
 
 From the real task configs and the real test splits in ../shared/data (or
 $LM_ROUTING_SHARED_DATA), rendered by lm-eval's own Task objects, per task family:
@@ -177,7 +177,7 @@ def main() -> None:
     import argparse
 
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    options.add_argument("--before-ref", default="main", help="git ref whose task configs are 'before'")
+    options.add_argument("--before-ref", default="df7c737", help="git ref whose task configs are 'before' (default: main where issue 12 branched off)")
     options.add_argument("--limit", type=int, help="documents per lm-eval task (default: the whole test split)")
     args = options.parse_args()
     os.environ.setdefault("LM_ROUTING_DATA", str(SHARED))
