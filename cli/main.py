@@ -25,7 +25,7 @@ from router.load import load_routing_data
 from router.logs import ReadOptions, read_harness_logs, read_queries
 from router.policies import POLICIES, make_policy
 from router.publish import Outputs
-from router.routers import ROUTERS, check_new_folder, load_router, make_router, write_router
+from router.routers import ROUTERS, check_new_folder, load_router, write_router
 from router.report import format_table, to_json, write_routed_models
 
 from cli.names import RegistryChoice, feature_names, names_epilog, router_default
@@ -136,8 +136,6 @@ def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, so
     chains = _parse_cascades(cascades)
     given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
     params = {name: router_params(name, given) for name in routers}
-    for name in routers:  # an unknown router or an encoder out of reach stops before the logs are read
-        make_router(name, **params[name]).check_ready()
     options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines)
     data = load_routing_data(logs, scores, test_scores, solved_threshold, options)
     if declared:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from joblib import Parallel, delayed
 
 from router.data import RoutingData
 from router.features import SentenceEmbeddings, make_features
@@ -45,6 +44,8 @@ def cross_fit_scores(name: str, params: dict, data: RoutingData, folds: int, see
     # embeddings are cached per process: workers would each re-encode every query
     embedded = isinstance(make_features(make_router(name, **params).get_params().get("features", "tfidf")), SentenceEmbeddings)
     workers = n_jobs if is_light(name) and not embedded and data.n_queries >= PARALLEL_MIN_QUERIES else 1
+    from joblib import Parallel, delayed  # imported when folds run in parallel: keeps the CLI's start-up light
+
     parts = Parallel(n_jobs=workers)(delayed(_fold_scores)(name, params, queries, data.labels, h) for h in held_outs)
     for held_out, part in zip(held_outs, parts):
         scores[held_out] = part

@@ -66,6 +66,18 @@ def logistic_from_arrays(arrays: Arrays, make_classifier):
     return classifier
 
 
+def linear_arrays(regression) -> Arrays:
+    """A fitted LinearRegression or Ridge (one or several outputs)."""
+    return {"coef": np.asarray(regression.coef_), "intercept": np.asarray(regression.intercept_)}
+
+
+def linear_from_arrays(arrays: Arrays, regression):
+    """`regression` (unfitted, as at fit time) predicting X @ coef.T + intercept with the saved arrays."""
+    regression.coef_, regression.intercept_ = arrays["coef"], arrays["intercept"]
+    regression.n_features_in_ = arrays["coef"].shape[-1]
+    return regression
+
+
 def forest_arrays(forest) -> Arrays:
     """A fitted RandomForestClassifier: every tree's node records and leaf values, and the classes per output."""
     classes = forest.classes_ if forest.n_outputs_ > 1 else [forest.classes_]

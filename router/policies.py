@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from router.data import RoutingInputError
+from router.estimator_arrays import linear_arrays, linear_from_arrays, prefixed, unprefixed
 
 POLICIES: dict[str, Callable[..., Policy]] = {}
 
@@ -48,6 +49,13 @@ class Policy:
 
     def choose(self, scores: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """What `fit` learned, as plain arrays (a saved router keeps its fitted policy without pickle)."""
+        return {}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """The fitted policy back from `_state()`'s arrays."""
 
 
 @register_policy("argmax")
@@ -107,6 +115,15 @@ class _ConfidenceRegression(Policy):
         predicted = self.regression_.predict(scores)[:, None]
         return np.argmin(np.abs(scores - predicted), axis=1)
 
+    def _state(self):
+        return {"order": self.order_, **prefixed("regression", linear_arrays(self.regression_))}
+
+    def _restore(self, arrays):
+        from sklearn.linear_model import LinearRegression
+
+        self.order_ = arrays["order"]
+        self.regression_ = linear_from_arrays(unprefixed("regression", arrays), LinearRegression())
+
 
 @register_policy("prediction")
 class Prediction(_ConfidenceRegression):
@@ -140,6 +157,14 @@ class Stacked(Policy):
         # reshape: with one model in the pool the regression returns a flat vector
         return np.argmax(self.regression_.predict(scores).reshape(len(scores), -1), axis=1)
 
+    def _state(self):
+        return linear_arrays(self.regression_)
+
+    def _restore(self, arrays):
+        from sklearn.linear_model import Ridge
+
+        self.regression_ = linear_from_arrays(arrays, Ridge(alpha=1.0))
+
 
 @register_policy("fallback")
 class Fallback(Policy):
@@ -167,6 +192,12 @@ class Fallback(Policy):
     def choose(self, scores):
         self._require_fit()
         return self._pick(scores, self.margin_)
+
+    def _state(self):
+        return {"default": np.asarray(self.default_), "margin": np.asarray(self.margin_)}
+
+    def _restore(self, arrays):
+        self.default_, self.margin_ = int(arrays["default"]), float(arrays["margin"])
 
 
 def policies_to_run(router: str, heavy: bool, policies: list[str], named: bool) -> tuple[list[str], str | None]:

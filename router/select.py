@@ -17,14 +17,13 @@ import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from router.crossfit import FitCache
+from router.estimator_arrays import logistic_arrays, logistic_from_arrays, prefixed, unprefixed
 from router.data import RoutingData, RoutingInputError
 from router.features import MINILM_PACKAGE
 from router.policies import POLICIES, Policy, make_policy
-from router.routers import ROUTERS, Router
+from router.routers import ROUTERS, Router, register_saved_form
 
 AUTO = "auto"
 SINGLE, PER_DATASET, ROUTED = "single", "per-dataset", "router"
@@ -178,12 +177,21 @@ def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str
     return choose(scored, k)
 
 
-def dataset_features() -> TfidfVectorizer:
+def dataset_features():
     """Character 1-3 grams, case and line breaks kept: a benchmark's format ('\nA. ' choices) names it
     better than its words (on RouterDC GSM8K vs MMLU: 15 of 5532 test queries misnamed, 45 with word TF-IDF)."""
-    return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, sublinear_tf=True)
+    from router.tfidf import QueryTfidf
+
+    return QueryTfidf(analyzer="char", ngram_range=(1, 3), lowercase=False, sublinear_tf=True)
 
 
+def _dataset_classifier():
+    from sklearn.linear_model import LogisticRegression  # imported when fitted: keeps the CLI's start-up light
+
+    return LogisticRegression(C=10.0, max_iter=3000)
+
+
+@register_saved_form(AUTO)
 class DeployedPick(Router):
     """`auto`'s pick, ready to serve: `predict_proba` rows whose argmax is the picked model.
 
@@ -193,8 +201,14 @@ class DeployedPick(Router):
     1 for the model the fitted policy chooses, 0 elsewhere. Built by `deploy`, not by fit.
     """
 
-    def __init__(self, pick: str = ""):
+    def __init__(self, pick: str = "", kind: str = SINGLE, router: str | None = None, features: str | None = None,
+                 policy: str | None = None, seed: int = 0):
         self.pick = pick
+        self.kind = kind
+        self.router = router
+        self.features = features
+        self.policy = policy
+        self.seed = seed
 
     def _fit(self, queries, labels):
         raise NotImplementedError("a DeployedPick is built by router.select.deploy from a Selection")
@@ -210,14 +224,43 @@ class DeployedPick(Router):
             return scores
         return np.eye(self.n_models_)[self.policy_.choose(scores)]
 
+    def _state(self):
+        """Solve rates (single, per dataset), the dataset classifier, or the picked router's and policy's
+        arrays; the TF-IDF in `featurizer_` (the dataset classifier's, or the picked router's) is saved by the format."""
+        if self.router_ is not None:
+            return {**prefixed("router", self.router_._state()),
+                    **prefixed("policy", self.policy_._state() if self.policy_ is not None else {})}
+        arrays = {"rates": self.rates_}
+        if self.dataset_classifier_ is not None:
+            arrays.update(prefixed("datasets", logistic_arrays(self.dataset_classifier_)))
+        return arrays
+
+    def _restore(self, arrays):
+        self.router_, self.policy_, self.dataset_classifier_ = None, None, None
+        if self.kind == ROUTED:
+            if self.router not in ROUTERS or self.policy not in POLICIES:
+                raise ValueError(f"auto's pick names an unknown router {self.router!r} or policy {self.policy!r}")
+            self.router_ = ROUTERS[self.router](features=self.features)
+            self.router_.n_models_ = self.n_models_
+            if getattr(self, "featurizer_", None) is not None:
+                self.router_.featurizer_ = self.featurizer_
+            self.router_._restore(unprefixed("router", arrays))
+            if self.policy != "argmax":
+                self.policy_ = make_policy(self.policy, seed=self.seed)
+                self.policy_._restore(unprefixed("policy", arrays))
+            return
+        self.rates_ = arrays["rates"]
+        if self.kind == PER_DATASET:
+            self.dataset_classifier_ = logistic_from_arrays(unprefixed("datasets", arrays), _dataset_classifier)
+
 
 def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cache: FitCache | None = None) -> DeployedPick:
     """The pick of `selection`, fit on every query of `train` (routers and their out-of-fold scores from `cache`)."""
     cache = cache or FitCache()
     candidate = selection.pick.candidate
-    deployed = DeployedPick(candidate.name)
+    deployed = DeployedPick(candidate.name, candidate.kind, candidate.router, candidate.features, candidate.policy, seed)
     deployed.n_models_ = train.n_models
-    deployed.router_, deployed.policy_, deployed.dataset_classifier_, deployed.featurizer_ = None, None, None, None
+    deployed.router_, deployed.policy_, deployed.dataset_classifier_ = None, None, None
     if candidate.kind == SINGLE:
         deployed.rates_ = train.labels.mean(axis=0)[None, :]
     elif candidate.kind == PER_DATASET:
@@ -226,11 +269,13 @@ def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cach
         deployed.rates_ = np.stack([train.labels[datasets == d].mean(axis=0) for d in names])
         deployed.featurizer_ = dataset_features().fit(list(train.queries))
         target = np.searchsorted(names, datasets)
-        deployed.dataset_classifier_ = LogisticRegression(C=10.0, max_iter=3000).fit(
+        deployed.dataset_classifier_ = _dataset_classifier().fit(
             deployed.featurizer_.transform(list(train.queries)), target)
     else:
         params = {"features": candidate.features}
         deployed.router_ = cache.fitted(candidate.router, params, train)
+        if hasattr(deployed.router_, "featurizer_"):
+            deployed.featurizer_ = deployed.router_.featurizer_  # saved once, by the format, for both
         policy: Policy = make_policy(candidate.policy, seed=seed)
         if candidate.policy != "argmax":
             oof = cache.out_of_fold(candidate.router, params, train, min(folds, train.n_queries), seed)

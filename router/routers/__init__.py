@@ -92,6 +92,26 @@ def register_router(name: str):
     return add
 
 
+SAVED_FORMS: dict[str, type[Router]] = {}  # routers loaded from a save but built otherwise (auto's pick)
+
+
+def register_saved_form(name: str):
+    """Class decorator: a Router that `load_router` rebuilds under `name`, though it is not trained by name."""
+
+    def add(cls: type[Router]) -> type[Router]:
+        cls.name = name
+        SAVED_FORMS[name] = cls
+        return cls
+
+    return add
+
+
+def _saved_kinds() -> dict[str, type[Router]]:
+    import router.select  # noqa: F401  (registers auto's pick, DeployedPick)
+
+    return {**ROUTERS, **SAVED_FORMS}
+
+
 def make_router(name: str, **params) -> Router:
     """A fresh router by registry name; unknown names raise RoutingInputError."""
     if name not in ROUTERS:
@@ -182,9 +202,10 @@ def _read_meta(directory: Path) -> dict:
     if set(meta) != META_KEYS:
         raise bad(f"keys {', '.join(sorted(map(str, meta)))[:200]}, expected {', '.join(sorted(META_KEYS))}")
     name, params, models, files = meta["router"], meta["params"], meta["models"], meta["files"]
-    if not isinstance(name, str) or name not in ROUTERS:
+    kinds = _saved_kinds()
+    if not isinstance(name, str) or name not in kinds:
         raise bad(f"unknown router {str(name)[:50]!r}")
-    accepted = set(inspect.signature(ROUTERS[name].__init__).parameters) - {"self"}
+    accepted = set(inspect.signature(kinds[name].__init__).parameters) - {"self"}
     if not isinstance(params, dict) or not set(params) <= accepted:
         raise bad(f"'params' must be an object with keys among {', '.join(sorted(accepted))}")
     if (not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models)
@@ -223,7 +244,7 @@ def _check_files(directory: Path, files: dict[str, str]) -> None:
 def _build(directory: Path, meta: dict) -> Router:
     """The fitted router from checked files; any failure is one line naming the folder."""
     try:
-        router = ROUTERS[meta["router"]](**meta["params"])
+        router = _saved_kinds()[meta["router"]](**meta["params"])
         router.n_models_ = meta["n_models"]
         with np.load(directory / ARRAYS_FILE, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}

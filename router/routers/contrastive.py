@@ -11,10 +11,6 @@ scores into P(solve) 0-1. torch, transformers and accelerate are imported inside
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
-from sklearn.cluster import KMeans
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from router.data import validation_split
@@ -145,6 +141,9 @@ class ContrastiveRouter(Router):
         """Seeded k-means cluster of each query's untrained encoder vector (the sample-sample positives)."""
         vectors = self.encoder_.embed(queries, self.batch_size)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+        from sklearn.cluster import KMeans  # imported when fitted: keeps the CLI's start-up light
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(1):  # small matrices: extra BLAS threads only wait on each other
             return KMeans(min(self.n_clusters, len(queries)), n_init=4, random_state=self.seed).fit_predict(vectors)
 
@@ -159,6 +158,8 @@ class ContrastiveRouter(Router):
     @staticmethod
     def _calibrate(similarity: np.ndarray, solved: np.ndarray) -> np.ndarray:
         """(n_models, 2) slope and intercept of each model's logistic P(solve | score); zeros when constant."""
+        from sklearn.linear_model import LogisticRegression  # imported when fitted: keeps the CLI's start-up light
+
         rows = []
         for j in range(solved.shape[1]):
             if solved[:, j].min() == solved[:, j].max():
@@ -169,6 +170,8 @@ class ContrastiveRouter(Router):
         return np.array(rows)
 
     def _predict(self, queries):
+        from scipy.special import expit
+
         probability = expit(self._similarity(queries) * self.calibration_[:, 0] + self.calibration_[:, 1])
         return np.where(np.isnan(self.constant_), probability, self.constant_)
 

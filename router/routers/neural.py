@@ -9,10 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import scipy.sparse
-from scipy.special import expit
-from sklearn.decomposition import TruncatedSVD
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from router.data import validation_split
@@ -31,6 +27,7 @@ def store_hyper_parameters(router, arguments: dict) -> None:
 
 def rows(x, index: np.ndarray | slice):
     """Rows of a feature matrix (scipy sparse or numpy) as a dense float32 torch tensor."""
+    import scipy.sparse  # imported when used: keeps the CLI's start-up light
     import torch
 
     part = x[index]
@@ -130,6 +127,9 @@ class FeatureNetRouterMixin:
     _module: Callable
 
     def _fit(self, queries, labels):
+        import scipy.sparse  # imported when fitted: keeps the CLI's start-up light
+        from sklearn.decomposition import TruncatedSVD
+        from threadpoolctl import threadpool_limits
         import torch
 
         self.featurizer_ = make_features(self.features).fit(queries)
@@ -158,6 +158,8 @@ class FeatureNetRouterMixin:
         return np.asarray(x if self.projection_ is None else x @ self.projection_, dtype=np.float32)
 
     def _predict(self, queries):
+        from scipy.special import expit
+
         x = self._project(self.featurizer_.transform(queries))
         module = load_weights(self._module(x.shape[1], len(self.constant_)), self.weights_)
         return np.where(np.isnan(self.constant_), expit(logits_of(module, x)), self.constant_)
