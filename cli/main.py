@@ -231,8 +231,7 @@ def demo_command(output_path, seed, routers):
     for dataset_logs in sorted(p for p in logs.iterdir() if p.is_dir()):
         data = read_harness_logs(dataset_logs)
         cascades[dataset_logs.name] = _demo_cascade(data)
-        result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[cascades[dataset_logs.name]],
-                          policies_named=False)
+        result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[cascades[dataset_logs.name]])
         click.echo(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
         # beside the members' logs, as lm-eval's --output_path keeps every model: later reads note and skip them
         write_routed_models(dataset_logs / f"routed-{stamp}", result.data, result.routed, stamp)
