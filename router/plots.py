@@ -69,7 +69,8 @@ def _draw_accuracy_latency(ax, evaluation: Evaluation) -> list[str]:
                  "upper-bound": dict(facecolor="none", edgecolor=colours.get(row.router, "black"), marker="o")}
         ax.scatter(x, y, s=45, zorder=3, **style.get(kind, dict(color="black", marker="s")))
         # upper bounds sit near the oracle and cascades near their last member: label them on another side
-        offset = {"upper-bound": (-5, -9), "cascade": (5, -10)}.get(kind, (5, 4))
+        bounds = sum(_kind(r) == "upper-bound" for r in rows[: rows.index(row)])  # several bounds: stack their labels
+        offset = {"upper-bound": (-5, -9 - 9 * bounds), "cascade": (5, -10)}.get(kind, (5, 4))
         ax.annotate(_label(row), (x, y), textcoords="offset points", xytext=offset,
                     ha="right" if kind == "upper-bound" else "left", fontsize=7, color="#333333")
     deployable = [(r.latency_s, 100 * r.accuracy) for r in rows if _kind(r) not in NOT_DEPLOYABLE]
