@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -107,3 +108,20 @@ def test_tags_resolve_to_every_task_of_their_families(task_manager, tag, familie
     }
     entry = manager.task_index[tag]
     assert entry.kind is Kind.TAG and entry.tags == expected
+
+
+@pytest.mark.slow
+def test_lm_eval_runs_every_family_from_the_lm_routing_tag(tmp_path, shared_data):
+    """`lm_eval --tasks lm_routing` runs GSM8K and both MMLU families (116 tasks), offline on local data."""
+    from conftest import run_lm_eval
+
+    from lm_routing_tasks.mmlu_tasks import SUBJECTS
+
+    run_lm_eval(["--model", "dummy", "--tasks", "lm_routing", "--limit", "1", "--output_path", str(tmp_path / "out")],
+                data_dir=shared_data, cwd=tmp_path)
+    (results_file,) = (tmp_path / "out").rglob("results_*.json")
+    ran = set(json.loads(results_file.read_text())["configs"])
+    assert {"gsm8k_cot_maj10", "gsm8k_cot_zeroshot_maj10"} <= ran
+    for family in ("mmlu_cot_maj10", "mmlu_cot_zeroshot_maj10"):
+        assert {f"{family}_{s}" for s in SUBJECTS} <= ran
+    assert len(ran) == 2 + 2 * len(SUBJECTS)
