@@ -179,24 +179,22 @@ def headline(all_results: dict[str, list[Result]]) -> list[str]:
 
 def plot(all_results: dict[str, list[Result]], path: Path) -> None:
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(all_results), figsize=(6 * len(all_results), 7), sharey=False)
+    fig, axes = plt.subplots(1, len(all_results), figsize=(5 * len(all_results), 7), squeeze=False)
     colours = {"lm-routing": "tab:blue", "LLMRouter": "tab:orange", "baseline": "tab:gray"}
-    for ax, (stream, results) in zip(np.atleast_1d(axes), all_results.items()):
+    for ax, (stream, results) in zip(axes[0], all_results.items()):
         ran = sorted((r for r in results if r.row is not None), key=lambda r: r.row.accuracy)
         best = next(r for r in results if r.library == "baseline").row.accuracy
         y = np.arange(len(ran))
         acc = np.array([100 * r.row.accuracy for r in ran])
-        low = acc - np.array([100 * r.row.ci[0] for r in ran])
-        high = np.array([100 * r.row.ci[1] for r in ran]) - acc
-        ax.barh(y, acc, xerr=[low, high], color=[colours[r.library] for r in ran], capsize=2)
+        errors = [acc - [100 * r.row.ci[0] for r in ran], [100 * r.row.ci[1] for r in ran] - acc]
+        ax.barh(y, acc, xerr=errors, color=[colours[r.library] for r in ran], capsize=2)
         ax.axvline(100 * best, color="black", linestyle="--", linewidth=1)
-        ax.set_yticks(y, [r.name for r in ran], fontsize=8)
-        ax.set_xlim(max(0, acc.min() - 10), min(100, acc.max() + 5))
-        ax.set_title(f"{stream} (dashed: best single)")
-        ax.set_xlabel("test accuracy % (95% CI), argmax routing")
+        ax.set_yticks(y, ["best single" if r.library == "baseline" else r.name for r in ran], fontsize=8)
+        ax.set_xlim(max(0, acc.min() - 8), min(100, acc.max() + 4))
+        ax.set_title(f"{stream}\n(dashed: best single model)", fontsize=10)
+        ax.set_xlabel("test accuracy %, 95% CI (argmax routing)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    fig.legend(handles, list(colours), loc="lower center", ncol=3)
-    fig.subplots_adjust(bottom=0.1)
+    axes[0, -1].legend(handles, list(colours), loc="lower right", fontsize=8)
     save_figure(fig, path)
 
 
