@@ -246,6 +246,41 @@ def test_tampered_arrays_are_refused_at_load(knn_router, fails, tmp_path, change
     fails("predict", "--load", saved, "--query", "How many apples?", expect=(f"{saved}: cannot rebuild the saved router",))
 
 
+@pytest.fixture(scope="module")
+def rf_router(simulated, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("saved_rf") / "rf"
+    done = _cli("--logs", simulated / "gsm8k", "--router", "rf", "--policy", "argmax", "--save", folder)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+def _retarget(field: str, value: int):
+    def change(arrays):
+        nodes = arrays["router.tree0.nodes"].copy()
+        nodes[field][0] = value
+        return {**arrays, "router.tree0.nodes": nodes}
+    return change
+
+
+@pytest.mark.parametrize("saved_name, change", [
+    ("rf", _retarget("left_child", 10**9)), ("rf", _retarget("right_child", 0)), ("rf", _retarget("feature", 10**9)),
+    ("rf", _retarget("left_child", -5)),
+    ("rf", lambda a: {**a, "router.tree0.values": a["router.tree0.values"][:1]}),
+    ("rf", lambda a: {**a, "router.tree0.nodes": np.zeros(len(a["router.tree0.nodes"]), dtype=[("x", "<f8")])}),
+    ("knn", lambda a: {**a, "router.points.indices": a["router.points.indices"] + 10**6}),
+], ids=["child-out-of-range", "child-loop", "feature-out-of-range", "child-negative", "values-short", "nodes-layout",
+        "csr-indices"])
+def test_tampered_compiled_structures_are_refused_before_use(request, fails, tmp_path, saved_name, change):
+    """Arrays that sklearn's compiled code would read unchecked (tree nodes, sparse indices) are checked at load."""
+    saved = copy_router(request.getfixturevalue(f"{saved_name}_router"), tmp_path)
+    with np.load(saved / "arrays.npz", allow_pickle=False) as stored:
+        arrays = change({key: stored[key] for key in stored.files})
+    (saved / "arrays.npz").unlink()
+    np.savez(saved / "arrays.npz", **arrays)
+    rehash(saved)
+    fails("predict", "--load", saved, "--query", "How many apples?", expect=(f"{saved}: cannot rebuild the saved router",))
+
+
 @pytest.mark.slow
 def test_lm_eval_routed_runs_no_code_from_a_saved_router(knn_router, sc_router, shared_data, tmp_path):
     """The real `lm_eval --model routed`: each planted router is refused before any task runs, and no marker appears."""
