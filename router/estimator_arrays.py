@@ -39,7 +39,9 @@ def matrix_from_arrays(arrays: Arrays):
 
     if "dense" in arrays:
         return arrays["dense"]
-    return scipy.sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"]))
+    matrix = scipy.sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"]))
+    matrix.check_format(full_check=True)  # indices in range: compiled code reads them unchecked
+    return matrix
 
 
 def logistic_arrays(classifier) -> Arrays:
@@ -101,8 +103,7 @@ def forest_from_arrays(arrays: Arrays, forest):
     estimators = []
     for t in range(int(arrays["n_trees"])):
         nodes = arrays[f"tree{t}.nodes"]
-        if nodes.dtype != NODE_DTYPE:  # the tree code reads these records raw: refuse any other layout
-            raise ValueError(f"tree {t}: node records of another layout ({nodes.dtype})")
+        _check_tree(t, nodes, arrays[f"tree{t}.values"], n_features, len(classes), n_classes, NODE_DTYPE)
         tree = Tree(n_features, n_classes, len(classes))
         tree.__setstate__({"max_depth": int(arrays[f"tree{t}.max_depth"]), "node_count": len(nodes),
                            "nodes": nodes, "values": arrays[f"tree{t}.values"]})
@@ -117,6 +118,22 @@ def forest_from_arrays(arrays: Arrays, forest):
     forest.n_classes_ = list(n_classes) if len(classes) > 1 else int(n_classes[0])
     forest.estimator_ = DecisionTreeClassifier()
     return forest
+
+
+def _check_tree(t: int, nodes: np.ndarray, values: np.ndarray, n_features: int, n_outputs: int, n_classes: np.ndarray,
+                node_dtype) -> None:
+    """Refuse node records that could send sklearn's compiled tree walk out of bounds or into a loop."""
+    if nodes.dtype != node_dtype or nodes.ndim != 1 or len(nodes) == 0:
+        raise ValueError(f"tree {t}: node records of another layout ({nodes.dtype}, shape {nodes.shape})")
+    index = np.arange(len(nodes))
+    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    leaf = left == -1
+    inner_ok = (left > index) & (right > index) & (left < len(nodes)) & (right < len(nodes))  # children after parents
+    inner_ok &= (feature >= 0) & (feature < n_features)
+    if not np.all(np.where(leaf, right == -1, inner_ok)):
+        raise ValueError(f"tree {t}: a node points outside the tree, backwards, or at a feature it does not have")
+    if values.shape != (len(nodes), n_outputs, int(n_classes.max())) or values.dtype != np.float64:
+        raise ValueError(f"tree {t}: leaf values of shape {values.shape}, expected ({len(nodes)}, {n_outputs}, {n_classes.max()})")
 
 
 def kmeans_arrays(kmeans) -> Arrays:

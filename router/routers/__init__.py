@@ -246,8 +246,7 @@ def _build(directory: Path, meta: dict) -> Router:
     try:
         router = _saved_kinds()[meta["router"]](**meta["params"])
         router.n_models_ = meta["n_models"]
-        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
+        arrays = _read_arrays(directory / ARRAYS_FILE)
         if meta["features"] is not None:
             router.featurizer_ = restore_featurizer(meta["features"], unprefixed("features", arrays))
         if meta["encoder"] is not None:
@@ -266,6 +265,18 @@ def _build(directory: Path, meta: dict) -> Router:
         raise RoutingInputError(f"{directory}: cannot rebuild the saved router ({type(error).__name__}: "
                                 f"{_one_line(error)}); save it again") from None
     return router
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a .npz, refusing pickled data (numpy's ValueError says "pickled" then)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise RoutingInputError(f"{path}: holds pickled data, which can run code and is never loaded; "
+                                    "save the router again with routing-eval --save") from None
+        raise
 
 
 def _one_line(error: BaseException) -> str:
