@@ -70,6 +70,9 @@ TEMPLATES = {
     ),
 }
 KINDS = tuple(TEMPLATES)
+REASONING = ("First we restate what is given and what is asked. Then we recall the relevant definition and check each "
+             "option against it, ruling out the ones that contradict a known fact. The remaining option agrees with the "
+             "facts and with the example in the question, so it is the best answer.")  # ~300 characters of CoT
 
 
 def synthetic_queries(n: int, seed: int) -> tuple[list[str], np.ndarray]:
@@ -157,7 +160,8 @@ def write_harness_logs(root: Path, models: int, docs: int, seed: int) -> list[Pa
     """lm-eval 0.4 logs of `models` models on `docs` MMLU-like documents (10 CoT samples each); the samples files."""
     queries, _ = synthetic_queries(docs, seed)
     rng = np.random.default_rng(seed)
-    shots = " ".join(synthetic_queries(5, seed + 7)[0])
+    examples = synthetic_queries(5, seed + 7)[0]  # a 5-shot CoT prompt with worked answers, as lm-eval renders it
+    shots = "\n\n".join(f"Question: {q}\nAnswer: Let's think step by step. {REASONING} The answer is (B)." for q in examples)
     stamp = "2026-01-01T00-00-00.000000"
     task = "mmlu_cot_maj10_synthetic"
     files = []
@@ -176,8 +180,7 @@ def write_harness_logs(root: Path, models: int, docs: int, seed: int) -> list[Pa
                     "doc_id": doc_id, "doc": doc, "target": "ABCD"[doc["answer"]],
                     "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"until": ["Question:"], "do_sample": True,
                                                                             "temperature": 0.7}}},
-                    "resps": [[f"Let's think step by step. The facts about {question[:60]} point to {a}. The answer is ({a})."
-                               for a in answers]],
+                    "resps": [[f"Let's think step by step. {question} {REASONING} The answer is ({a})." for a in answers]],
                     "filtered_resps": [answers], "filter": "answers", "metrics": ["maj@10", "solve_rate"],
                     "doc_hash": hashlib.sha256(json.dumps(doc).encode()).hexdigest(),
                     "prompt_hash": hashlib.sha256(prompt.encode()).hexdigest(), "target_hash": "",
