@@ -345,20 +345,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="outcomes")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--largest-runs", type=int, default=1, help="runs at the largest size (time on a shared machine)")
+    parser.add_argument("--largest-runs", type=int, default=1, help="runs at 1M outcomes and more (time on a shared machine)")
     parser.add_argument("--rf-train", type=int, default=5_000, help="training queries of the rf whose predict is timed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-runs", type=Path, help="also write the CLI measurements here (JSON), to combine runs")
+    parser.add_argument("--load-runs", type=Path, nargs="*", default=[], help="CLI measurements saved earlier: not rerun")
+    parser.add_argument("--cli-only", action="store_true", help="only the CLI runs (with --save-runs); no report")
     options = parser.parse_args()
-    sizes = {}
+    sizes = {int(n): {mode: [ChildRun(**r) for r in runs] for mode, runs in measured.items()}
+             for path in options.load_runs for n, measured in json.loads(path.read_text()).items()}
     with tempfile.TemporaryDirectory() as scratch:
-        for outcomes in sorted(options.sizes):
+        for outcomes in sorted(set(options.sizes) - set(sizes)):
             folder = Path(scratch) / str(outcomes)
             folder.mkdir()
-            runs = options.largest_runs if outcomes == max(options.sizes) else options.runs
+            runs = options.largest_runs if outcomes >= 1_000_000 else options.runs
             sizes[outcomes] = cli_runs(folder, outcomes, runs, options.seed)
             for mode in ("default", "argmax"):
                 m = median_run(sizes[outcomes][mode])
                 print(f"{outcomes:>9,} outcomes, {mode:>7}: {m.cpu_s:7.1f} s CPU {m.wall_s:7.1f} s wall {m.peak_rss_gb:5.2f} GB")
+            if options.save_runs:
+                options.save_runs.write_text(json.dumps({n: {mode: [vars(r) for r in runs] for mode, runs in measured.items()}
+                                                         for n, measured in sizes.items()}))
+        if options.cli_only:
+            return
         reading = ingestion(Path(scratch) / "logs", options.runs, options.seed)
     print(f"log reading / json.loads: {reading['ratio']:.2f} (standard-library parser: {reading['stdlib_ratio']:.2f})")
     predict = predict_times(options.runs, options.seed, options.rf_train)
