@@ -290,6 +290,10 @@ def main(argv: list[str] | None = None) -> None:
         where = f"{error.filename}: " if error.filename else ""
         click.echo(f"routing-eval: error: {where}{error.strerror or error}; check the path, its permissions and free space", err=True)
         sys.exit(2)
+    except MemoryError:  # past the estimate (router.limits): still one line, never a traceback
+        click.echo("routing-eval: error: ran out of memory; route fewer models or queries at a time, or raise the memory limit",
+                   err=True)
+        sys.exit(2)
     except (click.exceptions.Abort, KeyboardInterrupt) as stop:  # Ctrl-C, SIGTERM: temporary outputs are gone
         signum = getattr(stop.__cause__ or stop, "signum", signal.SIGINT)
         click.echo(f"routing-eval: interrupted ({signal.Signals(signum).name}); outputs are all or nothing: "

@@ -48,8 +48,8 @@ def majority_share(answers: Sequence[str | None]) -> float:
     """
     if not answers:
         raise ValueError("majority_share needs at least one sampled answer")
-    majority = majority_vote(answers)
-    return 0.0 if majority is None else sum(a == majority for a in answers) / len(answers)
+    valid = [a for a in answers if a is not None and a != INVALID]
+    return max(map(valid.count, set(valid))) / len(answers) if valid else 0.0  # the majority's count is the largest
 
 
 def score_samples(answers: Sequence[str | None], target: str) -> dict[str, float | str]:

@@ -32,6 +32,7 @@ from lm_routing_tasks.scoring import majority_share
 from router.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
 
 MAJ_KEY = re.compile(r"^maj@\d+$")
+ANSWER_TYPES = {str, type(None)}  # an extracted answer, or None when unparseable
 LAYOUT_HINT = "expected lm-eval 0.4.x output: <dir>/<model>/results_<time>.json beside samples_<task>_<time>.jsonl"
 
 
@@ -203,7 +204,7 @@ def sample_agreement(filtered_resps) -> float:
     if not (isinstance(filtered_resps, list) and len(filtered_resps) == 1 and isinstance(filtered_resps[0], list)):
         return math.nan
     answers = filtered_resps[0]
-    if len(answers) < 2 or not all(a is None or isinstance(a, str) for a in answers):
+    if len(answers) < 2 or not {type(a) for a in answers} <= ANSWER_TYPES:
         return math.nan
     return majority_share(answers)
 

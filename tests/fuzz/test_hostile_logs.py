@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import resource
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -201,3 +204,49 @@ def test_train_and_test_tables_with_one_basename_in_two_folders(table, run, tmp_
     out = report(run, "--scores", train, "--test-scores", test, *FAST)
     assert {row["n"] for row in out["rows"]} == {len(items) - 40}
     fails("--scores", train, "--test-scores", train, expect=("the same query id appears in two inputs; pass each table once",))
+
+
+# ---------------------------------------------------------------- bounded memory
+
+GIGABYTE = 2**30
+MEMORY_CAP = GIGABYTE  # address space of the child: the 1 GB file cannot be held, only streamed
+
+
+@pytest.mark.slow
+def test_one_gigabyte_samples_file_under_a_memory_cap(tmp_path):
+    """A 1 GB samples file (prompts of ~5 MB in `arguments`) read by a child limited to 1 GiB of address space:
+    a result or a one-line error, never a kill or a traceback."""
+    from router.simulate import PAPER_POOL, write_simulated_logs
+
+    pool = tuple(m for m in PAPER_POOL if m.name in ("gemma-7b", "mistral-7b"))
+    logs = write_simulated_logs(tmp_path / "sim", seed=0, pool=pool,
+                                splits={"train": {"gsm8k": 100, "mmlu": 2}, "test": {"gsm8k": 100, "mmlu": 2}}) / "gsm8k"
+    victims = sorted((logs / "gemma-7b").glob("samples_*.jsonl"))
+    lines = {path: path.read_text().splitlines() for path in victims}
+    per_line = GIGABYTE // sum(map(len, lines.values())) + 1
+    prompt = ("Question: a long few-shot prompt with worked answers. " * (per_line // 54 + 1))[:per_line]
+    for path, rows in lines.items():
+        with path.open("w") as handle:
+            for row in rows:
+                handle.write(row[:-1] + ', "arguments": {"gen_args_0": {"arg_0": ' + json.dumps(prompt) + "}}}\n")
+    assert sum(p.stat().st_size for p in victims) >= GIGABYTE
+    before = {p: p.stat().st_mtime_ns for p in logs.rglob("*")}
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+    with open(tmp_path / "out.txt", "w+") as out_file, open(tmp_path / "err.txt", "w+") as err_file:
+        process = subprocess.Popen([sys.executable, "-m", "cli.main", "--logs", str(logs), "--router", "knn", "--policy", "argmax"],
+                                   stdout=out_file, stderr=err_file, text=True, preexec_fn=cap)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
+    peak_gb = usage.ru_maxrss * 1024 / 1e9
+    print(f"1 GB samples file under a {MEMORY_CAP / GIGABYTE:.0f} GiB cap: exit {process.returncode}, peak RSS {peak_gb:.2f} GB")
+    assert process.returncode in (0, 2), err  # not killed (negative), no traceback exit 1
+    assert "Traceback" not in err
+    if process.returncode == 2:
+        assert len(err.strip().splitlines()) == 1 and err.startswith("routing-eval: error: ")
+    else:
+        assert "joined 200 documents across all models" in out
+    assert {p: p.stat().st_mtime_ns for p in logs.rglob("*")} == before  # nothing written
