@@ -136,7 +136,8 @@ def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, so
     chains = _parse_cascades(cascades)
     given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
     params = {name: router_params(name, given) for name in routers}
-    options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines)
+    options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines,
+                          datasets=tuple(datasets))
     data = load_routing_data(logs, scores, test_scores, solved_threshold, options)
     if declared:
         data = data.with_latency(declared)

@@ -44,6 +44,7 @@ class ReadOptions:
     filter: str | None = None  # filter name when a task logs several
     on_missing: str = "error"  # or 'drop': keep only documents every model has
     skip_bad_lines: bool = False
+    datasets: tuple[str, ...] = ()  # only these datasets (e.g. gsm8k), chosen before models are joined
 
 
 def _read_text(path: Path) -> str:
@@ -452,12 +453,46 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     if not by_model:
         raise RoutingInputError(f"{root}: only routed outputs (lm_eval --model routed, routing-eval --output-path or demo); "
                                 "pass the folder of the members' runs")
+    by_model, pool_notes = _common_pool(_only_datasets(by_model, options.datasets))
     data = _join(by_model, options, skipped)
+    if pool_notes:
+        data = replace(data, report=replace(data.report, notes=(*data.report.notes, *pool_notes)))
     if routed:
         note = (f"left out {len(routed)} run(s) of lm_eval --model routed or routing-eval's routed outputs "
                 f"(not pool members): {', '.join(routed)}")
         data = replace(data, report=replace(data.report, notes=(*data.report.notes, note)))
     return data
+
+
+def _only_datasets(by_model: dict[str, _ModelLogs], datasets: tuple[str, ...]) -> dict[str, _ModelLogs]:
+    """Each model's documents of `datasets` only (all when empty, or when none matches: --dataset then names the
+    datasets there are); models left without any are dropped, as they are not run on these datasets."""
+    wanted = set(datasets)
+    if not wanted or not any(d["dataset"] in wanted for logs in by_model.values() for d in logs.documents.values()):
+        return by_model
+    kept = {}
+    for model, logs in by_model.items():
+        documents = {h: d for h, d in logs.documents.items() if d["dataset"] in wanted}
+        if documents:
+            kept[model] = replace(logs, documents=documents)
+    return kept
+
+
+def _common_pool(by_model: dict[str, _ModelLogs]) -> tuple[dict[str, _ModelLogs], list[str]]:
+    """(the models logged on every dataset of the stream, a note per model left out for lacking a whole dataset).
+
+    A pool per benchmark (the routing paper's: llama2-7b on MMLU only) reads as one mixed stream of the
+    models they share; a model that lacks only some documents of a dataset is still an error (see `_join`).
+    """
+    covered = {model: {d["dataset"] for d in logs.documents.values()} for model, logs in by_model.items()}
+    every = set().union(*covered.values())
+    shared = {model for model, datasets in covered.items() if datasets == every}
+    if not shared or len(shared) == len(by_model):
+        return by_model, []
+    notes = [f"left out {model} from the mixed stream: logged for {', '.join(sorted(covered[model]))} only, not "
+             f"{', '.join(sorted(every - covered[model]))}; pass --dataset {sorted(covered[model])[0]} to route with it"
+             for model in sorted(set(by_model) - shared)]
+    return {model: logs for model, logs in by_model.items() if model in shared}, notes
 
 
 def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:
