@@ -482,10 +482,13 @@ def _common_pool(by_model: dict[str, _ModelLogs]) -> tuple[dict[str, _ModelLogs]
     """(the models logged on every dataset of the stream, a note per model left out for lacking a whole dataset).
 
     A pool per benchmark (the routing paper's: llama2-7b on MMLU only) reads as one mixed stream of the
-    models they share; a model that lacks only some documents of a dataset is still an error (see `_join`).
+    models they share; a model that lacks only some documents of a dataset is still an error (see `_join`),
+    and so is a dataset that at most half of the models have (a misplaced run: `_blame_misplaced_dataset`).
     """
     covered = {model: {d["dataset"] for d in logs.documents.values()} for model, logs in by_model.items()}
     every = set().union(*covered.values())
+    if any(2 * sum(dataset in datasets for datasets in covered.values()) <= len(covered) for dataset in every):
+        return by_model, []
     shared = {model for model, datasets in covered.items() if datasets == every}
     if not shared or len(shared) == len(by_model):
         return by_model, []
