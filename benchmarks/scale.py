@@ -269,7 +269,7 @@ def verdict(value: float, goal: float) -> str:
 
 
 def write_report(sizes: dict[int, dict[str, list[ChildRun]]], reading: dict, predict: dict, help_s: float,
-                 rf_train: int, command: str) -> None:
+                 rf_train: int, command: str, notes: list[str]) -> None:
     lines = [
         "# Scale: 10k to 1M outcomes, log reading, predict, start-up",
         "",
@@ -316,6 +316,8 @@ def write_report(sizes: dict[int, dict[str, list[ChildRun]]], reading: dict, pre
         "![time and memory vs outcomes](scale.png)",
         "",
     ]
+    if notes:
+        lines[-3:-3] = ["## Notes", "", *(f"- {note}" for note in notes), ""]
     (RESULTS / "scale.md").write_text("\n".join(lines))
 
 
@@ -352,6 +354,7 @@ def main() -> None:
     parser.add_argument("--load-runs", type=Path, nargs="*", default=[],
                         help="report these saved CLI measurements (waits for each file) instead of running the CLI")
     parser.add_argument("--cli-only", action="store_true", help="only the CLI runs (with --save-runs); no report")
+    parser.add_argument("--note", action="append", default=[], help="a line for the report's notes (how it was run)")
     options = parser.parse_args()
     sizes: dict[int, dict[str, list[ChildRun]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -380,7 +383,8 @@ def main() -> None:
         sizes.update({int(n): {mode: [ChildRun(**r) for r in runs] for mode, runs in measured.items()}
                       for n, measured in json.loads(path.read_text()).items()})
     sizes = dict(sorted(sizes.items()))
-    write_report(sizes, reading, predict, help_s, options.rf_train, "python benchmarks/scale.py " + " ".join(sys.argv[1:]))
+    write_report(sizes, reading, predict, help_s, options.rf_train, "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
+                 options.note)
     plot(sizes)
     print(f"wrote {RESULTS / 'scale.md'} and {RESULTS / 'scale.png'}")
 
