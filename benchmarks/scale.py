@@ -269,7 +269,7 @@ def verdict(value: float, goal: float) -> str:
 
 
 def write_report(sizes: dict[int, dict[str, list[ChildRun]]], reading: dict, predict: dict, help_s: float,
-                 rf_train: int, command: str) -> None:
+                 rf_train: int, command: str, notes: list[str]) -> None:
     lines = [
         "# Scale: 10k to 1M outcomes, log reading, predict, start-up",
         "",
@@ -316,6 +316,8 @@ def write_report(sizes: dict[int, dict[str, list[ChildRun]]], reading: dict, pre
         "![time and memory vs outcomes](scale.png)",
         "",
     ]
+    if notes:
+        lines[-3:-3] = ["## Notes", "", *(f"- {note}" for note in notes), ""]
     (RESULTS / "scale.md").write_text("\n".join(lines))
 
 
@@ -349,13 +351,14 @@ def main() -> None:
     parser.add_argument("--rf-train", type=int, default=5_000, help="training queries of the rf whose predict is timed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-runs", type=Path, help="also write the CLI measurements here (JSON), to combine runs")
-    parser.add_argument("--load-runs", type=Path, nargs="*", default=[], help="CLI measurements saved earlier: not rerun")
+    parser.add_argument("--load-runs", type=Path, nargs="*", default=[],
+                        help="report these saved CLI measurements (waits for each file) instead of running the CLI")
     parser.add_argument("--cli-only", action="store_true", help="only the CLI runs (with --save-runs); no report")
+    parser.add_argument("--note", action="append", default=[], help="a line for the report's notes (how it was run)")
     options = parser.parse_args()
-    sizes = {int(n): {mode: [ChildRun(**r) for r in runs] for mode, runs in measured.items()}
-             for path in options.load_runs for n, measured in json.loads(path.read_text()).items()}
+    sizes: dict[int, dict[str, list[ChildRun]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for outcomes in sorted(set(options.sizes) - set(sizes)):
+        for outcomes in [] if options.load_runs else sorted(options.sizes):
             folder = Path(scratch) / str(outcomes)
             folder.mkdir()
             runs = options.largest_runs if outcomes >= 1_000_000 else options.runs
@@ -374,7 +377,14 @@ def main() -> None:
     print(f"predict_proba 10k queries: knn {predict['knn']:.2f} s, rf {predict['rf']:.2f} s CPU")
     help_s = help_cpu(5)
     print(f"routing-eval --help: {help_s:.2f} s CPU")
-    write_report(sizes, reading, predict, help_s, options.rf_train, "python benchmarks/scale.py " + " ".join(sys.argv[1:]))
+    for path in options.load_runs:  # read last: another process may still be measuring a size
+        while not path.exists():
+            time.sleep(10)
+        sizes.update({int(n): {mode: [ChildRun(**r) for r in runs] for mode, runs in measured.items()}
+                      for n, measured in json.loads(path.read_text()).items()})
+    sizes = dict(sorted(sizes.items()))
+    write_report(sizes, reading, predict, help_s, options.rf_train, "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
+                 options.note)
     plot(sizes)
     print(f"wrote {RESULTS / 'scale.md'} and {RESULTS / 'scale.png'}")
 
