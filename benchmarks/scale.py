@@ -13,7 +13,6 @@ Writes results/scale.md and results/scale.png. Run: nice -n 10 python benchmarks
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -30,6 +29,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmarks.common import RESULTS, pyplot, save_figure
+from lm_routing_tasks.scoring import majority_vote
+from router.harness import doc_hash, results_name, samples_name, text_hash
 
 MODELS = 10
 TRAIN_SHARE = 0.8
@@ -168,13 +169,13 @@ def write_harness_logs(root: Path, models: int, docs: int, seed: int) -> list[Pa
     for j in range(models):
         folder = root / f"model-{j}"
         folder.mkdir(parents=True)
-        path = folder / f"samples_{task}_{stamp}.jsonl"
+        path = folder / samples_name(task, stamp)
         with path.open("w") as handle:
             for doc_id, question in enumerate(queries):
                 doc = {"question": question, "subject": "synthetic", "choices": ["A", "B", "C", "D"], "answer": doc_id % 4}
                 answers = [str("ABCD"[int(a)]) for a in rng.integers(0, 4, size=10)]
                 right = [a == "ABCD"[doc["answer"]] for a in answers]
-                majority = max(set(answers), key=answers.count)
+                majority = majority_vote(answers)
                 prompt = f"{shots}\n\nQuestion: {question}\nA. A\nB. B\nC. C\nD. D\nLet's think step by step."
                 handle.write(json.dumps({
                     "doc_id": doc_id, "doc": doc, "target": "ABCD"[doc["answer"]],
@@ -182,11 +183,11 @@ def write_harness_logs(root: Path, models: int, docs: int, seed: int) -> list[Pa
                                                                             "temperature": 0.7}}},
                     "resps": [[f"Let's think step by step. {question} {REASONING} The answer is ({a})." for a in answers]],
                     "filtered_resps": [answers], "filter": "answers", "metrics": ["maj@10", "solve_rate"],
-                    "doc_hash": hashlib.sha256(json.dumps(doc).encode()).hexdigest(),
-                    "prompt_hash": hashlib.sha256(prompt.encode()).hexdigest(), "target_hash": "",
+                    "doc_hash": doc_hash(doc),
+                    "prompt_hash": text_hash(prompt), "target_hash": "",
                     "maj@10": float(majority == "ABCD"[doc["answer"]]), "solve_rate": sum(right) / 10, "majority": majority,
                 }) + "\n")
-        (folder / f"results_{stamp}.json").write_text(json.dumps({
+        (folder / results_name(stamp)).write_text(json.dumps({
             "results": {task: {}}, "configs": {task: {"task": task, "dataset_path": "cais/mmlu"}},
             "model_name": f"model-{j}", "lm_eval_version": "0.4.13", "total_evaluation_time_seconds": "1234.5",
         }))
@@ -209,20 +210,20 @@ def json_loads_loop(files: list[Path]) -> None:
 
 def ingestion(root: Path, runs: int, seed: int) -> dict[str, float]:
     """Median CPU seconds of read_harness_logs and of a plain json.loads loop over the same lines, and their ratio."""
-    import router.logs
+    import router.harness
     from router.logs import read_harness_logs
 
     files = write_harness_logs(root, models=3, docs=4000, seed=seed)
     reader, plain, stdlib_reader = [], [], []
-    parse = router.logs._parse_json
+    parse = router.harness._parse_json
     for _ in tqdm(range(runs), desc="ingestion", leave=False):
         plain.append(cpu_seconds(lambda: json_loads_loop(files)))
         reader.append(cpu_seconds(lambda: read_harness_logs(root)))
-        router.logs._parse_json = json.loads  # the same reader with the standard library's parser only
+        router.harness._parse_json = json.loads  # the same reader with the standard library's parser only
         try:
             stdlib_reader.append(cpu_seconds(lambda: read_harness_logs(root)))
         finally:
-            router.logs._parse_json = parse
+            router.harness._parse_json = parse
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     return {"megabytes": megabytes, "lines": 3 * 4000, "reader_s": statistics.median(reader), "plain_s": statistics.median(plain),
             "stdlib_reader_s": statistics.median(stdlib_reader),

@@ -5,7 +5,7 @@ What lm-eval 0.4.13 logs per sample (`samples_<task>_<time>.jsonl`): the K compl
 stop and EOS removed), the extracted answers (`filtered_resps`) and the request's
 arguments (prompt, and `until` / `max_gen_toks` as used). From that, honestly:
 
-- invalid: share of completions whose answer did not parse ('[invalid]').
+- invalid: share of completions whose answer did not parse (`scoring.INVALID`).
 - at cap: share whose text, re-tokenised with the model's tokenizer, is at least 90 % of
   `max_gen_toks` long (decode-then-encode can merge tokens, so "at least 90 %" and not
   "equal"); generation was cut by the cap, not ended by the model. Unknown ('n/a') when
@@ -32,7 +32,7 @@ from lm_routing_tasks.extraction import extract_gsm8k_answer, extract_mmlu_answe
 from lm_routing_tasks.mmlu_tasks import SUBJECTS
 from lm_routing_tasks.scoring import INVALID
 from router.data import RoutingInputError
-from router.logs import LAYOUT_HINT, _pick_filter, iter_jsonl, log_files, read_results, run_samples
+from router.harness import LAYOUT_HINT, iter_jsonl, log_files, pick_filter, read_results, run_samples
 
 CAP_SHARE = 0.9  # a completion re-tokenised to >= 90 % of max_gen_toks counts as cut by the cap
 
@@ -115,7 +115,7 @@ def _audit_samples(path: Path, task: str, config: dict, tokenizer, counts: _Coun
     rows = list(iter_jsonl(path, False, None))
     if not rows:
         raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
-    chosen = _pick_filter(path, {row.get("filter") for _, row in rows}, None)
+    chosen = pick_filter(path, {row.get("filter") for _, row in rows}, None)
     extract = _extractor(task, config)
     for number, row in rows:
         if row.get("filter") != chosen:

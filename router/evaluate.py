@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from tqdm.auto import tqdm
 
+from lm_routing_tasks.scoring import INVALID, majority_vote
 from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, chain_name, choose_threshold
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
@@ -133,12 +134,8 @@ def all_models_row(data: RoutingData) -> Row:
 
 
 def _vote_is_right(answers: np.ndarray, labels: np.ndarray) -> bool:
-    votes = Counter(a for a in answers if a is not None)
-    if not votes:
-        return False
-    best = max(votes.values())
-    winner = next(a for a in answers if a is not None and votes[a] == best)
-    return any(a == winner and y > 0 for a, y in zip(answers, labels))
+    winner = majority_vote(list(answers))  # the models' answers in pool order, voted as a model's own samples are
+    return winner is not None and any(a == winner and y > 0 for a, y in zip(answers, labels))
 
 
 def upper_bound_row(data: RoutingData, scores: np.ndarray, router: str) -> Row:
@@ -378,4 +375,4 @@ def no_solver_notes(test: RoutingData) -> list[str]:
         return []
     return [f"note: no model solves any of the {test.n_queries} test queries, so every accuracy is 0. This usually "
             "means the models are too small or broken (check the samples' resps), the answers are not extracted "
-            "(filtered_resps all '[invalid]'), or the label is the wrong field (--metric, --filter)"]
+            f"(filtered_resps all {INVALID!r}), or the label is the wrong field (--metric, --filter)"]

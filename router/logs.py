@@ -1,7 +1,6 @@
 """Read what `lm_eval --log_samples --output_path DIR` writes, and plain score tables.
 
-Harness layout (lm-eval 0.4.x): `DIR/<model>/results_<time>.json` beside one
-`samples_<task>_<time>.jsonl` per task of that run, one line per (document,
+Harness logs (their layout and file reading: router.harness): one line per (document,
 filter). Models are joined on `doc_hash` (a hash of the dataset row, the same
 whatever the prompt), so few-shot logs of one model join zero-shot logs of
 another, as in the routing paper. Tasks whose name has a `train` part
@@ -14,26 +13,25 @@ A query counts as solved when its score >= the threshold.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import csv
 import gc
 import json
 import math
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import orjson
-
-from lm_routing_tasks.scoring import majority_share
+from lm_routing_tasks.scoring import INVALID, majority_share
 from router.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
+from router.harness import (
+    LAYOUT_HINT, document_key, iter_jsonl, load_json, log_files, pick_filter, read_results, read_text, routed_output,
+    run_samples, run_seconds, run_stamp,
+)
 
 MAJ_KEY = re.compile(r"^maj@\d+$")
 ANSWER_TYPES = {str, type(None)}  # an extracted answer, or None when unparseable
-LAYOUT_HINT = "expected lm-eval 0.4.x output: <dir>/<model>/results_<time>.json beside samples_<task>_<time>.jsonl"
 
 
 @dataclass(frozen=True)
@@ -45,85 +43,6 @@ class ReadOptions:
     on_missing: str = "error"  # or 'drop': keep only documents every model has
     skip_bad_lines: bool = False
     datasets: tuple[str, ...] = ()  # only these datasets (e.g. gsm8k), chosen before models are joined
-
-
-def _read_text(path: Path) -> str:
-    """The file as text (UTF-8, BOM dropped); unreadable or non-UTF-8 files raise with the line at fault."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise RoutingInputError(f"{path}:{line}: not UTF-8 text; re-export the file as UTF-8") from None
-
-
-def _parse_json(text: str | bytes):
-    """json.loads' values, parsed by orjson (several times faster); what orjson refuses but json.loads
-    reads (NaN, integers past 64 bits, nesting past 1024) or rejects with its own message goes to json.loads."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
-def _json_problem(error: Exception) -> str:
-    """What is wrong with a JSON text, in a few words, from json.loads' exception."""
-    if isinstance(error, RecursionError):
-        return "nested too deep to read; lm-eval never writes such JSON"
-    if isinstance(error, json.JSONDecodeError):
-        return f"{error.msg}, column {error.colno}"
-    return str(error).splitlines()[0]  # e.g. an integer of more than 4300 digits
-
-
-def load_json(path: Path):
-    try:
-        return _parse_json(_read_text(path))
-    except (ValueError, RecursionError) as error:
-        line = f":{error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
-        raise RoutingInputError(
-            f"{path}{line}: not valid JSON ({_json_problem(error)}); restore the file or re-run what wrote it"
-        ) from None
-
-
-def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str] | None):
-    """(line number, object) for each non-empty line, streamed; bad lines raise or, when skipping, are recorded in `skipped`.
-
-    `skipped` is None where the command has no --skip-bad-lines (the message then does not offer it).
-    """
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
-    or_skip = "" if skipped is None else " or pass --skip-bad-lines"
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8):]
-            try:
-                row = _parse_json(raw)
-            except (ValueError, RecursionError) as error:
-                if not raw.strip():
-                    continue
-                try:
-                    raw.decode("utf-8")
-                    problem = f"malformed JSON line ({_json_problem(error)}); fix the file"
-                except UnicodeDecodeError:
-                    problem = "not UTF-8 text; re-export the file as UTF-8"
-                if not skip_bad_lines:
-                    raise RoutingInputError(f"{path}:{number}: {problem}{or_skip}") from None
-                skipped.append(f"{path}:{number}")
-                continue
-            if not isinstance(row, dict):
-                if not skip_bad_lines:
-                    raise RoutingInputError(
-                        f"{path}:{number}: malformed JSON line (line is not a JSON object); fix the file{or_skip}"
-                    )
-                skipped.append(f"{path}:{number}")
-                continue
-            yield number, row
 
 
 @contextlib.contextmanager
@@ -152,18 +71,6 @@ def query_text(doc: dict) -> str:
         if isinstance(doc.get(key), str):
             return doc[key]
     return json.dumps(doc, sort_keys=True, ensure_ascii=False)
-
-
-def _pick_filter(path: Path, filters: set[str], wanted: str | None) -> str:
-    if wanted is not None:
-        if wanted not in filters:
-            raise RoutingInputError(f"{path}: no filter {wanted!r} (found {', '.join(sorted(filters))}); fix --filter")
-        return wanted
-    if len(filters) == 1:
-        return next(iter(filters))
-    if "answers" in filters:
-        return "answers"
-    raise RoutingInputError(f"{path}: several filters ({', '.join(sorted(filters))}); choose one with --filter")
 
 
 def _label_key(path: Path, number: int, row: dict, wanted: str | None) -> str:
@@ -279,12 +186,12 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
             "query": query_text(row["doc"]),
             "dataset": dataset,
             "split": split,
-            "result": [float(value >= 0.5), solve_rate, None if answer in (None, "[invalid]") else str(answer), math.nan,
+            "result": [float(value >= 0.5), solve_rate, None if answer in (None, INVALID) else str(answer), math.nan,
                        sample_agreement(responses)],
         }
     if not by_filter:
         raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
-    return by_filter[_pick_filter(path, set(by_filter), options.filter)].documents
+    return by_filter[pick_filter(path, set(by_filter), options.filter)].documents
 
 
 def _shown(value) -> str:
@@ -295,82 +202,12 @@ def _shown(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-ROUTED_MARK = "routed_by"  # key in a results file's `config` naming what wrote a virtual, routed model
-
-
-def routed_output(results: dict) -> bool:
-    """True for a results file of a routed (virtual) model: a run of `lm_eval --model routed`
-    (`config.routing`), or what routing-eval writes (`config.routed_by`, demo or --output-path;
-    older files: `config.model` 'routed' with a top-level `routing` mix). Such runs are no pool member."""
-    config = results.get("config")
-    if not isinstance(config, dict):
-        return False
-    return "routing" in config or ROUTED_MARK in config or (config.get("model") == "routed" and "routing" in results)
-
-
 @dataclass
 class _ModelLogs:
     documents: dict[str, dict]
     seconds: float = 0.0
     n_docs: int = 0
     sources: tuple[str, ...] = ()
-
-
-def read_results(results_path: Path) -> tuple[dict, str]:
-    """(results JSON, model name) of one lm-eval 0.4.x run; anything else raises with the file named."""
-    results = load_json(results_path)
-    if not isinstance(results, dict) or not isinstance(results.get("configs"), dict) or "results" not in results:
-        raise RoutingInputError(f"{results_path}: not an lm-eval results file; {LAYOUT_HINT}")
-    if not str(results.get("lm_eval_version", "0.4")).startswith("0.4"):
-        raise RoutingInputError(
-            f"{results_path}: written by lm-eval {results['lm_eval_version']}, this reader knows 0.4.x; "
-            "re-run with lm-eval 0.4"
-        )
-    return results, str(results.get("model_name") or results_path.parent.name)
-
-
-def run_samples(results_path: Path, results: dict) -> list[tuple[str, object, Path]]:
-    """(task, task config, samples_<task>_<time>.jsonl) for each task of a run, in task order."""
-    stamp = results_path.stem[len("results_"):]
-    found = []
-    for task, config in sorted(results["configs"].items()):
-        samples = results_path.parent / f"samples_{task}_{stamp}.jsonl"
-        if not samples.exists() and samples.with_suffix(".json").exists():
-            raise RoutingInputError(
-                f"{results_path}: task {task} has its samples in {samples.stem}.json, one JSON array (an older lm-eval "
-                f"layout); re-run with lm-eval 0.4, or convert it to {samples.name}, one JSON object a line"
-            )
-        if not samples.exists():
-            raise RoutingInputError(
-                f"{results_path}: task {task} has no {samples.name} beside it; re-run lm_eval with --log_samples"
-            )
-        found.append((task, config, samples))
-    return found
-
-
-def run_seconds(results: dict, path: Path | None = None) -> float:
-    """The run's total_evaluation_time_seconds; NaN when missing, NaN, infinite or negative (unknown, not zero).
-
-    A boolean is refused (it would read as 1 s or 0 s), naming `path` (the results file) when given.
-    """
-    value = results.get("total_evaluation_time_seconds")
-    if isinstance(value, bool):
-        where = f"{path}: " if path is not None else ""
-        raise RoutingInputError(
-            f"{where}total_evaluation_time_seconds is {json.dumps(value)}, not a number of seconds; "
-            "fix or remove the field (the latency is then unknown) or declare it with --latency MODEL=SECONDS"
-        )
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return math.nan
-    return seconds if math.isfinite(seconds) and seconds >= 0 else math.nan
-
-
-def document_key(doc_hash: str, doc_id) -> str:
-    """How documents are joined: doc_hash identifies the dataset row whatever the prompt; doc_id tells
-    apart rows that are identical but sit at two positions of the split (real MMLU has some)."""
-    return f"{doc_hash}#{doc_id}"
 
 
 def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None, list[Path]]:
@@ -425,7 +262,7 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     if not results_files:
         where = f"{sample_files[0]} has no results_<time>.json beside it" if sample_files else "no results_*.json found"
         raise RoutingInputError(f"{root}: {where}; {LAYOUT_HINT}")
-    stamps = {(f.parent, f.stem[len("results_"):]) for f in results_files}
+    stamps = {(f.parent, run_stamp(f)) for f in results_files}
     for samples in sample_files:
         if not any(samples.parent == folder and samples.stem.endswith("_" + stamp) for folder, stamp in stamps):
             raise RoutingInputError(f"{samples}: no results_<time>.json of the same run beside it; restore it or remove the file")
@@ -501,26 +338,6 @@ def _common_pool(by_model: dict[str, _ModelLogs]) -> tuple[dict[str, _ModelLogs]
 def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:
     """The join report's entry for lines --skip-bad-lines skipped (file:line each)."""
     return ((f"malformed lines skipped (--skip-bad-lines): {', '.join(lines)}", len(lines)),) if lines else ()
-
-
-def log_files(root: Path) -> tuple[list[Path], list[Path]]:
-    """The results_*.json and samples_*.jsonl files under `root` (links followed, each real folder once), sorted."""
-
-    def unreadable(error: OSError):  # rglob would skip the folder, silently dropping its models
-        raise RoutingInputError(f"{error.filename}: cannot list ({error.strerror}); check permissions")
-
-    files, visited = [], {os.path.realpath(root)}
-    for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
-        # links are followed (a shard may be linked in), each real folder once: a link loop ends here
-        kept = []
-        for name in sorted(subfolders):
-            real = os.path.realpath(os.path.join(folder, name))
-            if real not in visited:
-                visited.add(real)
-                kept.append(name)
-        subfolders[:] = kept
-        files += [Path(folder, name) for name in names]
-    return sorted(f for f in files if f.match("results_*.json")), sorted(f for f in files if f.match("samples_*.jsonl"))
 
 
 def _blame_misplaced_dataset(by_model: dict[str, _ModelLogs]) -> None:
@@ -686,7 +503,7 @@ def _csv_records(path: Path):
             for row in reader:
                 yield reader.line_num, row
         except UnicodeDecodeError:
-            _read_text(path)  # decodes in blocks, so the reader's line number is not the bad one: this names it
+            read_text(path)  # decodes in blocks, so the reader's line number is not the bad one: this names it
             raise
         except csv.Error as error:  # raised while reading the line after line_num
             fix = ("shorten it or use a .jsonl table" if "field limit" in str(error)
@@ -723,7 +540,7 @@ def read_queries(path: Path | str) -> list[str]:
     if not path.is_file():
         raise RoutingInputError(f"{path}: no such file; check --queries")
     if path.suffix != ".jsonl":
-        return [line.strip() for line in _read_text(path).splitlines() if line.strip()]
+        return [line.strip() for line in read_text(path).splitlines() if line.strip()]
     queries = []
     for number, row in iter_jsonl(path, False, None):
         text = row.get("question", row.get("query"))

@@ -15,7 +15,6 @@ at the Nth write step (file written, fsync or rename), to prove the above under 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
 import secrets
@@ -25,6 +24,7 @@ import threading
 from pathlib import Path
 
 from router.data import RoutingInputError
+from router.harness import timestamp
 
 FAULT_ENV = "LM_ROUTING_FAULT_AT"
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
@@ -41,11 +41,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
-
-
-def timestamp() -> str:
-    """lm-eval's timestamp style: 2026-11-25T03-37-02.181593."""
-    return dt.datetime.now().isoformat().replace(":", "-")
 
 
 def fault_point() -> None:
@@ -66,6 +61,13 @@ def write_new_file(path: Path, content: str | bytes) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     fault_point()
+
+
+def write_new_files(files: dict[Path, str | bytes]) -> None:
+    """`write_new_file` for each path -> content, in order, making missing folders first."""
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_new_file(path, content)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -6,18 +6,15 @@ folder staged by router.publish.Outputs: published whole or not at all.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
-import re
 from pathlib import Path
 
 import numpy as np
 
+from lm_routing_tasks.scoring import INVALID
 from router.data import RoutingData
 from router.evaluate import Evaluation, Routed, Row
-from router.publish import timestamp, write_new_file  # noqa: F401  (timestamp: the CLI's names come from here)
-from router.logs import ROUTED_MARK
+from router.harness import ROUTED_MARK, TaskResults, key_hash, results_document, run_files, sample_record
+from router.publish import write_new_files
 
 
 def _percent(value: float) -> str:
@@ -87,17 +84,7 @@ def model_name(routed: Routed) -> str:
     return f"routed:{routed.router}:{routed.policy}"
 
 
-def sanitize_model_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "__", name)
-
-
-def _doc_hash(query_id: str, query: str) -> str:
-    if re.fullmatch(r"[0-9a-f]{64}#\d+", query_id):
-        return query_id.split("#")[0]  # already lm-eval's doc_hash
-    return hashlib.sha256(query.encode("utf-8")).hexdigest()
-
-
-def write_routed_models(folder: Path | str, data: RoutingData, routed: list[Routed], stamp: str) -> list[Path]:
+def write_routed_models(folder: Path | str, data: RoutingData, routed: list[Routed], stamp: str) -> list[str]:
     """Write each router x policy as lm-eval's results_<stamp>.json + samples_<task>_<stamp>.jsonl
     under `folder/<model>/` (`folder`: a fresh staging folder from router.publish.Outputs).
 
@@ -105,71 +92,49 @@ def write_routed_models(folder: Path | str, data: RoutingData, routed: list[Rout
     scores. The results file carries accuracy per dataset and the routing mix.
     Returns the model folders' names.
     """
-    files = {path: text for one in routed for path, text in _routed_files(Path(folder), data, one, stamp).items()}
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_new_file(path, text)
+    files = {path: text for one in routed for path, text in run_files(folder, stamp, *_routed_run(data, one)).items()}
+    write_new_files(files)
     return list(dict.fromkeys(path.parent.name for path in files))
 
 
-def _routed_files(output_path: Path, data: RoutingData, routed: Routed, stamp: str) -> dict[Path, str]:
-    """The files of one routed model: path -> text."""
-    import lm_eval
-
-    name = model_name(routed)
-    folder = Path(output_path) / sanitize_model_name(name)
+def _routed_run(data: RoutingData, routed: Routed) -> tuple[dict, dict[str, list[dict]]]:
+    """(results document, dataset -> sample records) of one routed model, one task per dataset."""
     labels = data.labels[np.arange(data.n_queries), routed.choices]
-    results, configs, n_samples, files = {}, {}, {}, {}
+    tasks, samples = {}, {}
     for dataset in sorted(set(data.datasets)):
         index = [i for i, d in enumerate(data.datasets) if d == dataset]
-        acc = float(labels[index].mean())
         stderr = float(np.std(labels[index], ddof=1) / np.sqrt(len(index))) if len(index) > 1 else "N/A"
-        results[dataset] = {"alias": dataset, "acc,routed": acc, "acc_stderr,routed": stderr}
-        configs[dataset] = {"task": dataset, "dataset_path": dataset, "output_type": "routed"}
-        n_samples[dataset] = {"original": len(index), "effective": len(index)}
-        lines = []
-        for doc_id, i in enumerate(index):
-            j = int(routed.choices[i])
-            answer = data.answers[i, j]
-            lines.append(json.dumps({
-                "doc_id": doc_id,
-                "doc": {"question": data.queries[i], "query_id": data.query_ids[i]},
-                "target": "",
-                "arguments": [],
-                "resps": [[answer if answer is not None else "[invalid]"]],
-                "filtered_resps": [answer if answer is not None else "[invalid]"],
-                "filter": "routed",
-                "metrics": ["acc"],
-                "doc_hash": _doc_hash(data.query_ids[i], data.queries[i]),
-                "acc": float(labels[i]),
-                "routed_to": data.models[j],
-                "router_scores": {m: round(float(s), 6) for m, s in zip(data.models, routed.scores[i])},
-            }, ensure_ascii=False))
-        files[folder / f"samples_{dataset}_{stamp}.jsonl"] = "\n".join(lines) + "\n"
+        tasks[dataset] = TaskResults({"acc,routed": float(labels[index].mean()), "acc_stderr,routed": stderr},
+                                     {"dataset_path": dataset, "output_type": "routed"}, len(index))
+        samples[dataset] = [_routed_sample(data, routed, doc_id, i, float(labels[i])) for doc_id, i in enumerate(index)]
     counts = np.bincount(routed.choices, minlength=data.n_models)
     latency = [None if np.isnan(x) else float(x) for x in data.model_latency]
     chosen_seconds = data.latency[np.arange(data.n_queries), routed.choices]
-    total = None if np.isnan(chosen_seconds).any() else float(chosen_seconds.sum())
-    document = {
-        "results": results,
-        "configs": configs,
-        "versions": {d: 1.0 for d in results},
-        "n-shot": {d: 0 for d in results},
-        "higher_is_better": {d: {"acc": True} for d in results},
-        "n-samples": n_samples,
-        "config": {"model": "routed", "model_args": f"router={routed.router},policy={routed.policy}",
-                   ROUTED_MARK: "routing-eval"},  # read back as a routed output, never as a pool member
-        "model_name": name,
-        "model_name_sanitized": folder.name,
-        "lm_eval_version": lm_eval.__version__,
-        "date": dt.datetime.now().timestamp(),
-        "total_evaluation_time_seconds": total,
-        "routing": {
+    document = results_document(
+        model_name(routed),
+        {"model": "routed", "model_args": f"router={routed.router},policy={routed.policy}",
+         ROUTED_MARK: "routing-eval"},  # read back as a routed output, never as a pool member
+        tasks,
+        None if np.isnan(chosen_seconds).any() else float(chosen_seconds.sum()),
+        versions={d: 1.0 for d in tasks},
+        **{"n-shot": {d: 0 for d in tasks}, "higher_is_better": {d: {"acc": True} for d in tasks}},
+        routing={
             "members": {
                 m: {"requests": int(c), "latency_s": latency[j]} for j, (m, c) in enumerate(zip(data.models, counts))
             },
             "note": "total_evaluation_time_seconds is the members' measured s/query summed over the routed queries",
         },
-    }
-    files[folder / f"results_{stamp}.json"] = json.dumps(document, indent=2) + "\n"
-    return files
+    )
+    return document, samples
+
+
+def _routed_sample(data: RoutingData, routed: Routed, doc_id: int, i: int, label: float) -> dict:
+    """The sample record of query `i`: the chosen member's answer and label, and the router's scores.
+    A query read from harness logs keeps its doc_hash, so the record joins the members' own lines."""
+    j = int(routed.choices[i])
+    answer = INVALID if data.answers[i, j] is None else data.answers[i, j]
+    doc = {"question": data.queries[i], "query_id": data.query_ids[i]}
+    return sample_record(
+        doc_id, doc, "", [[answer]], [answer], "routed", {"acc": label}, hashed=key_hash(data.query_ids[i]),
+        routed_to=data.models[j], router_scores={m: round(float(s), 6) for m, s in zip(data.models, routed.scores[i])},
+    )

@@ -27,7 +27,6 @@ requests and seconds (measured live; from the logs' latency in replay).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import defaultdict
@@ -36,23 +35,17 @@ from pathlib import Path
 
 import numpy as np
 from lm_eval.api.model import LM
-from lm_eval.utils import handle_non_serializable, hash_string
 
 from router.data import RoutingInputError
-from router.logs import (
-    LAYOUT_HINT, document_key, iter_jsonl, load_json, log_files, query_text, read_results, run_samples, run_seconds,
+from router.harness import (
+    LAYOUT_HINT, doc_key, document_key, iter_jsonl, load_json, log_files, read_results, run_samples, run_seconds, text_hash,
 )
+from router.logs import query_text
 from router.policies import make_policy
 from router.routers import load_router
 
 UNFITTED_POLICIES = ("argmax", "random")  # policies that need no labels, so a saved router alone suffices
 ROUTING_KEY = "routed_to"
-
-
-def doc_key(doc: dict, doc_id) -> str:
-    """The key `router.logs` joins documents on: lm-eval's doc_hash of the row, then its doc_id."""
-    text = json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False)
-    return document_key(hash_string(text), doc_id)
 
 
 @dataclass(frozen=True)
@@ -323,7 +316,7 @@ class RoutedLM(LM):
             if doc not in self._replay_charged:  # a document's logged time is charged once, whatever its requests
                 self._replay_charged.add(doc)
                 self.use[name].seconds += logged.seconds
-                if request.idx == 0 and logged.prompt_hash not in (None, hash_string(request.args[0])):
+                if request.idx == 0 and logged.prompt_hash not in (None, text_hash(request.args[0])):
                     self.use[name].other_prompt += 1
             out.append(tuple(answer) if request_type == "loglikelihood" else answer)
         return out

@@ -14,16 +14,14 @@ downstream reads them as it reads real runs.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lm_routing_tasks.scoring import score_samples
-from router.publish import write_new_file
-from router.report import sanitize_model_name
+from lm_routing_tasks.scoring import majority_vote, score_samples
+from router.harness import TaskResults, doc_hash, results_document, run_files, sample_record, timestamp
+from router.publish import write_new_files
 
 
 @dataclass(frozen=True)
@@ -86,29 +84,39 @@ def _question(rng: np.random.Generator, template: str) -> str:
     return template.format(**values)
 
 
-def _maj_correct(p: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """maj@10 correct per query, by `majority_vote`'s rule (ties: the answer sampled first wins).
+def _right_above(uniforms: np.ndarray) -> np.ndarray:
+    """Per query, the probability of a right sample above which its maj@K is right, by `majority_vote`.
 
-    `uniforms` is (queries, samples, 2): the first draw decides right/wrong,
-    the second which of 3 distractors a wrong sample gives.
+    `uniforms` is (queries, samples, 2): a sample is right when its first draw is below the probability,
+    and a wrong one gives one of 3 distractors by its second draw. A higher probability only turns wrong
+    samples right, in the order of their first draws, which never loses a won vote: so the threshold is
+    the first draw of the k-th sample to turn right, k the fewest right samples that win (binary search).
     """
-    right = uniforms[..., 0] < p[:, None]
+    first_draws = uniforms[..., 0]
     distractor = np.floor(uniforms[..., 1] * 3).astype(int)
-    n_samples = right.shape[1]
-    first = lambda mask: np.where(mask.any(1), np.argmax(mask, axis=1), n_samples)  # noqa: E731
-    wrong = [(~right) & (distractor == c) for c in range(3)]
-    best_wrong = np.max([w.sum(1) for w in wrong], axis=0)
-    first_tied_wrong = np.min([np.where(w.sum(1) == best_wrong, first(w), n_samples) for w in wrong], axis=0)
-    n_right = right.sum(1)
-    return (n_right > best_wrong) | ((n_right == best_wrong) & (n_right > 0) & (first(right) < first_tied_wrong))
+    order = np.argsort(first_draws, axis=1)
+    n_samples = uniforms.shape[1]
+    thresholds = np.empty(len(uniforms))
+    for query, (ranked, wrong) in enumerate(zip(order, distractor)):
+        fewest, most = 1, n_samples  # all samples right always win
+        while fewest < most:
+            k = (fewest + most) // 2
+            right = set(ranked[:k].tolist())
+            if majority_vote(["right" if s in right else str(wrong[s]) for s in range(n_samples)]) == "right":
+                most = k
+            else:
+                fewest = k + 1
+        thresholds[query] = first_draws[query, ranked[fewest - 1]]
+    return thresholds
 
 
 def _calibrate(target: float, skill: np.ndarray, uniforms: np.ndarray) -> float:
     """Offset a such that maj@10 accuracy over these queries is `target` (bisection, common random numbers)."""
+    thresholds = _right_above(uniforms)
     low, high = -12.0, 12.0
     for _ in range(40):
         mid = (low + high) / 2
-        if _maj_correct(1 / (1 + np.exp(-(skill + mid))), uniforms).mean() < target:
+        if (1 / (1 + np.exp(-(skill + mid))) > thresholds).mean() < target:
             low = mid
         else:
             high = mid
@@ -144,7 +152,7 @@ def simulate_pool(seed: int = 0, pool: tuple[SimulatedModel, ...] = PAPER_POOL,
             uniforms = rng.random((n_total, SAMPLES, 2))
             offset = _calibrate(model.accuracy[dataset], skill[test], uniforms[test])
             right = uniforms[..., 0] < 1 / (1 + np.exp(-(skill + offset)))[:, None]
-            distractor = np.floor(uniforms[..., 1] * 3).astype(int)  # as in _maj_correct
+            distractor = np.floor(uniforms[..., 1] * 3).astype(int)  # as in _right_above
             answers_by_model[model.name] = [
                 [_target(dataset, docs[i]) if right[i, s] else _wrong(dataset, docs[i], distractor[i, s]) for s in range(SAMPLES)]
                 for i in range(n_total)
@@ -182,45 +190,30 @@ def write_simulated_logs(root: Path | str, seed: int = 0, pool: tuple[SimulatedM
     `root/<dataset>/<model>/results_<time>.json` + `samples_<task>_<time>.jsonl`:
     the train and test tasks of one model and dataset form one run. `splits` as in `simulate_pool`.
     """
-    import lm_eval
-
     root = Path(root)
     simulated = simulate_pool(seed, pool, splits)
     start = dt.datetime.now()
     for k, (dataset, items_by_split) in enumerate(simulated.items()):
-        stamp = (start + dt.timedelta(seconds=k)).isoformat().replace(":", "-")
+        stamp = timestamp(start + dt.timedelta(seconds=k))  # one run time per dataset, as separate lm_eval runs
+        hashes = {split: [doc_hash(doc) for doc, _ in items] for split, items in items_by_split.items()}  # once, not per model
         for model in (m for m in pool if dataset in m.accuracy):
-            folder = root / dataset / sanitize_model_name(model.name)
-            folder.mkdir(parents=True, exist_ok=True)
-            results, configs, n_samples = {}, {}, {}
+            tasks, samples = {}, {}
             for split, items in items_by_split.items():
                 task = _task_name(dataset, model.few_shot, split)
-                write_new_file(folder / f"samples_{task}_{stamp}.jsonl", _samples_jsonl(dataset, model.name, items))
-                results[task] = {"alias": task}
-                configs[task] = {"task": task, "dataset_path": HUB_IDS[dataset], "repeats": SAMPLES}
-                n_samples[task] = {"original": len(items), "effective": len(items)}
-            document = {
-                "results": results, "configs": configs, "n-samples": n_samples,
-                "config": {"model": "simulated", "model_args": f"pretrained={model.name}"},
-                "model_name": model.name, "model_name_sanitized": folder.name,
-                "lm_eval_version": lm_eval.__version__,
-                "total_evaluation_time_seconds": model.latency_s[dataset] * sum(len(i) for i in items_by_split.values()),
-                "simulated": PAPER_POOL_NOTE,
-            }
-            write_new_file(folder / f"results_{stamp}.json", json.dumps(document, indent=2) + "\n")
+                samples[task] = [_sample(dataset, doc_id, doc, answers[model.name], hashed)
+                                 for doc_id, ((doc, answers), hashed) in enumerate(zip(items, hashes[split]))]
+                tasks[task] = TaskResults({}, {"dataset_path": HUB_IDS[dataset], "repeats": SAMPLES}, len(items))
+            document = results_document(
+                model.name, {"model": "simulated", "model_args": f"pretrained={model.name}"}, tasks,
+                model.latency_s[dataset] * sum(len(i) for i in items_by_split.values()), simulated=PAPER_POOL_NOTE,
+            )
+            write_new_files(run_files(root / dataset, stamp, document, samples))
     return root
 
 
-def _samples_jsonl(dataset: str, model: str, items: list) -> str:
-    lines = []
-    for doc_id, (doc, answers) in enumerate(items):
-        scores = score_samples(answers[model], _target(dataset, doc))
-        doc_json = json.dumps(doc, indent=2, ensure_ascii=False)
-        lines.append(json.dumps({
-            "doc_id": doc_id, "doc": doc, "target": _target(dataset, doc), "arguments": [],
-            "resps": [[f"(simulated) The answer is {a}." for a in answers[model]]],
-            "filtered_resps": [answers[model]], "filter": "answers", "metrics": list(scores),
-            "doc_hash": hashlib.sha256(doc_json.encode()).hexdigest(), "prompt_hash": "", "target_hash": "",
-            **scores,
-        }, ensure_ascii=False))
-    return "\n".join(lines) + "\n"
+def _sample(dataset: str, doc_id: int, doc: dict, answers: list[str], hashed: str) -> dict:
+    """One model's sample record of one document (`hashed`: its doc_hash): its K answers, scored as the real
+    tasks score them."""
+    target = _target(dataset, doc)
+    return sample_record(doc_id, doc, target, [[f"(simulated) The answer is {a}." for a in answers]], [answers],
+                         "answers", score_samples(answers, target), hashed=hashed)
