@@ -79,7 +79,7 @@ def cli():
 @click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router", extra=("auto",)), default=("auto",),
               show_default=True, help="Router name (repeatable). auto: the candidate (best single model, per dataset, or light "
               "router x features x policy) best in inner cross-validation on the training queries.")
-@click.option("--policy", "policies", multiple=True, type=RegistryChoice(POLICIES, "policy", choose="choose from"), default=DEFAULT_POLICIES,
+@click.option("--policy", "policies", multiple=True, type=RegistryChoice(POLICIES, "policy"), default=DEFAULT_POLICIES,
               show_default=True, help="Policy name (repeatable).")
 @click.option("--solved-threshold", type=float, default=0.5, show_default=True, help="Score at or above which a query counts as solved.")
 @click.option("--latency", "latencies", multiple=True, metavar="MODEL=SECONDS", help="Declared latency in s/query (repeatable).")

@@ -19,6 +19,7 @@ from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, ch
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
+from router.errors import check_known, require_latency
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
@@ -103,9 +104,8 @@ def oracle_choices(data: RoutingData, cheapest: bool = False) -> np.ndarray:
     solved = data.labels > 0
     if not cheapest:
         return np.argmax(solved, axis=1)  # first True in pool order; model 0 when none
-    if np.isnan(data.latency).any():
-        raise RoutingInputError("the cheapest-correct oracle needs every model's latency; pass --latency")
-    cheapest_solver = np.argmin(np.where(solved, data.latency, np.inf), axis=1)
+    latency = require_latency(data.latency, "the cheapest-correct oracle")
+    cheapest_solver = np.argmin(np.where(solved, latency, np.inf), axis=1)
     return np.where(solved.any(axis=1), cheapest_solver, np.argmin(data.latency, axis=1))
 
 
@@ -258,8 +258,7 @@ def evaluate(
     train, test = data.split(TRAIN), data.split(TEST)
     if test.n_queries == 0:
         raise RoutingInputError("no test queries: the logs hold only training tasks; add test-split runs")
-    if protocol not in PROTOCOLS:
-        raise RoutingInputError(f"unknown protocol {protocol!r}; choose from: {', '.join(PROTOCOLS)}")
+    check_known("protocol", [protocol], PROTOCOLS)
     if protocol == "train-test" and not train.n_queries:
         raise RoutingInputError("--protocol train-test needs training queries (tasks named *_train, or --scores with --test-scores)")
     notes = (contamination_notes(train, test) if train.n_queries else []) + no_solver_notes(test)
@@ -333,9 +332,7 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
                      priced: tuple[dict[str, float] | None, float | None] = (None, None)) -> None:
     test = evaluation.data
     if max_latency is not None:
-        if np.isnan(test.latency).any():
-            raise RoutingInputError("--max-latency needs every model's latency; pass --latency MODEL=SECONDS")
-        lam = lambda_for_budget(scores, test.latency, max_latency)
+        lam = lambda_for_budget(scores, require_latency(test.latency, "a latency budget (max_latency)"), max_latency)
         choices = {**choices, f"cost@{max_latency:g}s": cost_aware_choices(scores, test.latency, lam)}
     prices, budget = priced
     if budget is not None:
