@@ -39,8 +39,9 @@ class Registry(Mapping[str, T], Generic[T]):
             raise TypeError(f"{self.what} {name!r}: {entry!r} is not a subclass of {self.kind.__name__}")
         if self.kind is None and not callable(entry):
             raise TypeError(f"{self.what} {name!r}: {entry!r} is not callable")
-        if name in self._entries and self._entries[name] is not entry:
-            raise ValueError(f"{self.what} {name!r} is already registered ({self._entries[name]!r}); choose another name")
+        entries = self._loaded()  # the built-ins first, so that a later entry cannot take their names
+        if name in entries and entries[name] is not entry:
+            raise ValueError(f"{self.what} {name!r} is already registered ({entries[name]!r}); choose another name")
         if isinstance(entry, type):
             entry.name = name
         self._entries[name] = entry
