@@ -42,8 +42,8 @@ def chain_indices(data: RoutingData, names: tuple[str, ...] | list[str]) -> list
 
 
 def check_chain(members: tuple | list) -> None:
-    """The cascade rule: 2 or more members (names or pool positions), each once; RoutingInputError otherwise."""
-    if len(members) < 2 or len(set(members)) != len(members):
+    """The cascade rule: 2 or more members (names or pool positions), each once, none empty; RoutingInputError otherwise."""
+    if len(members) < 2 or len(set(members)) != len(members) or not all(str(m) for m in members):
         raise RoutingInputError(
             f"--cascade {','.join(map(str, members))}: a cascade needs 2 or more different models, cheapest first (e.g. A,B)"
         )

@@ -205,7 +205,8 @@ def test_cascade_row_on_simulated_logs(simulated_gsm8k, routing_eval):
     "args, message",
     [
         (["--cascade", "gemma-7b-it,gpt-5"], "--cascade names unknown model(s) gpt-5; known: gemma-7b, gemma-7b-it, mistral-7b-it"),
-        (["--cascade", "gemma-7b"], "expected 2 or more pool model names"),
+        (["--cascade", "gemma-7b"], "--cascade gemma-7b: a cascade needs 2 or more different models"),
+        (["--cascade", "gemma-7b,"], "--cascade gemma-7b,: a cascade needs 2 or more different models"),
         (["--cascade", "gemma-7b,gemma-7b"], "2 or more different models"),
         (["--cascade", "gemma-7b-it,gemma-7b", "--cascade-threshold", "1.5"], "--cascade-threshold"),
     ],
