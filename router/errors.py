@@ -53,8 +53,13 @@ def check_known(what: str, names: Iterable[str], known: Sequence[str], *, source
         raise unknown_name_error(what, unknown if source else unknown[:1], known, source=source, also=also)
 
 
+def latency_known(latency: np.ndarray) -> bool:
+    """True when every latency (seconds; NaN: unknown) is known."""
+    return not np.isnan(latency).any()
+
+
 def require_latency(latency: np.ndarray, purpose: str) -> np.ndarray:
     """`latency` (seconds, queries x models) when every value is known; NaN anywhere raises naming `purpose`."""
-    if np.isnan(latency).any():
+    if not latency_known(latency):
         raise RoutingInputError(f"{purpose} needs every model's latency; pass --latency MODEL=SECONDS")
     return latency

@@ -19,7 +19,7 @@ from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, ch
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
-from router.errors import check_known, require_latency
+from router.errors import check_known, latency_known, require_latency
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
@@ -78,7 +78,7 @@ class Evaluation:
 
 def _known_mean(seconds: np.ndarray) -> float | None:
     """Mean of latencies (s/query), or None when any of them is unknown (NaN)."""
-    return None if np.isnan(seconds).any() else float(seconds.mean())
+    return float(seconds.mean()) if latency_known(seconds) else None
 
 
 def _mean_latency(data: RoutingData, choices: np.ndarray) -> float | None:
@@ -113,7 +113,7 @@ def random_row(data: RoutingData, seed: int, draws: int = RANDOM_DRAWS) -> Row:
     """Uniform random model per query, averaged over `draws` seeded draws."""
     picks = np.random.default_rng(seed).integers(0, data.n_models, size=(draws, data.n_queries))
     per_query = data.labels[np.arange(data.n_queries), picks].mean(axis=0)
-    latency = None if np.isnan(data.latency).any() else _known_mean(data.latency[np.arange(data.n_queries), picks])
+    latency = _known_mean(data.latency[np.arange(data.n_queries), picks]) if latency_known(data.latency) else None
     return make_row("random", per_query, latency)
 
 
@@ -154,7 +154,7 @@ def upper_bound_row(data: RoutingData, scores: np.ndarray, router: str) -> Row:
 def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
     """Oracle (both variants), random, all-models vote, then each single model."""
     rows = [choice_row("oracle", data, oracle_choices(data))]
-    if not np.isnan(data.latency).any():
+    if latency_known(data.latency):
         rows.append(choice_row("oracle-cheapest", data, oracle_choices(data, cheapest=True)))
     rows += [random_row(data, seed), all_models_row(data)]
     rows += [choice_row(f"model:{m}", data, np.full(data.n_queries, j)) for j, m in enumerate(data.models)]
