@@ -18,6 +18,7 @@ import numpy as np
 
 from cli.guard import unexpected_error_line
 from cli.params import FRACTION, NON_NEGATIVE, POSITIVE, SEED
+from router.cascade import check_chain
 from router.data import RoutingInputError
 from router.limits import check_fits
 from router.evaluate import PROTOCOLS, evaluate
@@ -59,10 +60,8 @@ def _parse_declared(values: tuple[str, ...], option: str = "--latency", unit: st
 
 def _parse_cascades(values: tuple[str, ...]) -> list[tuple[str, ...]]:
     chains = [tuple(name.strip() for name in value.split(",")) for value in values]
-    for value, chain in zip(values, chains):
-        if len(chain) < 2 or not all(chain):
-            raise click.BadParameter(f"{value!r}: expected 2 or more pool model names, cheapest first: A,B[,C]",
-                                     param_hint="--cascade")
+    for chain in chains:
+        check_chain(chain)  # the library's rule and error, before any data is read
     return chains
 
 
@@ -79,7 +78,7 @@ def cli():
 @click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router", extra=("auto",)), default=("auto",),
               show_default=True, help="Router name (repeatable). auto: the candidate (best single model, per dataset, or light "
               "router x features x policy) best in inner cross-validation on the training queries.")
-@click.option("--policy", "policies", multiple=True, type=RegistryChoice(POLICIES, "policy", choose="choose from"), default=DEFAULT_POLICIES,
+@click.option("--policy", "policies", multiple=True, type=RegistryChoice(POLICIES, "policy"), default=DEFAULT_POLICIES,
               show_default=True, help="Policy name (repeatable).")
 @click.option("--solved-threshold", type=float, default=0.5, show_default=True, help="Score at or above which a query counts as solved.")
 @click.option("--latency", "latencies", multiple=True, metavar="MODEL=SECONDS", help="Declared latency in s/query (repeatable).")

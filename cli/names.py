@@ -6,35 +6,31 @@ Nothing is hard-coded: a router registered with `@register_router` appears in `-
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Mapping
 
 import click
 
+from router.errors import unknown_name_error
 from router.features import FEATURES, HF_PREFIX
 from router.policies import POLICIES
 from router.routers import ROUTERS
 
 
 class RegistryChoice(click.Choice):
-    """A click choice over a registry's names; a typo gets the closest name (difflib) and exit code 2.
+    """A click choice over a registry's names; a typo gets the library's message (with the closest name) and exit code 2.
 
-    `extra`: names the command accepts besides the registry's (none by default); `choose`: the
-    words before the list, as the library's own message for that registry says them.
+    `extra`: names the command accepts besides the registry's (none by default).
     """
 
-    def __init__(self, registry: Mapping, what: str, extra: tuple[str, ...] = (), choose: str = "choose one of"):
-        self.registry, self.what, self.extra, self.choose = registry, what, extra, choose
+    def __init__(self, registry: Mapping, what: str, extra: tuple[str, ...] = ()):
+        self.registry, self.what, self.extra = registry, what, extra
         super().__init__([*registry, *extra])
 
     def convert(self, value, param, ctx):
         if value in self.registry or value in self.extra:
             return value
-        names = [*self.registry, *self.extra]
-        close = difflib.get_close_matches(str(value), names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        self.fail(f"unknown {self.what} {value!r}; {self.choose}: {', '.join(names)}{hint}", param, ctx)
+        self.fail(str(unknown_name_error(self.what, [value], [*self.registry, *self.extra])), param, ctx)
 
 
 def feature_names() -> list[str]:

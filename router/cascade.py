@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from router.data import RoutingData, RoutingInputError
+from router.errors import check_known
 
 THRESHOLDS = tuple(round(0.1 * k, 1) for k in range(11))  # 0.0, 0.1, ..., 1.0
 DEFAULT_THRESHOLD = 0.8  # used when there are no training queries to choose one on
@@ -35,16 +36,17 @@ class CascadePoint:
 
 def chain_indices(data: RoutingData, names: tuple[str, ...] | list[str]) -> list[int]:
     """Pool positions of a chain of model names (at least 2, each once); unknown names raise."""
-    unknown = [name for name in names if name not in data.models]
-    if unknown:
-        raise RoutingInputError(
-            f"--cascade names unknown model(s) {', '.join(unknown)}; known: {', '.join(data.models)}"
-        )
-    if len(names) < 2 or len(set(names)) != len(names):
-        raise RoutingInputError(
-            f"--cascade {','.join(names)}: a cascade needs 2 or more different models, cheapest first (e.g. A,B)"
-        )
+    check_known("model", names, data.models, source="--cascade")
+    check_chain(names)
     return [data.models.index(name) for name in names]
+
+
+def check_chain(members: tuple | list) -> None:
+    """The cascade rule: 2 or more members (names or pool positions), each once, none empty; RoutingInputError otherwise."""
+    if len(members) < 2 or len(set(members)) != len(members) or not all(str(m) for m in members):
+        raise RoutingInputError(
+            f"--cascade {','.join(map(str, members))}: a cascade needs 2 or more different models, cheapest first (e.g. A,B)"
+        )
 
 
 def chain_name(data: RoutingData, chain: list[int]) -> str:
@@ -61,8 +63,7 @@ def cascade_choices(data: RoutingData, chain: list[int], threshold: float) -> tu
     is unknown). Members whose agreement is unknown (NaN) raise, but for the
     last one, which never decides.
     """
-    if len(chain) < 2 or len(set(chain)) != len(chain):
-        raise ValueError(f"a cascade needs 2 or more different members, got {chain}")
+    check_chain(chain)
     for j in chain[:-1]:
         if np.isnan(data.agreement[:, j]).any():
             raise RoutingInputError(

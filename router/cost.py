@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from router.data import RoutingData, RoutingInputError
+from router.errors import check_known, require_latency
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,7 @@ class OperatingPoint:
 
 
 def _known_cost(data: RoutingData) -> np.ndarray:
-    if np.isnan(data.latency).any():
-        raise RoutingInputError("cost-aware routing needs every model's latency; pass --latency MODEL=SECONDS")
-    return data.latency
+    return require_latency(data.latency, "cost-aware routing")
 
 
 def cost_aware_choices(scores: np.ndarray, cost: np.ndarray, lam: float) -> np.ndarray:
@@ -64,9 +63,7 @@ def lambda_grid(cost: np.ndarray) -> np.ndarray:
 
 def price_matrix(data: RoutingData, prices: dict[str, float]) -> np.ndarray:
     """(n_queries, n_models) price per query (e.g. USD) from one declared price per pool model."""
-    unknown = sorted(set(prices) - set(data.models))
-    if unknown:
-        raise RoutingInputError(f"--price names unknown model(s) {', '.join(unknown)}; known: {', '.join(data.models)}")
+    check_known("model", sorted(prices), data.models, source="--price")
     missing = [m for m in data.models if m not in prices]
     if missing:
         raise RoutingInputError(f"--budget needs a price for every model; missing: {', '.join(missing)}; pass --price MODEL=USD")
@@ -145,9 +142,7 @@ class GapRecovery:
 def gap_recovery(data: RoutingData, scores: np.ndarray, strong: str, weak: str, steps: int = 101) -> GapRecovery:
     """Send the queries where the router favours the strong model most (score_strong - score_weak)
     to it, for every share from 0 to 1; PGR relative to always-weak and always-strong."""
-    for name in (strong, weak):
-        if name not in data.models:
-            raise RoutingInputError(f"unknown model {name!r}; known: {', '.join(data.models)}")
+    check_known("model", (strong, weak), data.models)
     s, w = data.models.index(strong), data.models.index(weak)
     acc_s, acc_w = data.labels[:, s].mean(), data.labels[:, w].mean()
     if acc_s <= acc_w:

@@ -7,15 +7,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from router.errors import RoutingInputError, check_known  # RoutingInputError is also imported from here
+
 TRAIN, TEST = "train", "test"
-
-
-class RoutingInputError(ValueError):
-    """Input a user can fix (bad file, unknown name, mismatched documents).
-
-    The message is one line: the file (and line) at fault and what to do.
-    The CLI turns it into exit code 2 without a traceback.
-    """
 
 
 @dataclass(frozen=True)
@@ -130,11 +124,7 @@ class RoutingData:
 
     def with_latency(self, seconds: dict[str, float], source: str = "declared") -> RoutingData:
         """A copy whose per-model latency (s/query) is overridden for the named models."""
-        unknown = sorted(set(seconds) - set(self.models))
-        if unknown:
-            raise RoutingInputError(
-                f"--latency names unknown model(s) {', '.join(unknown)}; known: {', '.join(self.models)}"
-            )
+        check_known("model", sorted(seconds), self.models, source="--latency")
         latency = self.latency.copy()
         sources = list(self.latency_source)
         for model, value in seconds.items():

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from router.data import RoutingInputError
+from router.errors import check_known
 
 POOLINGS = ("mean", "first")
 QUIET_BELOW = 1000  # queries: smaller inputs get no progress bars
@@ -163,8 +164,7 @@ class TextEncoder:
     """
 
     def __init__(self, source: str, pooling: str = "mean", max_length: int = 128, safetensors_only: bool = False):
-        if pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        check_known("pooling", [pooling], POOLINGS)
         self.pooling, self.max_length = pooling, max_length
         self.model, self.tokenizer = load_encoder(source, safetensors_only)
         self.model.to(accelerator().device)

@@ -20,6 +20,7 @@ from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, ch
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
+from router.errors import check_known, latency_known, require_latency
 from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
@@ -78,7 +79,7 @@ class Evaluation:
 
 def _known_mean(seconds: np.ndarray) -> float | None:
     """Mean of latencies (s/query), or None when any of them is unknown (NaN)."""
-    return None if np.isnan(seconds).any() else float(seconds.mean())
+    return float(seconds.mean()) if latency_known(seconds) else None
 
 
 def _mean_latency(data: RoutingData, choices: np.ndarray) -> float | None:
@@ -104,9 +105,8 @@ def oracle_choices(data: RoutingData, cheapest: bool = False) -> np.ndarray:
     solved = data.labels > 0
     if not cheapest:
         return np.argmax(solved, axis=1)  # first True in pool order; model 0 when none
-    if np.isnan(data.latency).any():
-        raise RoutingInputError("the cheapest-correct oracle needs every model's latency; pass --latency")
-    cheapest_solver = np.argmin(np.where(solved, data.latency, np.inf), axis=1)
+    latency = require_latency(data.latency, "the cheapest-correct oracle")
+    cheapest_solver = np.argmin(np.where(solved, latency, np.inf), axis=1)
     return np.where(solved.any(axis=1), cheapest_solver, np.argmin(data.latency, axis=1))
 
 
@@ -114,7 +114,7 @@ def random_row(data: RoutingData, seed: int, draws: int = RANDOM_DRAWS) -> Row:
     """Uniform random model per query, averaged over `draws` seeded draws."""
     picks = np.random.default_rng(seed).integers(0, data.n_models, size=(draws, data.n_queries))
     per_query = data.labels[np.arange(data.n_queries), picks].mean(axis=0)
-    latency = None if np.isnan(data.latency).any() else _known_mean(data.latency[np.arange(data.n_queries), picks])
+    latency = _known_mean(data.latency[np.arange(data.n_queries), picks]) if latency_known(data.latency) else None
     return make_row("random", per_query, latency)
 
 
@@ -151,7 +151,7 @@ def upper_bound_row(data: RoutingData, scores: np.ndarray, router: str) -> Row:
 def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
     """Oracle (both variants), random, all-models vote, then each single model."""
     rows = [choice_row("oracle", data, oracle_choices(data))]
-    if not np.isnan(data.latency).any():
+    if latency_known(data.latency):
         rows.append(choice_row("oracle-cheapest", data, oracle_choices(data, cheapest=True)))
     rows += [random_row(data, seed), all_models_row(data)]
     rows += [choice_row(f"model:{m}", data, np.full(data.n_queries, j)) for j, m in enumerate(data.models)]
@@ -255,8 +255,7 @@ def evaluate(
     train, test = data.split(TRAIN), data.split(TEST)
     if test.n_queries == 0:
         raise RoutingInputError("no test queries: the logs hold only training tasks; add test-split runs")
-    if protocol not in PROTOCOLS:
-        raise RoutingInputError(f"unknown protocol {protocol!r}; choose from: {', '.join(PROTOCOLS)}")
+    check_known("protocol", [protocol], PROTOCOLS)
     if protocol == "train-test" and not train.n_queries:
         raise RoutingInputError("--protocol train-test needs training queries (tasks named *_train, or --scores with --test-scores)")
     notes = (contamination_notes(train, test) if train.n_queries else []) + no_solver_notes(test)
@@ -330,9 +329,7 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
                      priced: tuple[dict[str, float] | None, float | None] = (None, None)) -> None:
     test = evaluation.data
     if max_latency is not None:
-        if np.isnan(test.latency).any():
-            raise RoutingInputError("--max-latency needs every model's latency; pass --latency MODEL=SECONDS")
-        lam = lambda_for_budget(scores, test.latency, max_latency)
+        lam = lambda_for_budget(scores, require_latency(test.latency, "a latency budget (max_latency)"), max_latency)
         choices = {**choices, f"cost@{max_latency:g}s": cost_aware_choices(scores, test.latency, lam)}
     prices, budget = priced
     if budget is not None:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from router.data import RoutingInputError
 from router.encoders import MINILM_PACKAGE
+from router.errors import RoutingInputError
+from router.registry import Registry
 
 HF_PREFIX = "hf:"
 # (encoder name, max_length) -> sha256 of a query text -> its unit-length embedding (float32); grows for the process
@@ -90,18 +91,16 @@ def minilm() -> SentenceEmbeddings:
     return SentenceEmbeddings("minilm")
 
 
-FEATURES: dict[str, Callable[[], object]] = {"tfidf": tfidf, "minilm": minilm}
+FEATURES: Registry[Callable[[], object]] = Registry("features", also=f", or {HF_PREFIX}<hub id or local folder>")
+FEATURES.add("tfidf", tfidf)
+FEATURES.add("minilm", minilm)
 
 
 def make_features(name: str):
     """A fresh, unfitted featurizer (`fit`/`transform` on lists of query strings)."""
     if name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX):
         return SentenceEmbeddings(name)
-    if name not in FEATURES:
-        raise RoutingInputError(
-            f"unknown features {name!r}; choose one of: {', '.join(sorted(FEATURES))}, or hf:<hub id or local folder>"
-        )
-    return FEATURES[name]()
+    return FEATURES.lookup(name)()
 
 
 def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:

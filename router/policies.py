@@ -7,30 +7,11 @@ in pool order, so a policy's choice depends only on its inputs and seed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from router.data import RoutingInputError
+from router.errors import NotFittedError
 from router.estimator_arrays import linear_arrays, linear_from_arrays, prefixed, unprefixed
-
-POLICIES: dict[str, Callable[..., Policy]] = {}
-
-
-def register_policy(name: str):
-    def add(cls):
-        cls.name = name
-        POLICIES[name] = cls
-        return cls
-
-    return add
-
-
-def make_policy(name: str, seed: int = 0) -> Policy:
-    """A policy by registry name; unknown names raise RoutingInputError."""
-    if name not in POLICIES:
-        raise RoutingInputError(f"unknown policy {name!r}; choose from: {', '.join(POLICIES)}")
-    return POLICIES[name](seed=seed)
+from router.registry import Registry
 
 
 class Policy:
@@ -45,7 +26,7 @@ class Policy:
 
     def _require_fit(self) -> None:
         if self.needs_fit and not any(k.endswith("_") for k in vars(self)):  # learned state ends in _
-            raise RuntimeError(f"policy {self.name} must be fit on training scores first")
+            raise NotFittedError(f"policy {self.name} must be fit on training scores first")
 
     def choose(self, scores: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -56,6 +37,15 @@ class Policy:
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         """The fitted policy back from `_state()`'s arrays."""
+
+
+POLICIES: Registry[type[Policy]] = Registry("policy", Policy)  # in registration order: the CLI's default order
+register_policy = POLICIES.register
+
+
+def make_policy(name: str, seed: int = 0) -> Policy:
+    """A policy by registry name; unknown names raise RoutingInputError."""
+    return POLICIES.lookup(name)(seed=seed)
 
 
 @register_policy("argmax")

@@ -23,7 +23,7 @@ from router.estimator_arrays import logistic_arrays, logistic_from_arrays, prefi
 from router.data import RoutingData, RoutingInputError
 from router.features import MINILM_PACKAGE
 from router.policies import POLICIES, Policy, make_policy
-from router.routers import ROUTERS, Router, register_saved_form
+from router.routers.base import ROUTERS, Router
 
 AUTO = "auto"
 SINGLE, PER_DATASET, ROUTED = "single", "per-dataset", "router"
@@ -191,7 +191,6 @@ def _dataset_classifier():
     return LogisticRegression(C=10.0, max_iter=3000)
 
 
-@register_saved_form(AUTO)
 class DeployedPick(Router):
     """`auto`'s pick, ready to serve: `predict_proba` rows whose argmax is the picked model.
 
@@ -200,6 +199,8 @@ class DeployedPick(Router):
     the query to. Router with argmax: the router's P(solve). Router with any other policy:
     1 for the model the fitted policy chooses, 0 elsewhere. Built by `deploy`, not by fit.
     """
+
+    name = AUTO  # registered by router.routers.builtin
 
     def __init__(self, pick: str = "", kind: str = SINGLE, router: str | None = None, features: str | None = None,
                  policy: str | None = None, seed: int = 0):

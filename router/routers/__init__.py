@@ -1,9 +1,7 @@
 """Routers by name: each predicts P(model solves query) for every model in the pool.
 
-The contract (scikit-learn style): `__init__` stores hyper-parameters only;
-`fit(queries, labels)` learns from query texts and an (n_queries, n_models)
-0/1 label matrix and returns self; `predict_proba(queries)` returns an
-(n_queries, n_models) array of probabilities 0-1; learned state ends in `_`.
+The contract, the registries and `make_router` live in router.routers.base (re-exported here);
+this module is the saved form: `save_router` / `load_router` without pickle.
 """
 
 from __future__ import annotations
@@ -17,106 +15,24 @@ from pathlib import Path
 
 import numpy as np
 
-from router.data import RoutingInputError
+from router.errors import NotFittedError, RoutingInputError
 from router.estimator_arrays import prefixed, unprefixed
 from router.features import featurizer_state, restore_featurizer
 from router.publish import Outputs, write_new_file
+from router.routers.base import ROUTERS, SAVED_FORMS, Router, make_router, register_router, register_saved_form
 
-ROUTERS: dict[str, type[Router]] = {}
+__all__ = ["ROUTERS", "SAVED_FORMS", "NotFittedError", "Router", "make_router", "register_router", "register_saved_form",
+           "check_new_folder", "save_router", "write_router", "load_router"]
+
 FORMAT_VERSION = 2  # 1: a pickle (router.pkl), refused since it can run code when loaded
 META_FILE, ARRAYS_FILE, ENCODER_FOLDER, PICKLE_FILE = "router.json", "arrays.npz", "encoder", "router.pkl"
 MAX_META_BYTES = 50_000_000  # router.json holds hyper-parameters, the pool and file hashes: never this large
 META_KEYS = {"format", "router", "params", "models", "n_models", "features", "encoder", "files"}
 
 
-class NotFittedError(RuntimeError):
-    """predict_proba was called before fit."""
-
-
-class Router:
-    """Base class: subclasses implement `_fit`, `_predict`, and for saving `_state` and `_restore`.
-
-    `_state() -> {name: ndarray}`: every learned value as plain arrays (torch weights through
-    `state_dict()` -> numpy), never objects; `_restore(arrays)` rebuilds the fitted router from
-    them and the `__init__` hyper-parameters. A `featurizer_` (router.features) or `encoder_`
-    (router.encoders.TextEncoder) is saved and restored by the format, before `_restore` runs.
-    """
-
-    name = "router"
-    light = False  # True: fits in seconds on CPU, so `auto` tries it and its folds are fit in parallel
-    heavy = False  # True when a fit is expensive (e.g. fine-tunes an encoder): extra fits are not run unasked
-
-    def fit(self, queries: list[str], labels: np.ndarray) -> Router:
-        labels = np.asarray(labels, dtype=float)
-        if labels.ndim != 2 or labels.shape[0] != len(queries) or labels.shape[0] == 0:
-            raise ValueError(f"labels must be (n_queries, n_models) for {len(queries)} queries, got {labels.shape}")
-        self.n_models_ = labels.shape[1]
-        self._fit(list(queries), labels)
-        return self
-
-    def predict_proba(self, queries: list[str]) -> np.ndarray:
-        if not hasattr(self, "n_models_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(queries, labels) or load a saved router")
-        if len(queries) == 0:
-            return np.zeros((0, self.n_models_))
-        return np.clip(np.asarray(self._predict(list(queries)), dtype=float), 0.0, 1.0)
-
-    def check_ready(self) -> None:
-        """Raise RoutingInputError now, before any training, for what would stop `fit` later (e.g. an
-        encoder that cannot load); a no-op unless a router needs more than its hyper-parameters."""
-
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
-    def _fit(self, queries: list[str], labels: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def _predict(self, queries: list[str]) -> np.ndarray:
-        raise NotImplementedError
-
-    def _state(self) -> dict[str, np.ndarray]:
-        raise NotImplementedError(f"{type(self).__name__} has no saved form: implement _state and _restore")
-
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError(f"{type(self).__name__} has no saved form: implement _state and _restore")
-
-
-def register_router(name: str):
-    """Class decorator: make a Router subclass available as `--router name`."""
-
-    def add(cls: type[Router]) -> type[Router]:
-        cls.name = name
-        ROUTERS[name] = cls
-        return cls
-
-    return add
-
-
-SAVED_FORMS: dict[str, type[Router]] = {}  # routers loaded from a save but built otherwise (auto's pick)
-
-
-def register_saved_form(name: str):
-    """Class decorator: a Router that `load_router` rebuilds under `name`, though it is not trained by name."""
-
-    def add(cls: type[Router]) -> type[Router]:
-        cls.name = name
-        SAVED_FORMS[name] = cls
-        return cls
-
-    return add
-
-
 def _saved_kinds() -> dict[str, type[Router]]:
-    import router.select  # noqa: F401  (registers auto's pick, DeployedPick)
-
+    """Every router a saved router.json may name: trained by name, or rebuilt only (auto's pick)."""
     return {**ROUTERS, **SAVED_FORMS}
-
-
-def make_router(name: str, **params) -> Router:
-    """A fresh router by registry name; unknown names raise RoutingInputError."""
-    if name not in ROUTERS:
-        raise RoutingInputError(f"unknown router {name!r}; choose one of: {', '.join(sorted(ROUTERS))}")
-    return ROUTERS[name](**params)
 
 
 def check_new_folder(directory: Path) -> None:
@@ -282,5 +198,3 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:300]
 
-
-from router.routers import cluster, contrastive, factorization, forest, knn, linear, mlp, transformer  # noqa: E402,F401  (registers the built-in routers)

@@ -7,13 +7,12 @@ import numpy as np
 from router.data import validation_split
 from router.estimator_arrays import kmeans_arrays, kmeans_from_arrays, prefixed, svd_arrays, svd_from_arrays, unprefixed
 from router.features import make_features
-from router.routers import Router, register_router
+from router.routers.base import Router
 
 K_GRID = (2, 4, 8, 16, 32)  # cluster counts tried by n_clusters="auto"
 MIN_CLUSTER_SIZE = 5  # queries: "auto" tries no k that leaves fewer per cluster on average
 
 
-@register_router("cluster")
 class ClusterRouter(Router):
     """k-means (seeded) over `features`; sparse features are first cut to `svd_dims` LSA
     dimensions (a few topic directions suffice for at most 32 clusters; more mostly add noise).
@@ -22,6 +21,8 @@ class ClusterRouter(Router):
     rate by `prior_weight` pseudo-queries. `n_clusters`: an int, or "auto": the k of K_GRID whose
     clusters route best by argmax on a seeded 20% of the training queries held out, refit on all.
     """
+
+    name = "cluster"  # registered by router.routers.builtin
 
     light = True
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from router.data import validation_split
 from router.encoders import QUIET_BELOW, TextEncoder, accelerator, map_batches, quiet_transformers
 from router.features import encoder_source
-from router.routers import Router, register_router
+from router.routers.base import Router
 from router.routers.neural import constant_scores
 
 def sample_llm_loss(similarity, solved):
@@ -50,7 +50,6 @@ def sample_sample_loss(vectors, clusters, temperature: float):
     return -log_share[mates].mean()
 
 
-@register_router("contrastive")
 class ContrastiveRouter(Router):
     """RouterDC's dual contrastive training of `encoder` ('minilm', 'hf:<hub id>' or a local folder).
 
@@ -63,6 +62,8 @@ class ContrastiveRouter(Router):
     is one. Deterministic on CPU under `seed`. A model with one label for every training query gets
     that label as its score; the others' P(solve) is a logistic regression of the label on the score.
     """
+
+    name = "contrastive"  # registered by router.routers.builtin
 
     heavy = True  # fine-tunes a transformer: not in --router auto's light candidate set
 

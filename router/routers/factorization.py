@@ -7,7 +7,7 @@ cross-entropy on every (query, model) label instead of RouteLLM's pairwise win/l
 
 from __future__ import annotations
 
-from router.routers import Router, register_router
+from router.routers.base import Router
 from router.routers.neural import FeatureNetRouterMixin, store_hyper_parameters
 
 
@@ -30,7 +30,6 @@ def bilinear(n_features: int, n_models: int, dim: int):
     return Bilinear()
 
 
-@register_router("mf")
 class FactorizationRouter(FeatureNetRouterMixin, Router):
     """Matrix factorisation over `features` ('tfidf', cut to `svd_dims` LSA dimensions, or 'minilm'):
     `dim` latent dimensions, AdamW at `lr` with `weight_decay`, `batch_size` queries per step, at most
@@ -38,6 +37,8 @@ class FactorizationRouter(FeatureNetRouterMixin, Router):
     epochs). Deterministic under `seed`.
     A model with one label for every training query gets that label as its score.
     """
+
+    name = "mf"  # registered by router.routers.builtin
 
     light = True  # cheap enough for --router auto's candidate set
 

@@ -6,16 +6,17 @@ import numpy as np
 
 from router.estimator_arrays import forest_arrays, forest_from_arrays
 from router.features import make_features
-from router.routers import Router, register_router
+from router.routers.base import Router
 
 
-@register_router("rf")
 class ForestRouter(Router):
     """`n_estimators` seeded trees shared by all models (one output per model), on `features`.
 
     A model's score is the forest's P(solved); a model with one label for every training query
     gets that label. Fitting uses `n_jobs` workers (trees are seeded, so any count gives the same forest).
     """
+
+    name = "rf"  # registered by router.routers.builtin
 
     light = True
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from router.estimator_arrays import matrix_arrays, matrix_from_arrays, prefixed, unprefixed
 from router.features import make_features
-from router.routers import Router, register_router
+from router.routers.base import Router
 
 
-@register_router("knn")
 class KnnRouter(Router):
     """Cosine kNN over `features`: exact, scikit-learn's brute-force neighbours (ties included), in bounded memory."""
+
+    name = "knn"  # registered by router.routers.builtin
 
     light = True
 

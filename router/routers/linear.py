@@ -8,7 +8,7 @@ import numpy as np
 
 from router.estimator_arrays import logistic_arrays, logistic_from_arrays, prefixed, unprefixed
 from router.features import make_features
-from router.routers import Router, register_router
+from router.routers.base import Router
 
 
 def fit_per_model(x, labels: np.ndarray, make_classifier: Callable[[], object]) -> list:
@@ -47,8 +47,10 @@ def per_model_from_arrays(arrays: dict[str, np.ndarray], make_classifier: Callab
             for j, c in enumerate(arrays["constant"])]
 
 
-@register_router("lr")
 class LogisticRouter(Router):
+
+    name = "lr"  # registered by router.routers.builtin
+
     light = True
 
     def __init__(self, C: float = 1.0, features: str = "tfidf"):

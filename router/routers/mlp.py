@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.routers import Router, register_router
+from router.routers.base import Router
 from router.routers.neural import FeatureNetRouterMixin, store_hyper_parameters
 
 
@@ -24,7 +24,6 @@ def perceptron(n_features: int, n_models: int, hidden: int, dropout: float):
     return Perceptron()
 
 
-@register_router("mlp")
 class PerceptronRouter(FeatureNetRouterMixin, Router):
     """A `hidden`-unit MLP with `dropout` over `features` ('tfidf', cut to `svd_dims` LSA dimensions, or
     'minilm'), trained with BCE on every model's label by AdamW at `lr` with `weight_decay`,
@@ -32,6 +31,8 @@ class PerceptronRouter(FeatureNetRouterMixin, Router):
     `validation_fraction` 0-1, `patience` epochs). Deterministic under `seed`. A model with one label
     for every training query gets that label.
     """
+
+    name = "mlp"  # registered by router.routers.builtin
 
     light = True  # cheap enough for --router auto's candidate set
 

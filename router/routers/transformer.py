@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from router.data import validation_split
 from router.encoders import QUIET_BELOW, TextEncoder, accelerator, map_batches, resolve_encoder
 from router.estimator_arrays import unprefixed
-from router.routers import Router, register_router
+from router.routers.base import Router
 from router.routers.linear import fit_per_model, per_model_arrays, per_model_from_arrays, predict_per_model
 
 ETA_AFTER_BATCHES = 5  # training batches timed before the ETA is said
@@ -29,7 +29,6 @@ class _EncoderRouter(Router):
         resolve_encoder(self.encoder)  # offline and not cached: one line now, not ~30 s of hub retries later
 
 
-@register_router("mlc")
 class MultiLabelRouter(_EncoderRouter):
     """The paper's multi-label classifier: a fine-tuned encoder with one sigmoid output per model (BCE loss).
 
@@ -39,6 +38,8 @@ class MultiLabelRouter(_EncoderRouter):
     A model with one label for every training query gets that label as its score.
     Deterministic on CPU under `seed`; `batch_size` queries per step, for training and inference.
     """
+
+    name = "mlc"  # registered by router.routers.builtin
 
     eta_above_s = 10.0  # fits estimated to take at least this long (s) say so after their first batches
 
@@ -151,10 +152,11 @@ class MultiLabelRouter(_EncoderRouter):
         self.head_ = head.to(accelerator().device)
 
 
-@register_router("sc")
 class SeparateClassifierRouter(_EncoderRouter):
     """The paper's separate classifiers, cheaply: a frozen encoder embeds each query once, then one
     logistic regression per model (a model with constant labels gets a constant score)."""
+
+    name = "sc"  # registered by router.routers.builtin
 
     def __init__(
         self, encoder: str = "roberta-base", pooling: str = "mean", max_length: int = 128, batch_size: int = 64,

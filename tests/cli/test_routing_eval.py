@@ -205,7 +205,8 @@ def test_cascade_row_on_simulated_logs(simulated_gsm8k, routing_eval):
     "args, message",
     [
         (["--cascade", "gemma-7b-it,gpt-5"], "--cascade names unknown model(s) gpt-5; known: gemma-7b, gemma-7b-it, mistral-7b-it"),
-        (["--cascade", "gemma-7b"], "expected 2 or more pool model names"),
+        (["--cascade", "gemma-7b"], "--cascade gemma-7b: a cascade needs 2 or more different models"),
+        (["--cascade", "gemma-7b,"], "--cascade gemma-7b,: a cascade needs 2 or more different models"),
         (["--cascade", "gemma-7b,gemma-7b"], "2 or more different models"),
         (["--cascade", "gemma-7b-it,gemma-7b", "--cascade-threshold", "1.5"], "--cascade-threshold"),
     ],
@@ -276,7 +277,7 @@ def test_help_lists_every_registered_name(routing_eval, command):
     assert set(listed["Policies (--policy)"].replace(",", " ").split()) == set(POLICIES)
     assert set(FEATURES) | {"hf:<hub"} <= set(listed["Features (--features)"].replace(",", " ").split())
     if command:
-        assert f"--router [{'|'.join(ROUTERS)}]" in done.stdout  # the choices, in the option's own line
+        assert f"--router [{'|'.join([*ROUTERS, 'auto'])}]" in done.stdout  # the choices (auto last), in the option's own line
         assert "roberta-base" in done.stdout  # --encoder's default
 
 

@@ -608,7 +608,7 @@ def test_too_few_queries_for_the_folds(table, fails):
     "args, expect",
     [
         (("--router", "gpt5"), "unknown router 'gpt5'; choose one of: "),
-        (("--policy", "best"), "unknown policy 'best'; choose from: "),
+        (("--policy", "best"), "unknown policy 'best'; choose one of: "),
         (("--dataset", "mmlu"), "no queries of dataset(s) mmlu; the input has: gsm8k"),
         (("--filter", "strict-match"), "no filter 'strict-match' (found answers); fix --filter"),
         (("--metric", "exact_match"), "no metric 'exact_match' in the sample; fix --metric"),

@@ -1,0 +1,65 @@
+"""The library's errors, one family, and the checks that raise them (one home each).
+
+`RoutingError` is the root. `RoutingInputError` is input a user can fix: its message is one line
+naming the file or field at fault and the fix; the CLI turns it into exit code 2 without a traceback.
+`NotFittedError` is a router or policy used before it learned anything (a programming error).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+
+class RoutingError(Exception):
+    """Root of lm-routing's own errors."""
+
+
+class RoutingInputError(RoutingError, ValueError):
+    """Input a user can fix (bad file, unknown name, mismatched documents).
+
+    The message is one line: the file (and line) or field at fault and what to do.
+    The CLI turns it into exit code 2 without a traceback.
+    """
+
+
+class NotFittedError(RoutingError, RuntimeError):
+    """A router or policy was asked to predict or choose before `fit` (or before being loaded)."""
+
+
+def unknown_name_error(what: str, unknown: Sequence[str], known: Iterable[str], *, source: str = "",
+                       listing: str = "choose one of", also: str = "") -> RoutingInputError:
+    """The one "unknown name" message, with the closest known name as a hint (difflib).
+
+    One name: "unknown router 'knnn'; choose one of: knn, lr; did you mean 'knn'?".
+    With `source` (the field or file that named them), any number of names:
+    "cascade names unknown model(s) x, y; known: a, b". `also`: text after the list (other accepted forms).
+    """
+    known = [str(name) for name in known]
+    close = difflib.get_close_matches(str(unknown[0]), known, n=1) if len(unknown) == 1 else []
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if source:
+        return RoutingInputError(f"{source} names unknown {what}(s) {', '.join(map(str, unknown))}; "
+                                 f"known: {', '.join(known)}{also}{hint}")
+    return RoutingInputError(f"unknown {what} {str(unknown[0])[:50]!r}; {listing}: {', '.join(known)}{also}{hint}")
+
+
+def check_known(what: str, names: Iterable[str], known: Sequence[str], *, source: str = "", also: str = "") -> None:
+    """Raise `unknown_name_error` for the first (or, with `source`, every) name not in `known`."""
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise unknown_name_error(what, unknown if source else unknown[:1], known, source=source, also=also)
+
+
+def latency_known(latency: np.ndarray) -> bool:
+    """True when every latency (seconds; NaN: unknown) is known."""
+    return not np.isnan(latency).any()
+
+
+def require_latency(latency: np.ndarray, purpose: str) -> np.ndarray:
+    """`latency` (seconds, queries x models) when every value is known; NaN anywhere raises naming `purpose`."""
+    if not latency_known(latency):
+        raise RoutingInputError(f"{purpose} needs every model's latency; pass --latency MODEL=SECONDS")
+    return latency

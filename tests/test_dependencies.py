@@ -1,0 +1,81 @@
+"""setup.cfg's dependencies are exactly what the shipped code imports: nothing undeclared, nothing unused.
+
+Every `import` of lm_routing_tasks/, router/, cli/ and _lm_routing_hook.py counts, those inside
+functions included (a lazy import is still needed at run time). matplotlib is an extra (`plot`),
+never a runtime requirement: only `routing-eval --plot` and the benchmarks draw.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ("lm_routing_tasks", "router", "cli", "_lm_routing_hook.py")
+OWN = {"lm_routing_tasks", "router", "cli", "_lm_routing_hook"}
+# import name -> distribution name, where they differ by more than '_' vs '-'
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+
+
+def normalized(name: str) -> str:
+    """PEP 503's form of a distribution name: lower case, runs of -_. as one '-'."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def imported_distributions() -> dict[str, set[str]]:
+    """{distribution: files importing it} for every third-party import of the shipped code."""
+    found: dict[str, set[str]] = {}
+    files = [p for item in SHIPPED for p in ([ROOT / item] if item.endswith(".py") else (ROOT / item).rglob("*.py"))]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in OWN:
+                    found.setdefault(normalized(DISTRIBUTIONS.get(top, top)), set()).add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def declared(lines: str) -> set[str]:
+    """Distribution names of setup.cfg requirement lines ('lm-eval[hf]>=0.4.13,<0.5' -> 'lm-eval')."""
+    return {normalized(re.match(r"[A-Za-z0-9_.-]+", line.strip()).group()) for line in lines.splitlines()
+            if line.strip() and not line.strip().startswith("#")}
+
+
+def setup_cfg() -> configparser.ConfigParser:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    return config
+
+
+def test_install_requires_equals_the_imports():
+    config = setup_cfg()
+    required = declared(config["options"]["install_requires"])
+    plot = declared(config["options.extras_require"]["plot"])
+    imported = imported_distributions()
+    undeclared = {name: sorted(files) for name, files in imported.items() if name not in required | plot}
+    assert not undeclared, f"imported but not in setup.cfg install_requires: {undeclared}"
+    unused = required - imported.keys()
+    assert not unused, f"in install_requires but imported nowhere in {', '.join(SHIPPED)}: {sorted(unused)}"
+    assert plot <= imported.keys(), f"extra 'plot' declares what nothing imports: {sorted(plot - imported.keys())}"
+
+
+def test_matplotlib_is_an_extra_only():
+    config = setup_cfg()
+    assert "matplotlib" not in declared(config["options"]["install_requires"])
+    extras = config["options.extras_require"]
+    assert "matplotlib" in declared(extras["plot"]) and "matplotlib" in declared(extras["test"])
+
+
+def test_the_comparison_sees_lazy_imports_and_maps_names():
+    imported = imported_distributions()
+    assert "router/plots.py" in imported["matplotlib"]  # imported inside a function only
+    assert "scikit-learn" in imported and "sklearn" not in imported
