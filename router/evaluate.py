@@ -19,35 +19,14 @@ from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, ch
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
-from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
+from router.metrics import expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
+from router.rows import CASCADE, MODEL, ROUTER, UPPER_BOUND, Row, make_row  # noqa: F401  (Row: callers' name for it)
 from router.select import AUTO, Selection, deploy, select
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the comparison table. accuracy: fraction 0-1; latency_s: mean s/query."""
-
-    method: str
-    accuracy: float
-    latency_s: float | None
-    n: int
-    router: str | None = None
-    share: dict[str, float] = field(default_factory=dict)  # model -> fraction of queries routed to it
-    correct: np.ndarray = field(default=None, repr=False, compare=False)  # per query, for intervals and tests
-    ci: tuple[float, float] | None = None  # 95% bootstrap interval of accuracy
-    vs_best: PairedTest | None = None  # router rows: paired test against the best single model
-
-
-def make_row(method: str, correct: np.ndarray, latency: float | None, router: str | None = None,
-             share: dict[str, float] | None = None, seed: int = 0) -> Row:
-    """A row from per-query correctness (fractions 0-1), with its bootstrap interval."""
-    correct = np.asarray(correct, dtype=float)
-    return Row(method, float(correct.mean()), latency, len(correct), router, share or {}, correct, bootstrap_ci(correct, seed))
 
 
 @dataclass
@@ -72,7 +51,7 @@ class Evaluation:
     selections: list[Selection] = field(default_factory=list)  # auto's pick, one per outer fold
 
     def best_single(self) -> Row:
-        return max((r for r in self.rows if r.method.startswith("model:")), key=lambda r: r.accuracy)
+        return max((r for r in self.rows if r.kind == MODEL), key=lambda r: r.accuracy)
 
 
 def _known_mean(seconds: np.ndarray) -> float | None:
@@ -89,10 +68,10 @@ def _share(data: RoutingData, choices: np.ndarray) -> dict[str, float]:
     return {m: float(c) for m, c in zip(data.models, counts) if c > 0}
 
 
-def choice_row(method: str, data: RoutingData, choices: np.ndarray, router: str | None = None) -> Row:
-    """Accuracy and latency of sending query i to model choices[i]."""
+def choice_row(kind: str, data: RoutingData, choices: np.ndarray, **names) -> Row:
+    """Accuracy and latency of sending query i to model choices[i]; `names` as router.rows.make_row takes them."""
     correct = data.labels[np.arange(data.n_queries), choices]
-    return make_row(method, correct, _mean_latency(data, choices), router, _share(data, choices))
+    return make_row(kind, correct, _mean_latency(data, choices), _share(data, choices), **names)
 
 
 def oracle_choices(data: RoutingData, cheapest: bool = False) -> np.ndarray:
@@ -148,7 +127,7 @@ def upper_bound_row(data: RoutingData, scores: np.ndarray, router: str) -> Row:
     """
     good = (scores >= 0.5) & (data.labels > 0)
     choices = np.where(good.any(axis=1), np.argmax(good, axis=1), np.argmax(scores, axis=1))
-    return choice_row("upper-bound", data, choices, router=router)
+    return choice_row(UPPER_BOUND, data, choices, router=router)
 
 
 def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
@@ -157,7 +136,7 @@ def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
     if not np.isnan(data.latency).any():
         rows.append(choice_row("oracle-cheapest", data, oracle_choices(data, cheapest=True)))
     rows += [random_row(data, seed), all_models_row(data)]
-    rows += [choice_row(f"model:{m}", data, np.full(data.n_queries, j)) for j, m in enumerate(data.models)]
+    rows += [choice_row(MODEL, data, np.full(data.n_queries, j), model=m) for j, m in enumerate(data.models)]
     return rows
 
 
@@ -166,8 +145,8 @@ def cascade_row(data: RoutingData, chain: list[int], threshold: float) -> Row:
     latency = mean seconds spent per query (every member run), share = whose answer was accepted."""
     accepted, seconds = cascade_choices(data, chain, threshold)
     correct = data.labels[np.arange(data.n_queries), accepted]
-    return make_row(f"cascade:{chain_name(data, chain)}@{threshold:g}", correct, _known_mean(seconds),
-                    share=_share(data, accepted))
+    return make_row(CASCADE, correct, _known_mean(seconds), _share(data, accepted),
+                    chain=tuple(data.models[j] for j in chain), threshold=threshold)
 
 
 def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[list[int]], threshold: float | None) -> None:
@@ -317,7 +296,7 @@ def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndar
         deployed = deploy(selection, fit_data, folds, seed, cache)
         choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out]), axis=1)
         evaluation.selections.append(selection)
-    row = choice_row(f"router:{AUTO}", test, choices, router=AUTO)
+    row = choice_row(ROUTER, test, choices, router=AUTO)
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
     evaluation.routed.append(Routed(AUTO, "pick", np.eye(test.n_models)[choices], choices))
     if len(parts) == 1:
@@ -349,7 +328,7 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
     evaluation.calibration[name] = expected_calibration_error(scores, test.labels)
     evaluation.rows.append(upper_bound_row(test, scores, name))
     for policy_name, chosen in choices.items():
-        row = choice_row(f"router:{name}:{policy_name}", test, chosen, router=name)
+        row = choice_row(ROUTER, test, chosen, router=name, policy=policy_name)
         evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
         evaluation.routed.append(Routed(name, policy_name, scores, chosen))
 

@@ -31,7 +31,7 @@ def format_table(evaluation: Evaluation) -> str:
     header = ("method", "accuracy %", "95% CI", "vs best single", "p", "latency s/query", "n")
     body = [
         (
-            r.method if r.router is None or r.method.startswith("router:") else f"{r.method}:{r.router}",
+            r.label,
             _percent(r.accuracy),
             "" if r.ci is None else f"{_percent(r.ci[0])}-{_percent(r.ci[1])}",
             f"{100 * (r.accuracy - best):+.2f}",
