@@ -10,7 +10,9 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +20,10 @@ from router.data import RoutingData
 from router.evaluate import Evaluation, Routed, Row
 from router.publish import timestamp, write_new_file  # noqa: F401  (timestamp: the CLI's names come from here)
 from router.logs import ROUTED_MARK
+
+if TYPE_CHECKING:  # router.experiment writes through this module: no import back at run time
+    from router.experiment import Experiment
+    from router.spec import Unused
 
 
 def _percent(value: float) -> str:
@@ -81,6 +87,31 @@ def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
         "rows": [_row_json(r) for r in evaluation.rows],
         **({"auto": [s.to_json() for s in evaluation.selections]} if evaluation.selections else {}),
     }
+
+
+def render(experiment: Experiment, as_json: bool = False) -> str:
+    """The run's report: the JSON object, or the join report, notes and table as people read them."""
+    result, data = experiment.evaluation, experiment.data
+    if as_json:
+        return json.dumps(to_json(result, data), indent=2, sort_keys=True)
+    return "\n".join(data.report.lines() + result.notes) + "\n" + format_table(result)
+
+
+def written_lines(experiment: Experiment) -> list[str]:
+    """One line per file or folder the run wrote: saved routers, routed models, the plot."""
+    return ([f"saved router {name} to {folder}" for name, folder in experiment.saved]
+            + [f"wrote routed model {folder}" for folder in experiment.routed]
+            + ([f"wrote plot {experiment.plot}"] if experiment.plot is not None else []))
+
+
+def unused_lines(unused: list[Unused], option: Mapping[str, str]) -> list[str]:
+    """One warning per hyper-parameter some routers do not take; `option`: how the caller names each one."""
+    lines = []
+    for item in unused:
+        used = f" (used by {', '.join(item.used_by)})" if item.used_by else ""
+        lines.append(f"warning: {option.get(item.param, item.param)}: router {', '.join(item.ignored_by)} "
+                     f"does not take it; ignored{' there' if used else ''}{used}")
+    return lines
 
 
 def model_name(routed: Routed) -> str:
