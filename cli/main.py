@@ -23,7 +23,7 @@ from router.logs import ReadOptions, read_queries
 from router.policies import POLICIES, make_policy
 from router.publish import Outputs
 from router.routers import ROUTERS, load_router
-from router.report import format_table, render, unused_lines, written_lines
+from router.report import dataset_table, render, unused_lines, written_lines
 from router.spec import EvalSpec
 
 from cli.names import RegistryChoice, feature_names, names_epilog, router_default
@@ -210,8 +210,7 @@ def demo_command(output_path, seed, routers):
     with Outputs() as outputs:  # logs and routed models appear together as demo-<time>/, or not at all
         staging, stamp = outputs.stamped_folder(output_path, "demo")
         datasets = run_demo(staging / "logs", stamp, list(routers), seed)
-    tables = [f"\n== {d.logs.name} ==\n" + "\n".join(d.data.report.lines()) + "\n" + format_table(d.evaluation)
-              for d in datasets]
+    tables = [dataset_table(d.logs.name, d.data, d.evaluation) for d in datasets]
     cascades = {d.logs.name: d.cascade for d in datasets}
     logs = output_path / f"demo-{stamp}" / "logs"
     for note in outputs.notes:

@@ -97,6 +97,11 @@ def render(experiment: Experiment, as_json: bool = False) -> str:
     return "\n".join(data.report.lines() + result.notes) + "\n" + format_table(result)
 
 
+def dataset_table(name: str, data: RoutingData, evaluation: Evaluation) -> str:
+    """One dataset's section of a multi-dataset report (the demo): heading, join report, table."""
+    return f"\n== {name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(evaluation)
+
+
 def written_lines(experiment: Experiment) -> list[str]:
     """One line per file or folder the run wrote: saved routers, routed models, the plot."""
     return ([f"saved router {name} to {folder}" for name, folder in experiment.saved]
