@@ -38,7 +38,8 @@ import torch
 from tqdm.auto import tqdm
 
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
-from router.evaluate import Row, baseline_rows, choice_row, evaluate
+from router.evaluate import baseline_rows, choice_row, evaluate
+from router.rows import MODEL, ROUTER, Row
 from router.features import encoder_source, make_features
 from router.metrics import paired_test
 from router.routers import make_router
@@ -80,7 +81,7 @@ def auto_result(data: RoutingData, seed: int) -> Result:
         evaluation = evaluate(data, ["auto"], ["argmax"], seed=seed)
     except RoutingInputError as error:
         return Result("auto", "lm-routing", None, status=f"absent on this checkout ({error}); rerun after merging auto")
-    row = next(r for r in evaluation.rows if r.method.startswith("router:auto"))
+    row = next(r for r in evaluation.rows if r.kind == ROUTER and r.router == "auto")
     pick = next((n for n in evaluation.notes if "auto" in n), "")
     return Result("auto", "lm-routing", row, time.perf_counter() - start, None, status=pick or "ok")
 
@@ -118,14 +119,14 @@ def run_stream(data: RoutingData, args, work: Path, stream: str) -> tuple[list[R
         data = data.take(np.concatenate(first))
     train, test = data.split(TRAIN), data.split(TEST)
     heavy = stream in args.heavy_streams.split(",")
-    best = max((r for r in baseline_rows(test, args.seed) if r.method.startswith("model:")), key=lambda r: r.accuracy)
+    best = max((r for r in baseline_rows(test, args.seed) if r.kind == MODEL), key=lambda r: r.accuracy)
     minilm = make_features("minilm").fit([])
     split_file = work / f"{stream.split()[0].lower()}.npz"
     export_split(split_file, train, test, minilm.transform)  # also fills the embedding cache our minilm routers read
     jobs = [(f"{n}[{f}]", n, {"features": f}) for f in FEATURES for n in LIGHT]
     if heavy:
         jobs.append(("contrastive[minilm]", "contrastive", {"epochs": args.contrastive_epochs, "max_length": 128}))
-    results = [Result(f"best single ({best.method[6:]})", "baseline", best)]
+    results = [Result(f"best single ({best.model})", "baseline", best)]
     for label, name, params in tqdm(jobs, desc=f"{stream}: our routers"):
         results.append(ours(train, test, name, params, label))
     if not heavy:

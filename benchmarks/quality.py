@@ -28,6 +28,7 @@ from router.cost import aiq, gap_recovery, sweep
 from router.data import TEST, TRAIN, RoutingData
 from router.crossfit import FitCache
 from router.evaluate import Evaluation, evaluate
+from router.rows import MODEL, ROUTER
 from router.logs import read_harness_logs
 from router.metrics import bootstrap_ci
 from router.policies import POLICIES
@@ -43,7 +44,7 @@ def gap_closed(accuracy: float, best: float, oracle: float) -> float:
 
 def table(evaluation: Evaluation) -> list[str]:
     best = evaluation.best_single()
-    oracle = next(r for r in evaluation.rows if r.method == "oracle")
+    oracle = next(r for r in evaluation.rows if r.kind == "oracle")
     lines = [
         f"protocol: {evaluation.protocol}",
         "",
@@ -51,11 +52,9 @@ def table(evaluation: Evaluation) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in evaluation.rows:
-        if row.method.startswith("model:") and row is not best:
+        if row.kind == MODEL and row is not best:
             continue
-        name = f"{row.method}:{row.router}" if row.method == "upper-bound" else row.method
-        if row is best:
-            name = f"best single ({row.method[6:]})"
+        name = f"best single ({row.model})" if row is best else row.label
         p = "" if row.vs_best is None else f"{row.vs_best.p_value:.3f}"
         lines.append(
             f"| {name} | {100 * row.accuracy:.2f} | {100 * row.ci[0]:.2f}-{100 * row.ci[1]:.2f} | "
@@ -83,8 +82,7 @@ def evaluate_variants(data: RoutingData, routers: list[str], policies: list[str]
     merged, cache = None, cache or FitCache()
     for label, name, params in variants(routers, features):
         part = evaluate(data, [name], policies, seed=seed, protocol=protocol, router_params={name: params}, cache=cache)
-        rename = lambda text: text.replace(f"router:{name}:", f"router:{label}:")  # noqa: E731
-        rows = [dataclasses.replace(r, method=rename(r.method), router=label if r.router else None) for r in part.rows]
+        rows = [dataclasses.replace(r, router=label if r.router else None) for r in part.rows]
         if merged is None:
             merged = dataclasses.replace(part, rows=rows, routed=[], calibration={})
         else:
@@ -114,10 +112,10 @@ def per_dataset_single(data: RoutingData) -> np.ndarray:
 def headline_row(label: str, evaluation: Evaluation, auto: Evaluation, data: RoutingData) -> str:
     """One line of the headline table: auto against the best single model (on test) and the bars."""
     row, best = evaluation.rows[0], evaluation.best_single()
-    oracle = next(r for r in evaluation.rows if r.method == "oracle")
+    oracle = next(r for r in evaluation.rows if r.kind == "oracle")
     pick = auto.selections[0].pick
     per_dataset = per_dataset_single(data).mean() if len(set(data.datasets)) > 1 else float("nan")
-    return (f"| {label} | {100 * best.accuracy:.2f} ({best.method[6:].split('/')[-1]}) | {pick.candidate.name} "
+    return (f"| {label} | {100 * best.accuracy:.2f} ({best.model.split('/')[-1]}) | {pick.candidate.name} "
             f"({100 * pick.accuracy:.2f}) | {100 * row.accuracy:.2f} ({100 * row.ci[0]:.2f}-{100 * row.ci[1]:.2f}) | "
             f"{100 * (row.accuracy - best.accuracy):+.2f} | {row.vs_best.p_value:.3f} | "
             + ("" if np.isnan(per_dataset) else f"{100 * per_dataset:.2f}") + f" | {100 * oracle.accuracy:.2f} |")
@@ -131,7 +129,7 @@ HEADLINE_HEADER = [
 
 def best_router_line(evaluation: Evaluation) -> str:
     """The stretch check: the best router x policy row on test (chosen on test: a bound, not a deployable result)."""
-    routed = [r for r in evaluation.rows if r.method.startswith("router:") and r.method != "router:auto"]
+    routed = [r for r in evaluation.rows if r.kind == ROUTER and r.router != "auto"]
     top, best = max(routed, key=lambda r: r.accuracy), evaluation.best_single()
     low = bootstrap_ci(top.correct - best.correct)
     return (f"Best router row on test (chosen on test, so a ceiling, not a deployable result): {top.method} "
@@ -181,7 +179,7 @@ def frontier_section(data: RoutingData, routers: list[str], seed: int) -> tuple[
     evaluation = evaluate(data, routers, ["argmax"], seed=seed)
     test = evaluation.data
     singles = [(float(test.latency[:, j].mean()), float(test.labels[:, j].mean()), m) for j, m in enumerate(test.models)]
-    oracle = next(r for r in evaluation.rows if r.method == "oracle-cheapest")
+    oracle = next(r for r in evaluation.rows if r.kind == "oracle-cheapest")
     cascade_lines, cascades = cascade_section(data)
     curves, lines = {}, ["| router | AIQ (accuracy over the cost range) | cheapest point within 1 pt of its best |", "| --- | ---: | ---: |"]
     for routed in evaluation.routed:

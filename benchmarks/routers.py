@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from router.evaluate import evaluate
+from router.rows import ROUTER, UPPER_BOUND
 from router.features import EMBEDDING_CACHE
 from router.policies import POLICIES
 from router.routers import make_router
@@ -135,8 +136,8 @@ def main() -> None:
         rows = {}
         for label, name, params, policies in configurations(args.mlc_epochs):
             evaluation = evaluate(data, [name], policies, seed=args.seed, router_params={name: params})
-            accuracy = {r.method.split(":")[-1]: r.accuracy for r in evaluation.rows if r.method.startswith("router:")}
-            upper = next(r.accuracy for r in evaluation.rows if r.method == "upper-bound")
+            accuracy = {r.policy: r.accuracy for r in evaluation.rows if r.kind == ROUTER}
+            upper = next(r.accuracy for r in evaluation.rows if r.kind == UPPER_BOUND)
             fit_s, qps = speed(name, params, train, test)
             rows[label] = accuracy
             cells = [f"{100 * accuracy[p]:.2f}" if p in accuracy else "" for p in LIGHT_POLICIES]

@@ -7,6 +7,12 @@ the inputs of the command and asks for a report.
 
 from __future__ import annotations
 
+import contextlib
+
+import click
+
+from router.data import RoutingInputError
+
 INPUT_OPTIONS = ("--logs", "--scores", "--test-scores", "--load", "--queries")
 
 
@@ -29,3 +35,18 @@ def unexpected_error_line(error: BaseException, argv: list[str]) -> str:
     where = f" while reading {', '.join(inputs)}" if inputs else ""
     return (f"unexpected {type(error).__name__}{where}: {detail or 'no detail'}; please report this "
             "(with the command line) at the lm-routing issue tracker")
+
+
+class InputError(click.ClickException):
+    """An input error the library found (router.data.RoutingInputError): click's own one-line error, exit code 2."""
+
+    exit_code = 2
+
+
+@contextlib.contextmanager
+def input_errors():
+    """Turn the library's input errors into click's, so one handler words and exits every error a user can fix."""
+    try:
+        yield
+    except RoutingInputError as error:
+        raise InputError(str(error)) from error

@@ -6,7 +6,7 @@ fix are one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
-import inspect
+import functools
 import json
 import math
 import signal
@@ -14,28 +14,32 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
-from cli.guard import unexpected_error_line
+from cli.guard import input_errors, unexpected_error_line
 from cli.params import FRACTION, NON_NEGATIVE, POSITIVE, SEED
 from router.cascade import check_chain
-from router.data import RoutingInputError
-from router.limits import check_fits
-from router.evaluate import PROTOCOLS, evaluate
-from router.load import load_routing_data
-from router.logs import ReadOptions, read_harness_logs, read_queries
+from router.evaluate import PROTOCOLS
+from router.experiment import run
+from router.logs import ReadOptions, read_queries
 from router.policies import POLICIES, make_policy
 from router.publish import Outputs
-from router.routers import ROUTERS, check_new_folder, load_router, write_router
-from router.report import format_table, to_json, write_routed_models
+from router.routers import ROUTERS, load_router
+from router.report import dataset_table, render, unused_lines, written_lines
+from router.spec import EvalSpec
 
 from cli.names import RegistryChoice, feature_names, names_epilog, router_default
 
 DEFAULT_POLICIES = tuple(POLICIES)
+HYPER_OPTIONS = {"features": "--features", "encoder": "--encoder", "epochs": "--epochs", "lr": "--learning-rate",
+                 "batch_size": "--batch-size", "max_length": "--max-length"}  # router hyper-parameter -> its option
 
 
 class DefaultGroup(click.Group):
     """A group whose default subcommand is `evaluate`: `routing-eval --router knn` works."""
+
+    def invoke(self, ctx):
+        with input_errors():  # the library's input errors exit as click's do: one line, code 2
+            return super().invoke(ctx)
 
     def parse_args(self, ctx, args):
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
@@ -68,6 +72,16 @@ def _parse_cascades(values: tuple[str, ...]) -> list[tuple[str, ...]]:
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=names_epilog())
 def cli():
     """Evaluate LLM routers on lm-eval logs (default command: evaluate)."""
+
+
+def takes_spec(command):
+    """Click passes options; `command` gets the EvalSpec made of them (eval_spec)."""
+
+    @functools.wraps(command)
+    def with_spec(**options):
+        return command(eval_spec(**options))
+
+    return with_spec
 
 
 @cli.command("evaluate", epilog=names_epilog())
@@ -108,91 +122,51 @@ def cli():
 @click.option("--encoder", help="HF encoder for transformer routers: 'minilm' (offline package), a local folder or a hub id "
               f"(default: {router_default('encoder')}).")
 @click.option("--epochs", type=click.IntRange(1, None), help=f"Training epochs for transformer routers (default: {router_default('epochs')}).")
-@click.option("--lr", type=POSITIVE, help=f"Learning rate for transformer routers (default: {router_default('lr')}).")
+@click.option("--learning-rate", type=POSITIVE,
+              help=f"Learning rate for transformer routers (default: {router_default('lr')}); not the router named lr.")
+@click.option("--lr", type=POSITIVE, hidden=True, help="Deprecated name of --learning-rate.")
 @click.option("--batch-size", type=click.IntRange(1, None), help=f"Batch size for transformer routers (default: {router_default('batch_size')}).")
 @click.option("--max-length", type=click.IntRange(8, None),
               help=f"Max tokens per query for transformer routers (default: {router_default('max_length')}).")
-def evaluate_command(**options):
+@takes_spec
+def evaluate_command(spec: EvalSpec):
     """Print the routing table: baselines, each model, each router x policy."""
     with Outputs() as outputs:  # every file of this run is published at the end, all or nothing; then the table
-        report, written = _evaluate(outputs, **options)
-    click.echo(report)
-    for line in [f"routing-eval: note: {note}" for note in outputs.notes] + written:
+        experiment = run(spec, outputs)
+    click.echo(render(experiment, spec.as_json))
+    for line in [f"routing-eval: {line}" for line in unused_lines(experiment.unused, HYPER_OPTIONS)]:
+        click.echo(line, err=True)
+    for line in [f"routing-eval: note: {note}" for note in outputs.notes] + written_lines(experiment):
         click.echo(line, err=True)
 
 
-def _evaluate(outputs: Outputs, logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name,
-                     on_missing, skip_bad_lines, datasets, folds, seed, as_json, output_path, save_dir, load_dirs,
-                     features, encoder, epochs, lr, batch_size, max_length, max_latency, protocol, cascades,
-                     cascade_threshold, prices, budget, plot_path) -> tuple[str, list[str]]:
-    """(the routing table or JSON report, lines about the files written into `outputs`' staging folders)."""
+def eval_spec(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name, on_missing,
+              skip_bad_lines, datasets, prices, budget, cascades, load_dirs, features, encoder, epochs, learning_rate,
+              lr, batch_size, max_length, **rest) -> EvalSpec:
+    """The EvalSpec of the evaluate command's options (`rest`: those that pass through by the same name)."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
-    declared = _parse_declared(latencies)
     priced = _parse_declared(prices, "--price", "USD")
     if priced and budget is None:
         raise click.UsageError("--price is used by --budget: add --budget USD (mean price per query)")
-    chains = _parse_cascades(cascades)
-    given = {"features": features, "encoder": encoder, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length}
-    params = {name: router_params(name, given) for name in routers}
-    options = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines,
-                          datasets=tuple(datasets))
-    data = load_routing_data(logs, scores, test_scores, solved_threshold, options)
-    if declared:
-        data = data.with_latency(declared)
-    if datasets:
-        data = data.only_datasets(datasets)
-    check_fits(data.n_queries, data.n_models, len(routers) + len(load_dirs), policies)  # one line, not an OOM kill
-    if save_dir is not None:
-        check_new_folder(save_dir)  # before training, not after
-    routed_folder, stamp = outputs.stamped_folder(output_path, "routed") if output_path is not None else (None, None)
-    save_folder = outputs.folder(save_dir) if save_dir is not None else None  # reserved before training
-    if plot_path is not None:
-        from router.plots import check_plot_path, plot_evaluation  # matplotlib only when asked for
-
-        check_plot_path(plot_path)
-    loaded = {}
-    for directory in load_dirs:
-        router, models = load_router(directory)
-        if models != data.models:
-            raise RoutingInputError(
-                f"{directory}: router trained on models {', '.join(models)}; the input has {', '.join(data.models)}; "
-                "use a router trained on this pool"
-            )
-        loaded[f"loaded:{directory.name}"] = router
-    result = evaluate(data, list(routers) if not load_dirs or "routers" in _explicit() else [], list(policies),
-                      seed=seed, folds=folds, router_params=params, fitted=loaded, keep_fitted=save_dir is not None,
-                      protocol=protocol, max_latency=max_latency, cascades=chains, cascade_threshold=cascade_threshold,
-                      prices=priced, budget=budget, auto_features=[features] if features else None,
-                      policies_named="policies" in _explicit())
-    written = []
-    if routed_folder is not None:
-        names = write_routed_models(routed_folder, result.data, result.routed, stamp)
-        written = [output_path / f"routed-{stamp}" / name for name in names]
-    saved = []
-    for name, router in result.fitted.items():
-        several = len(result.fitted) > 1
-        if several:
-            (save_folder / name).mkdir()
-        write_router(router, save_folder / name if several else save_folder, data.models)
-        saved.append((name, save_dir / name if several else save_dir))
-    plotted = [f"wrote plot {plot_evaluation(result, plot_path)}"] if plot_path is not None else []
-    report = (json.dumps(to_json(result, data), indent=2, sort_keys=True) if as_json
-              else "\n".join(data.report.lines() + result.notes) + "\n" + format_table(result))
-    return report, [f"saved router {name} to {folder}" for name, folder in saved] + [
-        f"wrote routed model {folder}" for folder in written] + plotted
+    if lr is not None:
+        click.echo("routing-eval: warning: --lr is deprecated (it reads like the router 'lr'); use --learning-rate", err=True)
+    hyper = {"features": features, "encoder": encoder, "epochs": epochs, "lr": learning_rate if learning_rate is not None else lr,
+             "batch_size": batch_size, "max_length": max_length}
+    read = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines,
+                       datasets=tuple(datasets))
+    explicit = _explicit()
+    return EvalSpec(logs=logs, scores=tuple(scores), test_scores=tuple(test_scores), solved_threshold=solved_threshold,
+                    read=read, latencies=_parse_declared(latencies), prices=priced, budget=budget,
+                    routers=tuple(routers), policies=tuple(policies), routers_named="routers" in explicit,
+                    policies_named="policies" in explicit, hyper=hyper, cascades=tuple(_parse_cascades(cascades)),
+                    load_dirs=tuple(load_dirs), **rest)
 
 
 def _explicit() -> set[str]:
     """Names of the options the user gave on the command line (not defaults)."""
     ctx = click.get_current_context()
     return {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-
-
-def router_params(name: str, given: dict) -> dict:
-    """The given options that router `name` accepts as hyper-parameters."""
-    accepted = inspect.signature(ROUTERS[name].__init__).parameters if name in ROUTERS else {}
-    return {key: value for key, value in given.items() if value is not None and key in accepted}
 
 
 @cli.command("predict")
@@ -229,19 +203,14 @@ def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
               show_default=True, help="Router to train and score (repeatable).")
 def demo_command(output_path, seed, routers):
     """Simulate the routing paper's LLM pool as lm-eval logs, then route it end to end."""
-    from router.simulate import PAPER_POOL_NOTE, write_simulated_logs
+    from router.demo import run_demo
+    from router.simulate import PAPER_POOL_NOTE
 
     with Outputs() as outputs:  # logs and routed models appear together as demo-<time>/, or not at all
         staging, stamp = outputs.stamped_folder(output_path, "demo")
-        write_simulated_logs(staging / "logs", seed=seed)
-        cascades, tables = {}, []
-        for dataset_logs in sorted(p for p in (staging / "logs").iterdir() if p.is_dir()):
-            data = read_harness_logs(dataset_logs)
-            cascades[dataset_logs.name] = _demo_cascade(data)
-            result = evaluate(data, list(routers), list(DEFAULT_POLICIES), seed=seed, cascades=[cascades[dataset_logs.name]])
-            tables.append(f"\n== {dataset_logs.name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(result))
-            # beside the members' logs, as lm-eval's --output_path keeps every model: later reads note and skip them
-            write_routed_models(dataset_logs / f"routed-{stamp}", result.data, result.routed, stamp)
+        datasets = run_demo(staging / "logs", stamp, list(routers), seed)
+    tables = [dataset_table(d.logs.name, d.data, d.evaluation) for d in datasets]
+    cascades = {d.logs.name: d.cascade for d in datasets}
     logs = output_path / f"demo-{stamp}" / "logs"
     for note in outputs.notes:
         click.echo(f"routing-eval: note: {note}", err=True)
@@ -264,25 +233,12 @@ def audit_command(logs, tokenizer):
     click.echo(format_audit(audit_logs(logs, tokenizer=tokenizer)))
 
 
-def _demo_cascade(data) -> tuple[str, str]:
-    """The fastest model first, then the one best on the training queries (the demo's cascade)."""
-    train = data.split("train")
-    fastest = int(np.nanargmin(train.latency.mean(axis=0)))
-    best = int(np.argmax(train.labels.mean(axis=0)))
-    if fastest == best:  # the best is also the fastest: escalate from the next fastest instead
-        fastest = int(np.argsort(train.latency.mean(axis=0))[1])
-    return data.models[fastest], data.models[best]
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 for anything the user can fix."""
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C cleans up (router.publish)
     try:
         cli.main(args=argv, prog_name="routing-eval", standalone_mode=False)
-    except RoutingInputError as error:
-        click.echo(f"routing-eval: error: {error}", err=True)
-        sys.exit(2)
     except click.ClickException as error:
         click.echo(f"routing-eval: error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)

@@ -21,35 +21,14 @@ from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.errors import check_known, latency_known, require_latency
-from router.metrics import PairedTest, bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
+from router.metrics import expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
+from router.rows import CASCADE, MODEL, ROUTER, UPPER_BOUND, Row, make_row  # noqa: F401  (Row: callers' name for it)
 from router.select import AUTO, Selection, deploy, select
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the comparison table. accuracy: fraction 0-1; latency_s: mean s/query."""
-
-    method: str
-    accuracy: float
-    latency_s: float | None
-    n: int
-    router: str | None = None
-    share: dict[str, float] = field(default_factory=dict)  # model -> fraction of queries routed to it
-    correct: np.ndarray = field(default=None, repr=False, compare=False)  # per query, for intervals and tests
-    ci: tuple[float, float] | None = None  # 95% bootstrap interval of accuracy
-    vs_best: PairedTest | None = None  # router rows: paired test against the best single model
-
-
-def make_row(method: str, correct: np.ndarray, latency: float | None, router: str | None = None,
-             share: dict[str, float] | None = None, seed: int = 0) -> Row:
-    """A row from per-query correctness (fractions 0-1), with its bootstrap interval."""
-    correct = np.asarray(correct, dtype=float)
-    return Row(method, float(correct.mean()), latency, len(correct), router, share or {}, correct, bootstrap_ci(correct, seed))
 
 
 @dataclass
@@ -74,7 +53,7 @@ class Evaluation:
     selections: list[Selection] = field(default_factory=list)  # auto's pick, one per outer fold
 
     def best_single(self) -> Row:
-        return max((r for r in self.rows if r.method.startswith("model:")), key=lambda r: r.accuracy)
+        return max((r for r in self.rows if r.kind == MODEL), key=lambda r: r.accuracy)
 
 
 def _known_mean(seconds: np.ndarray) -> float | None:
@@ -91,10 +70,10 @@ def _share(data: RoutingData, choices: np.ndarray) -> dict[str, float]:
     return {m: float(c) for m, c in zip(data.models, counts) if c > 0}
 
 
-def choice_row(method: str, data: RoutingData, choices: np.ndarray, router: str | None = None) -> Row:
-    """Accuracy and latency of sending query i to model choices[i]."""
+def choice_row(kind: str, data: RoutingData, choices: np.ndarray, **names) -> Row:
+    """Accuracy and latency of sending query i to model choices[i]; `names` as router.rows.make_row takes them."""
     correct = data.labels[np.arange(data.n_queries), choices]
-    return make_row(method, correct, _mean_latency(data, choices), router, _share(data, choices))
+    return make_row(kind, correct, _mean_latency(data, choices), _share(data, choices), **names)
 
 
 def oracle_choices(data: RoutingData, cheapest: bool = False) -> np.ndarray:
@@ -145,7 +124,7 @@ def upper_bound_row(data: RoutingData, scores: np.ndarray, router: str) -> Row:
     """
     good = (scores >= 0.5) & (data.labels > 0)
     choices = np.where(good.any(axis=1), np.argmax(good, axis=1), np.argmax(scores, axis=1))
-    return choice_row("upper-bound", data, choices, router=router)
+    return choice_row(UPPER_BOUND, data, choices, router=router)
 
 
 def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
@@ -154,7 +133,7 @@ def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
     if latency_known(data.latency):
         rows.append(choice_row("oracle-cheapest", data, oracle_choices(data, cheapest=True)))
     rows += [random_row(data, seed), all_models_row(data)]
-    rows += [choice_row(f"model:{m}", data, np.full(data.n_queries, j)) for j, m in enumerate(data.models)]
+    rows += [choice_row(MODEL, data, np.full(data.n_queries, j), model=m) for j, m in enumerate(data.models)]
     return rows
 
 
@@ -163,8 +142,8 @@ def cascade_row(data: RoutingData, chain: list[int], threshold: float) -> Row:
     latency = mean seconds spent per query (every member run), share = whose answer was accepted."""
     accepted, seconds = cascade_choices(data, chain, threshold)
     correct = data.labels[np.arange(data.n_queries), accepted]
-    return make_row(f"cascade:{chain_name(data, chain)}@{threshold:g}", correct, _known_mean(seconds),
-                    share=_share(data, accepted))
+    return make_row(CASCADE, correct, _known_mean(seconds), _share(data, accepted),
+                    chain=tuple(data.models[j] for j in chain), threshold=threshold)
 
 
 def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[list[int]], threshold: float | None) -> None:
@@ -203,23 +182,11 @@ def _choose(policies: list[str], scores: np.ndarray, seed: int, fit_scores: Call
 
 
 def evaluate(
-    data: RoutingData,
-    routers: list[str],
-    policies: list[str],
-    seed: int = 0,
-    folds: int = 5,
-    router_params: dict[str, dict] | None = None,
-    fitted: dict[str, Router] | None = None,
-    keep_fitted: bool = False,
-    protocol: str = "auto",
-    max_latency: float | None = None,
-    cascades: list[tuple[str, ...]] | None = None,
-    cascade_threshold: float | None = None,
-    prices: dict[str, float] | None = None,
-    budget: float | None = None,
-    cache: FitCache | None = None,
-    auto_features: list[str] | None = None,
-    policies_named: bool = True,
+    data: RoutingData, routers: list[str], policies: list[str], seed: int = 0, folds: int = 5,
+    router_params: dict[str, dict] | None = None, fitted: dict[str, Router] | None = None, keep_fitted: bool = False,
+    protocol: str = "auto", max_latency: float | None = None, cascades: list[tuple[str, ...]] | None = None,
+    cascade_threshold: float | None = None, prices: dict[str, float] | None = None, budget: float | None = None,
+    cache: FitCache | None = None, auto_features: list[str] | None = None, policies_named: bool = True,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -244,14 +211,71 @@ def evaluate(
     queries of each fit (nested k-fold without a training split), over `auto_features`.
     """
     wants_auto, routers = AUTO in routers, [name for name in routers if name != AUTO]
-    for name in policies:
-        make_policy(name)  # unknown names fail before any training
     params = {name: (router_params or {}).get(name, {}) for name in routers}
+    chains = _check_names(data, routers, policies, params, cascades or [], (prices or {}) if budget is not None else None)
+    plan = plan_protocol(data, protocol, folds, seed, trains=bool(routers) or wants_auto)
+    train, test = plan.train, plan.test
+    evaluation = Evaluation(test, plan.described, baseline_rows(test, seed), [], notes=list(plan.notes))
+    _add_cascade_rows(evaluation, train, chains, cascade_threshold)
+    cache = cache or FitCache()
+    whole = train if train.n_queries else test  # what a kept router is fit on
+    if wants_auto:
+        _add_auto_row(evaluation, plan.parts, folds, seed, auto_features, cache)
+        if keep_fitted:
+            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache), whole, folds, seed, cache)
     for name in routers:
-        make_router(name, **params[name]).check_ready()  # unknown names, unloadable encoders: before any training
-    chains = [chain_indices(data, names) for names in cascades or []]
-    if budget is not None:
-        price_matrix(data, prices or {})  # unknown or missing prices fail before any training
+        run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
+        evaluation.notes += [note] if note else []
+        scores, choices = cross_fit_choices(name, params[name], plan, run_policies, (folds, seed), cache)
+        if keep_fitted:
+            evaluation.fitted[name] = cache.fitted(name, params[name], whole)
+        _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
+    for name, router in (fitted or {}).items():
+        _add_loaded_rows(evaluation, name, router, train, policies, seed, (max_latency, prices, budget))
+    return evaluation
+
+
+def _add_loaded_rows(evaluation: Evaluation, name: str, router: Router, train: RoutingData, policies: list[str],
+                     seed: int, cost: tuple[float | None, dict[str, float] | None, float | None]) -> None:
+    """Rows of a saved router: scored only; its policies that need fitting fit on its scores for the training
+    queries, or are left out (with a note) when there are none. `cost`: (max_latency, prices, budget)."""
+    scores = router.predict_proba(list(evaluation.data.queries))
+    in_sample = (lambda: (router.predict_proba(list(train.queries)), train.labels)) if train.n_queries else None
+    choices = _choose(policies, scores, seed, in_sample)
+    skipped = [p for p in policies if p not in choices]
+    if skipped:
+        evaluation.notes.append(f"{name}: policies {', '.join(skipped)} need training queries to fit; none given, left out")
+    max_latency, prices, budget = cost
+    _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
+
+
+def _check_names(data: RoutingData, routers: list[str], policies: list[str], params: dict[str, dict],
+                 cascades: list[tuple[str, ...]], prices: dict[str, float] | None) -> list[list[int]]:
+    """Fail on unknown policies, routers, cascade members or prices before any training; the cascades' chains."""
+    for name in policies:
+        make_policy(name)
+    for name in routers:
+        make_router(name, **params[name]).check_ready()  # unloadable encoders too
+    chains = [chain_indices(data, names) for names in cascades]
+    if prices is not None:
+        price_matrix(data, prices)  # unknown or missing prices
+    return chains
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The protocol: which queries each router fit learns from and which test queries it scores."""
+
+    train: RoutingData  # training queries (none under test-kfold)
+    test: RoutingData  # the evaluated queries
+    described: str  # the protocol in words, for the table's first line
+    parts: list[tuple[RoutingData, np.ndarray]]  # per fit: (its data, the test positions it scores)
+    notes: tuple[str, ...] = ()  # about the data: train/test gaps, no solver
+
+
+def plan_protocol(data: RoutingData, protocol: str, folds: int, seed: int, trains: bool = True) -> Plan:
+    """Train -> test when there are training queries (and `protocol` allows), else seeded k-fold on the test
+    queries; `trains` False (only saved routers are scored): no fits at all."""
     train, test = data.split(TRAIN), data.split(TEST)
     if test.n_queries == 0:
         raise RoutingInputError("no test queries: the logs hold only training tasks; add test-split runs")
@@ -261,46 +285,31 @@ def evaluate(
     notes = (contamination_notes(train, test) if train.n_queries else []) + no_solver_notes(test)
     if protocol == "test-kfold":
         train = train.take(np.zeros(train.n_queries, dtype=bool))
-    if not routers and not wants_auto:
-        described, parts = f"saved router(s) scored on {test.n_queries} test queries", []
-    elif train.n_queries:
+    if not trains:
+        return Plan(train, test, f"saved router(s) scored on {test.n_queries} test queries", [], tuple(notes))
+    if train.n_queries:
         described = f"train ({train.n_queries} queries) -> test ({test.n_queries} queries)"
-        parts = [(train, np.arange(test.n_queries))]
-    else:
-        described = f"{folds}-fold cross-fitting on {test.n_queries} test queries (seed {seed})"
-        parts = [(test.take(fit), held_out) for fit, held_out in test.kfold(folds, seed)]
-    evaluation = Evaluation(test, described, baseline_rows(test, seed), [], notes=notes)
-    _add_cascade_rows(evaluation, train, chains, cascade_threshold)
-    cache = cache or FitCache()
-    if wants_auto:
-        _add_auto_row(evaluation, parts, folds, seed, auto_features, cache)
-        if keep_fitted:
-            whole = train if train.n_queries else test
-            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache), whole, folds, seed, cache)
-    for name in routers:
-        scores = np.zeros(test.labels.shape)
-        run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
-        evaluation.notes += [note] if note else []
-        choices = {p: np.zeros(test.n_queries, dtype=int) for p in run_policies}
-        for fit_data, held_out in tqdm(parts, desc=f"router {name}", disable=len(parts) < 2, leave=False):
-            router = cache.fitted(name, params[name], fit_data)
-            scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
-            k = min(folds, fit_data.n_queries)
-            oof = lambda fit_data=fit_data, k=k, name=name: (cache.out_of_fold(name, params[name], fit_data, k, seed), fit_data.labels)  # noqa: E731
-            for policy_name, chosen in _choose(run_policies, scores[held_out], seed, oof).items():
-                choices[policy_name][held_out] = chosen
-        if keep_fitted:
-            evaluation.fitted[name] = cache.fitted(name, params[name], train if train.n_queries else test)
-        _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
-    for name, router in (fitted or {}).items():
-        scores = router.predict_proba(list(test.queries))
-        in_sample = (lambda r=router: (r.predict_proba(list(train.queries)), train.labels)) if train.n_queries else None
-        choices = _choose(policies, scores, seed, in_sample)
-        skipped = [p for p in policies if p not in choices]
-        if skipped:
-            evaluation.notes.append(f"{name}: policies {', '.join(skipped)} need training queries to fit; none given, left out")
-        _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
-    return evaluation
+        return Plan(train, test, described, [(train, np.arange(test.n_queries))], tuple(notes))
+    described = f"{folds}-fold cross-fitting on {test.n_queries} test queries (seed {seed})"
+    return Plan(train, test, described, [(test.take(fit), held_out) for fit, held_out in test.kfold(folds, seed)], tuple(notes))
+
+
+def cross_fit_choices(name: str, params: dict, plan: Plan, policies: list[str], folds_seed: tuple[int, int],
+                      cache: FitCache) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(P(solve) per test query and model, each policy's choices): every test query scored by the fit that
+    did not see it; policies that need fitting fit on that fit's out-of-fold scores."""
+    folds, seed = folds_seed
+    test = plan.test
+    scores = np.zeros(test.labels.shape)
+    choices = {p: np.zeros(test.n_queries, dtype=int) for p in policies}
+    for fit_data, held_out in tqdm(plan.parts, desc=f"router {name}", disable=len(plan.parts) < 2, leave=False):
+        router = cache.fitted(name, params, fit_data)
+        scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
+        k = min(folds, fit_data.n_queries)
+        oof = lambda fit_data=fit_data, k=k: (cache.out_of_fold(name, params, fit_data, k, seed), fit_data.labels)  # noqa: E731
+        for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
+            choices[policy_name][held_out] = chosen
+    return scores, choices
 
 
 def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndarray]], folds: int, seed: int,
@@ -313,7 +322,7 @@ def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndar
         deployed = deploy(selection, fit_data, folds, seed, cache)
         choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out]), axis=1)
         evaluation.selections.append(selection)
-    row = choice_row(f"router:{AUTO}", test, choices, router=AUTO)
+    row = choice_row(ROUTER, test, choices, router=AUTO)
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
     evaluation.routed.append(Routed(AUTO, "pick", np.eye(test.n_models)[choices], choices))
     if len(parts) == 1:
@@ -343,7 +352,7 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
     evaluation.calibration[name] = expected_calibration_error(scores, test.labels)
     evaluation.rows.append(upper_bound_row(test, scores, name))
     for policy_name, chosen in choices.items():
-        row = choice_row(f"router:{name}:{policy_name}", test, chosen, router=name)
+        row = choice_row(ROUTER, test, chosen, router=name, policy=policy_name)
         evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
         evaluation.routed.append(Routed(name, policy_name, scores, chosen))
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from router.data import RoutingInputError
-from router.evaluate import Evaluation, Row
+from router.evaluate import Evaluation
+from router.rows import MODEL, ROUTER, Row
 
 NOT_DEPLOYABLE = ("oracle", "oracle-cheapest", "upper-bound")  # rows that read the test labels
 MARKERS = "o^sDvP*Xh<>p"
@@ -41,27 +42,25 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def _kind(row: Row) -> str:
-    return row.method.split(":")[0]
+def _policy(row: Row) -> str:
+    return row.policy or "pick"  # auto's row: its own pick, no policy
 
 
 def _label(row: Row) -> str:
-    if row.method == "upper-bound":
-        return f"upper-bound:{row.router}"
-    return row.method.removeprefix("model:")
+    return row.model if row.kind == MODEL else row.label
 
 
 def _draw_accuracy_latency(ax, evaluation: Evaluation) -> list[str]:
     """Scatter of every row with a latency, the frontier, labels; returns the rows it could not place."""
     rows = [r for r in evaluation.rows if r.latency_s is not None]
     unplaced = [r.method for r in evaluation.rows if r.latency_s is None]
-    routers = list(dict.fromkeys(r.router for r in rows if _kind(r) == "router"))
-    policies = list(dict.fromkeys(r.method.split(":", 2)[2] for r in rows if _kind(r) == "router"))
+    routers = list(dict.fromkeys(r.router for r in rows if r.kind == ROUTER))
+    policies = list(dict.fromkeys(_policy(r) for r in rows if r.kind == ROUTER))
     colours = {name: f"C{i % 10}" for i, name in enumerate(routers)}
     for row in rows:
-        x, y, kind = row.latency_s, 100 * row.accuracy, _kind(row)
-        if kind == "router":
-            policy = row.method.split(":", 2)[2]
+        x, y, kind = row.latency_s, 100 * row.accuracy, row.kind
+        if kind == ROUTER:
+            policy = _policy(row)
             ax.scatter(x, y, color=colours[row.router], marker=MARKERS[policies.index(policy) % len(MARKERS)], s=55,
                        zorder=3, label=f"router {row.router}: {policy}")
             continue
@@ -69,11 +68,11 @@ def _draw_accuracy_latency(ax, evaluation: Evaluation) -> list[str]:
                  "upper-bound": dict(facecolor="none", edgecolor=colours.get(row.router, "black"), marker="o")}
         ax.scatter(x, y, s=45, zorder=3, **style.get(kind, dict(color="black", marker="s")))
         # upper bounds sit near the oracle and cascades near their last member: label them on another side
-        bounds = sum(_kind(r) == "upper-bound" for r in rows[: rows.index(row)])  # several bounds: stack their labels
+        bounds = sum(r.kind == "upper-bound" for r in rows[: rows.index(row)])  # several bounds: stack their labels
         offset = {"upper-bound": (-5, -9 - 9 * bounds), "cascade": (5, -10)}.get(kind, (5, 4))
         ax.annotate(_label(row), (x, y), textcoords="offset points", xytext=offset,
                     ha="right" if kind == "upper-bound" else "left", fontsize=7, color="#333333")
-    deployable = [(r.latency_s, 100 * r.accuracy) for r in rows if _kind(r) not in NOT_DEPLOYABLE]
+    deployable = [(r.latency_s, 100 * r.accuracy) for r in rows if r.kind not in NOT_DEPLOYABLE]
     front = pareto_front(deployable)
     if front:
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", linestyle="--",
@@ -101,8 +100,8 @@ def _draw_accuracy_only(ax, evaluation: Evaluation) -> None:
 def _draw_shares(ax, evaluation: Evaluation) -> None:
     """Stacked bars: per router row (and the oracle), the % of queries sent to each model."""
     models = list(evaluation.data.models)
-    rows = [r for r in evaluation.rows if _kind(r) == "router" or r.method == "oracle"]
-    names = [r.method.removeprefix("router:") for r in rows]
+    rows = [r for r in evaluation.rows if r.kind == ROUTER or r.kind == "oracle"]
+    names = [r.method.removeprefix(f"{ROUTER}:") for r in rows]
     left = np.zeros(len(rows))
     for j, model in enumerate(models):
         share = np.array([100 * r.share.get(model, 0.0) for r in rows])

@@ -6,7 +6,10 @@ folder staged by router.publish.Outputs: published whole or not at all.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +18,10 @@ from router.data import RoutingData
 from router.evaluate import Evaluation, Routed, Row
 from router.harness import ROUTED_MARK, TaskResults, key_hash, results_document, run_files, sample_record
 from router.publish import write_new_files
+
+if TYPE_CHECKING:  # router.experiment writes through this module: no import back at run time
+    from router.experiment import Experiment
+    from router.spec import Unused
 
 
 def _percent(value: float) -> str:
@@ -28,7 +35,7 @@ def format_table(evaluation: Evaluation) -> str:
     header = ("method", "accuracy %", "95% CI", "vs best single", "p", "latency s/query", "n")
     body = [
         (
-            r.method if r.router is None or r.method.startswith("router:") else f"{r.method}:{r.router}",
+            r.label,
             _percent(r.accuracy),
             "" if r.ci is None else f"{_percent(r.ci[0])}-{_percent(r.ci[1])}",
             f"{100 * (r.accuracy - best):+.2f}",
@@ -78,6 +85,36 @@ def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
         "rows": [_row_json(r) for r in evaluation.rows],
         **({"auto": [s.to_json() for s in evaluation.selections]} if evaluation.selections else {}),
     }
+
+
+def render(experiment: Experiment, as_json: bool = False) -> str:
+    """The run's report: the JSON object, or the join report, notes and table as people read them."""
+    result, data = experiment.evaluation, experiment.data
+    if as_json:
+        return json.dumps(to_json(result, data), indent=2, sort_keys=True)
+    return "\n".join(data.report.lines() + result.notes) + "\n" + format_table(result)
+
+
+def dataset_table(name: str, data: RoutingData, evaluation: Evaluation) -> str:
+    """One dataset's section of a multi-dataset report (the demo): heading, join report, table."""
+    return f"\n== {name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(evaluation)
+
+
+def written_lines(experiment: Experiment) -> list[str]:
+    """One line per file or folder the run wrote: saved routers, routed models, the plot."""
+    return ([f"saved router {name} to {folder}" for name, folder in experiment.saved]
+            + [f"wrote routed model {folder}" for folder in experiment.routed]
+            + ([f"wrote plot {experiment.plot}"] if experiment.plot is not None else []))
+
+
+def unused_lines(unused: list[Unused], option: Mapping[str, str]) -> list[str]:
+    """One warning per hyper-parameter some routers do not take; `option`: how the caller names each one."""
+    lines = []
+    for item in unused:
+        used = f" (used by {', '.join(item.used_by)})" if item.used_by else ""
+        lines.append(f"warning: {option.get(item.param, item.param)}: router {', '.join(item.ignored_by)} "
+                     f"does not take it; ignored{' there' if used else ''}{used}")
+    return lines
 
 
 def model_name(routed: Routed) -> str:

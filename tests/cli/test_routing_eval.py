@@ -229,6 +229,16 @@ def test_cascade_over_a_score_table_says_it_needs_samples(tmp_path, routing_eval
     )
 
 
+def test_an_option_the_router_does_not_take_is_named_not_dropped(tmp_path, routing_eval):
+    table = tmp_path / "toy_test.json"
+    table.write_text(json.dumps([{"question": f"q {i}", "scores": {"x": i % 2, "y": 1 - i % 2}} for i in range(20)]))
+    done = routing_eval("--scores", table, "--router", "lr", "--policy", "argmax", "--folds", "2", "--learning-rate", "0.1")
+    assert done.returncode == 0, done.stderr
+    assert "routing-eval: warning: --learning-rate: router lr does not take it; ignored" in done.stderr.splitlines()
+    old = routing_eval("--scores", table, "--router", "lr", "--policy", "argmax", "--folds", "2", "--lr", "0.1")
+    assert old.returncode == 0 and "--lr is deprecated" in old.stderr and "router:lr:argmax" in old.stdout
+
+
 PRICES = {"gemma-7b": 0.007, "gemma-7b-it": 0.0007, "mistral-7b-it": 0.001}  # USD per query
 
 

@@ -1,0 +1,95 @@
+"""One evaluation run from an EvalSpec: load the data, check it, evaluate, write the asked-for files.
+
+Returns facts (`Experiment`); router.report turns them into text. Every file goes through the
+caller's router.publish.Outputs: published whole at the end, or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from router.data import RoutingData, RoutingInputError
+from router.evaluate import Evaluation, evaluate
+from router.limits import check_fits
+from router.load import load_routing_data
+from router.publish import Outputs
+from router.report import write_routed_models
+from router.routers import Router, check_new_folder, load_router, write_router
+from router.spec import EvalSpec, Unused
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What a run found and wrote. Paths are as the user named them (the staged copies publish there)."""
+
+    data: RoutingData
+    evaluation: Evaluation
+    unused: list[Unused] = field(default_factory=list)  # given hyper-parameters some routers ignored
+    saved: list[tuple[str, Path]] = field(default_factory=list)  # (router, folder) per saved router
+    routed: list[Path] = field(default_factory=list)  # one folder per routed model written
+    plot: Path | None = None
+
+
+def load_data(spec: EvalSpec) -> RoutingData:
+    """The spec's logs or score tables, with declared latencies, restricted to its datasets."""
+    data = load_routing_data(spec.logs, spec.scores, spec.test_scores, spec.solved_threshold, spec.read)
+    if spec.latencies:
+        data = data.with_latency(spec.latencies)
+    return data.only_datasets(spec.read.datasets) if spec.read.datasets else data
+
+
+def load_routers(directories: tuple[Path, ...], models: tuple[str, ...]) -> dict[str, Router]:
+    """Saved routers by name `loaded:<folder>`; each must have been trained on the pool `models`, in order."""
+    loaded = {}
+    for directory in directories:
+        router, trained_on = load_router(directory)
+        if trained_on != models:
+            raise RoutingInputError(
+                f"{directory}: router trained on models {', '.join(trained_on)}; the input has {', '.join(models)}; "
+                "use a router trained on this pool"
+            )
+        loaded[f"loaded:{directory.name}"] = router
+    return loaded
+
+
+def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
+    """Evaluate as `spec` asks; the routed models, saved routers and plot are staged in `outputs`."""
+    data = load_data(spec)
+    check_fits(data.n_queries, data.n_models, len(spec.routers) + len(spec.load_dirs), spec.policies)  # not an OOM kill
+    if spec.save_dir is not None:
+        check_new_folder(spec.save_dir)  # before training, not after
+    routed_folder, stamp = outputs.stamped_folder(spec.output_path, "routed") if spec.output_path is not None else (None, None)
+    save_folder = outputs.folder(spec.save_dir) if spec.save_dir is not None else None  # reserved before training
+    if spec.plot_path is not None:
+        from router.plots import check_plot_path  # matplotlib only when asked for
+
+        check_plot_path(spec.plot_path)
+    evaluation = evaluate(
+        data, spec.trained_routers(), list(spec.policies), seed=spec.seed, folds=spec.folds,
+        router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
+        keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
+        cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
+        auto_features=[spec.hyper["features"]] if spec.hyper.get("features") else None, policies_named=spec.policies_named)
+    routed = []
+    if routed_folder is not None:
+        names = write_routed_models(routed_folder, evaluation.data, evaluation.routed, stamp)
+        routed = [spec.output_path / f"routed-{stamp}" / name for name in names]
+    saved = save_routers(evaluation.fitted, save_folder, spec.save_dir, data.models) if save_folder is not None else []
+    plot = None
+    if spec.plot_path is not None:
+        from router.plots import plot_evaluation
+
+        plot = plot_evaluation(evaluation, spec.plot_path)
+    return Experiment(data, evaluation, spec.unused_params(), saved, routed, plot)
+
+
+def save_routers(fitted: dict[str, Router], staging: Path, target: Path, models: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """Write each router into `staging` (one subfolder each when several); (name, its folder under `target`)."""
+    several, saved = len(fitted) > 1, []
+    for name, router in fitted.items():
+        if several:
+            (staging / name).mkdir()
+        write_router(router, staging / name if several else staging, models)
+        saved.append((name, target / name if several else target))
+    return saved
