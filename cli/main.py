@@ -199,7 +199,7 @@ def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
 @click.option("--output-path", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Folder for the demo's output, demo-<time>/ (simulated logs and, beside them, the routed models).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the simulated labels and of the routers.")
-@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router"), default=("knn", "lr"),
+@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router", extra=("auto",)), default=("auto", "knn", "lr"),
               show_default=True, help="Router to train and score (repeatable).")
 def demo_command(output_path, seed, routers):
     """Simulate the routing paper's LLM pool as lm-eval logs, then route it end to end."""

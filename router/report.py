@@ -96,8 +96,8 @@ def render(experiment: Experiment, as_json: bool = False) -> str:
 
 
 def dataset_table(name: str, data: RoutingData, evaluation: Evaluation) -> str:
-    """One dataset's section of a multi-dataset report (the demo): heading, join report, table."""
-    return f"\n== {name} ==\n" + "\n".join(data.report.lines()) + "\n" + format_table(evaluation)
+    """One dataset's section of a multi-dataset report (the demo): heading, join report, notes, table."""
+    return f"\n== {name} ==\n" + "\n".join(data.report.lines() + evaluation.notes) + "\n" + format_table(evaluation)
 
 
 def written_lines(experiment: Experiment) -> list[str]:

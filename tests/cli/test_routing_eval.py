@@ -101,6 +101,9 @@ def test_demo_runs_end_to_end_without_weights_or_network(tmp_path, routing_eval)
     assert done.returncode == 0, done.stderr
     assert "SIMULATED" in done.stdout and "== gsm8k ==" in done.stdout and "== mmlu ==" in done.stdout
     assert "router:knn:argmax" in done.stdout
+    # the deployable verdict comes first in each table, with the note naming auto's pick
+    gsm8k = done.stdout.split("== gsm8k ==")[1].split("== mmlu ==")[0]
+    assert "\nauto picked " in gsm8k and re.search(r"\n-+ +-.*\nrouter:auto ", gsm8k)
     logs = next(tmp_path.glob("demo-*/logs"))
     members = lambda dataset: [p for p in (logs / dataset).iterdir() if not p.name.startswith("routed-")]  # noqa: E731
     assert len(members("gsm8k")) == 6  # the paper's GSM8K pool
