@@ -14,7 +14,6 @@ through router.publish (never overwriting).
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import hashlib
 import json
@@ -25,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonlines
 import orjson
 
 from router.data import RoutingInputError
@@ -136,8 +136,21 @@ def load_json(path: Path):
         ) from None
 
 
+class _UnreadableJson(ValueError):
+    """JSON that json.loads gives up on without a ValueError (nesting past the recursion limit)."""
+
+
+def _parse_line(text: str | bytes):
+    """`_parse_json` for one JSONL line; every failure is a ValueError, which jsonlines reports with its line."""
+    try:
+        return _parse_json(text)
+    except RecursionError as error:
+        raise _UnreadableJson(_json_problem(error)) from None
+
+
 def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str] | None):
-    """(line number, object) for each non-empty line, streamed; bad lines raise or, when skipping, are recorded in `skipped`.
+    """(line number, object) for each non-empty line, streamed through `jsonlines` (orjson as its parser); bad
+    lines raise or, when skipping, are recorded in `skipped`.
 
     `skipped` is None where the command has no --skip-bad-lines (the message then does not offer it).
     """
@@ -146,32 +159,34 @@ def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str] | None):
     except OSError as error:
         raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
     or_skip = "" if skipped is None else " or pass --skip-bad-lines"
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8):]
+    where = [0]  # the line jsonlines read last: its number for the rows it returns
+
+    def counted():
+        for where[0], raw in enumerate(handle, start=1):
+            yield raw
+
+    with handle, jsonlines.Reader(counted(), loads=_parse_line) as reader:
+        while True:
             try:
-                row = _parse_json(raw)
-            except (ValueError, RecursionError) as error:
-                if not raw.strip():
-                    continue
-                try:
-                    raw.decode("utf-8")
-                    problem = f"malformed JSON line ({_json_problem(error)}); fix the file"
-                except UnicodeDecodeError:
-                    problem = "not UTF-8 text; re-export the file as UTF-8"
+                row = reader.read(type=dict, skip_empty=True)
+            except EOFError:
+                return
+            except jsonlines.InvalidLineError as error:
                 if not skip_bad_lines:
-                    raise RoutingInputError(f"{path}:{number}: {problem}{or_skip}") from None
-                skipped.append(f"{path}:{number}")
+                    raise RoutingInputError(f"{path}:{error.lineno}: {_line_problem(error)}{or_skip}") from None
+                skipped.append(f"{path}:{error.lineno}")
                 continue
-            if not isinstance(row, dict):
-                if not skip_bad_lines:
-                    raise RoutingInputError(
-                        f"{path}:{number}: malformed JSON line (line is not a JSON object); fix the file{or_skip}"
-                    )
-                skipped.append(f"{path}:{number}")
-                continue
-            yield number, row
+            yield where[0], row
+
+
+def _line_problem(error: jsonlines.InvalidLineError) -> str:
+    """What is wrong with one JSONL line, and the fix."""
+    cause = error.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return "not UTF-8 text; re-export the file as UTF-8"
+    if cause is None:  # null, or valid JSON that is not an object
+        return "malformed JSON line (line is not a JSON object); fix the file"
+    return f"malformed JSON line ({_json_problem(cause)}); fix the file"
 
 
 def pick_filter(path: Path, filters: set[str], wanted: str | None) -> str:
