@@ -145,15 +145,7 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
         if options.filter is not None and name != options.filter:
             by_filter.setdefault(name, None)
             continue
-        if not isinstance(row["doc"], dict):
-            raise RoutingInputError(f"{path}:{number}: 'doc' is not an object (the dataset row); {LAYOUT_HINT}")
-        if not isinstance(row["doc_hash"], str):
-            raise RoutingInputError(f"{path}:{number}: 'doc_hash' is {_shown(row['doc_hash'])}, not a hash string; the log is corrupt, re-run lm_eval")
-        doc_id = row.get("doc_id", number)
-        if not isinstance(doc_id, int) or isinstance(doc_id, bool) or not 0 <= doc_id < 2**63:
-            raise RoutingInputError(
-                f"{path}:{number}: doc_id is {_shown(doc_id)}, not a document number (0, 1, ...); the log is corrupt, re-run lm_eval"
-            )
+        doc_id = _checked_doc_id(path, number, row)
         found = by_filter.get(name)
         if found is None:
             found = by_filter[name] = _FilterDocuments(_label_key(path, number, row, options.metric), {})
@@ -192,6 +184,20 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
     if not by_filter:
         raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
     return by_filter[pick_filter(path, set(by_filter), options.filter)].documents
+
+
+def _checked_doc_id(path: Path, number: int, row: dict) -> int:
+    """The sample's doc_id (its line number when absent), after checking the types of its document fields."""
+    if not isinstance(row["doc"], dict):
+        raise RoutingInputError(f"{path}:{number}: 'doc' is not an object (the dataset row); {LAYOUT_HINT}")
+    if not isinstance(row["doc_hash"], str):
+        raise RoutingInputError(f"{path}:{number}: 'doc_hash' is {_shown(row['doc_hash'])}, not a hash string; the log is corrupt, re-run lm_eval")
+    doc_id = row.get("doc_id", number)
+    if not isinstance(doc_id, int) or isinstance(doc_id, bool) or not 0 <= doc_id < 2**63:
+        raise RoutingInputError(
+            f"{path}:{number}: doc_id is {_shown(doc_id)}, not a document number (0, 1, ...); the log is corrupt, re-run lm_eval"
+        )
+    return doc_id
 
 
 def _shown(value) -> str:
