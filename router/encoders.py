@@ -1,4 +1,4 @@
-"""Hugging Face encoders, one home: loading (T5 as its encoder), pooling, batched inference, pickling.
+"""Hugging Face encoders, one home: loading (T5 as its encoder), pooling, batched inference, saving (safetensors).
 
 Used by the embedding features and the transformer routers. torch, transformers
 and accelerate are imported inside functions so that `import router` stays cheap.
