@@ -235,8 +235,16 @@ def audit_command(logs, tokenizer):
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 for anything the user can fix."""
-    argv = sys.argv[1:] if argv is None else argv
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C cleans up (router.publish)
+    as_script, argv = argv is None, sys.argv[1:] if argv is None else argv
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C cleans up (router.publish)
+    try:
+        _run(argv)
+    finally:  # the outcome is decided and said: a late Ctrl-C must not turn the process's exit into a signal death
+        signal.signal(signal.SIGINT, signal.SIG_IGN if as_script else previous)
+
+
+def _run(argv: list[str]) -> None:
+    """The command, with every way it can end mapped to one line and an exit code."""
     try:
         cli.main(args=argv, prog_name="routing-eval", standalone_mode=False)
     except click.ClickException as error:

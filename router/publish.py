@@ -203,8 +203,10 @@ class Outputs:
             _fsync(temp)
         blocked = {signal.SIGINT, signal.SIGTERM}
         held = threading.current_thread() is threading.main_thread()
+        global _renaming
         if held:  # no signal between two targets' renames: all are published or none
             signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        _renaming = True
         try:
             for temp, target, _ in self._staged:
                 if target.exists():
@@ -213,10 +215,13 @@ class Outputs:
                 fault_point()
                 os.rename(temp, target)
         finally:
+            _renaming = False
             if held:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
         for _, target, _ in self._staged:
             _fsync(target.parent)
+        if _held:
+            raise Interrupted(_held.pop())
 
     def _discard(self) -> None:
         published = self._staged and not any(temp.exists() for temp, _, _ in self._staged)
@@ -230,5 +235,12 @@ class Outputs:
         self._staged.clear()
 
 
+_held: list[int] = []  # signals that came while targets were being renamed (None: not renaming)
+_renaming = False
+
+
 def _raise_interrupted(signum, frame):
+    if _renaming:  # another thread took the signal (the mask holds only this one): act on it after the renames
+        _held.append(signum)
+        return
     raise Interrupted(signum)
