@@ -23,7 +23,7 @@ from router.estimator_arrays import logistic_arrays, logistic_from_arrays, prefi
 from router.data import RoutingData, RoutingInputError
 from router.features import MINILM_PACKAGE
 from router.policies import POLICIES, Policy, make_policy
-from router.routers.base import ROUTERS, Router
+from router.routers.base import ROUTERS, Router, store_hyper_parameters
 
 AUTO = "auto"
 SINGLE, PER_DATASET, ROUTED = "single", "per-dataset", "router"
@@ -204,12 +204,7 @@ class DeployedPick(Router):
 
     def __init__(self, pick: str = "", kind: str = SINGLE, router: str | None = None, features: str | None = None,
                  policy: str | None = None, seed: int = 0):
-        self.pick = pick
-        self.kind = kind
-        self.router = router
-        self.features = features
-        self.policy = policy
-        self.seed = seed
+        store_hyper_parameters(self, locals())
 
     def _fit(self, queries, labels):
         raise NotImplementedError("a DeployedPick is built by router.select.deploy from a Selection")

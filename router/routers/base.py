@@ -17,6 +17,13 @@ from router.errors import NotFittedError
 from router.registry import Registry
 
 
+def store_hyper_parameters(router, arguments: dict) -> None:
+    """A router's whole `__init__`: each argument (from `locals()`) becomes the attribute of that name."""
+    for key, value in arguments.items():
+        if key not in ("self", "__class__"):
+            setattr(router, key, value)
+
+
 class Router(ABC):
     """Base class: subclasses implement `_fit`, `_predict`, and for saving `_state` and `_restore`.
 

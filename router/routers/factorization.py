@@ -7,8 +7,8 @@ cross-entropy on every (query, model) label instead of RouteLLM's pairwise win/l
 
 from __future__ import annotations
 
-from router.routers.base import Router
-from router.routers.neural import FeatureNetRouterMixin, store_hyper_parameters
+from router.routers.base import Router, store_hyper_parameters
+from router.routers.neural import FeatureNetRouterMixin
 
 
 def bilinear(n_features: int, n_models: int, dim: int):

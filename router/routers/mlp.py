@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from router.routers.base import Router
-from router.routers.neural import FeatureNetRouterMixin, store_hyper_parameters
+from router.routers.base import Router, store_hyper_parameters
+from router.routers.neural import FeatureNetRouterMixin
 
 
 def perceptron(n_features: int, n_models: int, hidden: int, dropout: float):

@@ -18,13 +18,6 @@ from router.features import make_features
 PREDICT_BATCH = 256  # queries per scoring step: a TF-IDF batch is densified, 256 x 50k floats = 51 MB
 
 
-def store_hyper_parameters(router, arguments: dict) -> None:
-    """A router's whole `__init__`: each argument (from `locals()`) becomes the attribute of that name."""
-    for key, value in arguments.items():
-        if key not in ("self", "__class__"):
-            setattr(router, key, value)
-
-
 def rows(x, index: np.ndarray | slice):
     """Rows of a feature matrix (scipy sparse or numpy) as a dense float32 torch tensor."""
     import scipy.sparse  # imported when used: keeps the CLI's start-up light
