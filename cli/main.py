@@ -172,21 +172,26 @@ def _explicit() -> set[str]:
 @cli.command("predict")
 @click.option("--load", "load_dir", required=True, type=click.Path(path_type=Path), help="Folder written by --save.")
 @click.option("--query", "queries", multiple=True, help="A query (repeatable).")
-@click.option("--queries", "queries_file", type=click.Path(path_type=Path), help="Text file, one query per line, or JSONL with 'question'/'query'.")
+@click.option("--queries", "queries_file", type=click.Path(path_type=Path),
+              help="Text file, one query per line, or JSONL with 'question'/'query' (and optionally 'dataset').")
+@click.option("--dataset", default=None, help="The dataset of the --query queries (and of --queries rows that name none), "
+              "e.g. gsm8k: auto's best single model per dataset then serves it without guessing.")
 @click.option("--policy", type=click.Choice(["argmax", "random"]), default="argmax", show_default=True)
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query: query, model, scores.")
-def predict_command(load_dir, queries, queries_file, policy, seed, as_json):
+def predict_command(load_dir, queries, queries_file, dataset, policy, seed, as_json):
     """Print the model a saved router picks for each query."""
     router, models = load_router(load_dir)
-    texts = list(queries) + (read_queries(queries_file) if queries_file else [])
+    given = [(text, dataset) for text in queries] + [
+        (text, named or dataset) for text, named in (read_queries(queries_file) if queries_file else [])]
+    texts, datasets = [text for text, _ in given], [named for _, named in given]
     if not texts:
         raise click.UsageError("give queries with --query TEXT or --queries FILE")
     empty = [i for i, text in enumerate(texts, 1) if not text.strip()]
     if empty:
         raise click.BadParameter(f"query {empty[0]} of {len(texts)} is empty: a router has nothing to route on; "
                                  "give the query's text", param_hint="--query/--queries")
-    scores = router.predict_proba(texts)
+    scores = router.predict_proba(texts, datasets)
     chosen = make_policy(policy, seed=seed).choose(scores)
     for text, j, row in zip(texts, chosen, scores):
         if as_json:

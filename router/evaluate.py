@@ -239,8 +239,8 @@ def _add_loaded_rows(evaluation: Evaluation, name: str, router: Router, train: R
                      seed: int, cost: tuple[float | None, dict[str, float] | None, float | None]) -> None:
     """Rows of a saved router: scored only; its policies that need fitting fit on its scores for the training
     queries, or are left out (with a note) when there are none. `cost`: (max_latency, prices, budget)."""
-    scores = router.predict_proba(list(evaluation.data.queries))
-    in_sample = (lambda: (router.predict_proba(list(train.queries)), train.labels)) if train.n_queries else None
+    scores = router.predict_proba(list(evaluation.data.queries), list(evaluation.data.datasets))
+    in_sample = (lambda: (router.predict_proba(list(train.queries), list(train.datasets)), train.labels)) if train.n_queries else None
     choices = _choose(policies, scores, seed, in_sample)
     skipped = [p for p in policies if p not in choices]
     if skipped:
@@ -320,7 +320,8 @@ def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndar
     for fit_data, held_out in tqdm(parts, desc="router auto", disable=len(parts) < 2, leave=False):
         selection = select(fit_data, folds, seed, features, cache=cache)
         deployed = deploy(selection, fit_data, folds, seed, cache)
-        choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out]), axis=1)
+        choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out],
+                                                             [test.datasets[i] for i in held_out]), axis=1)
         evaluation.selections.append(selection)
     row = choice_row(ROUTER, test, choices, router=AUTO)
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))

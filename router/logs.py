@@ -57,7 +57,7 @@ def _no_garbage_collection():
             gc.enable()
 
 
-def _short_dataset(path: str | None, task: str) -> str:
+def short_dataset(path: str | None, task: str) -> str:
     return (path or task).rstrip("/").split("/")[-1]
 
 
@@ -224,7 +224,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
         return model, None, [samples for _, _, samples in listed]  # the pool's own choice, not a member
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
     for task, config, samples in listed:
-        dataset = _short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
+        dataset = short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
         documents = _read_samples(samples, task, dataset, options, skipped)
         for doc_hash, doc in documents.items():
             if doc_hash in logs.documents:
@@ -540,17 +540,20 @@ def _model_name(path: Path, where: str, name) -> str:
     return str(name)
 
 
-def read_queries(path: Path | str) -> list[str]:
-    """Queries to route: a text file (one per line) or JSONL with a 'question'/'query' field."""
+def read_queries(path: Path | str) -> list[tuple[str, str | None]]:
+    """Queries to route, each with its dataset where the file names it: a text file (one query per line,
+    dataset unknown) or JSONL with a 'question'/'query' field and an optional 'dataset' name."""
     path = Path(path)
     if not path.is_file():
         raise RoutingInputError(f"{path}: no such file; check --queries")
     if path.suffix != ".jsonl":
-        return [line.strip() for line in read_text(path).splitlines() if line.strip()]
+        return [(line.strip(), None) for line in read_text(path).splitlines() if line.strip()]
     queries = []
     for number, row in iter_jsonl(path, False, None):
-        text = row.get("question", row.get("query"))
+        text, dataset = row.get("question", row.get("query")), row.get("dataset")
         if not isinstance(text, str):
             raise RoutingInputError(f"{path}:{number}: no 'question' or 'query' text field")
-        queries.append(text)
+        if dataset is not None and not isinstance(dataset, str):
+            raise RoutingInputError(f"{path}:{number}: 'dataset' is {type(dataset).__name__}, not a name; give a string or leave it out")
+        queries.append((text, dataset))
     return queries

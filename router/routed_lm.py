@@ -40,7 +40,7 @@ from router.data import RoutingInputError
 from router.harness import (
     LAYOUT_HINT, doc_key, document_key, iter_jsonl, load_json, log_files, read_results, run_samples, run_seconds, text_hash,
 )
-from router.logs import query_text
+from router.logs import query_text, short_dataset
 from router.policies import make_policy
 from router.routers import load_router
 
@@ -230,6 +230,7 @@ class RoutedLM(LM):
                                            "device": device}.items() if v is not None}
         self._loaded: dict[str, LM] = {}
         self._decisions: dict[tuple, tuple[int, np.ndarray]] = {}
+        self._task_index = None  # lm-eval's task index, read when the router routes on dataset names
         self._replay_charged: set[tuple] = set()
         self.use = {name: MemberUse() for name in self.pool}
 
@@ -243,11 +244,24 @@ class RoutedLM(LM):
             if key not in self._decisions and key not in new:
                 new[key] = query_text(request.doc)
         if new:
-            scores = self.router.predict_proba(list(new.values()))
+            datasets = [self._dataset_of(task) for task, _ in new] if self.router.uses_datasets else None
+            scores = self.router.predict_proba(list(new.values()), datasets)
             for key, j, row in zip(new, self.policy.choose(scores), scores):
                 self._decisions[key] = (int(j), row)
                 self.use[self.pool[int(j)]].documents += 1
         return [self._decisions[key][0] for key in keys]
+
+    def _dataset_of(self, task: str) -> str | None:
+        """The dataset `routing-eval` names a task's documents by (`router.logs.short_dataset` of its
+        dataset_path), from lm-eval's task index; None (auto then names it from the text) for a task
+        the default index lacks, e.g. one found only through --include_path."""
+        if self._task_index is None:
+            from lm_eval.tasks import TaskManager
+
+            self._task_index = TaskManager().task_index
+        entry = self._task_index.get(task)
+        path = (entry.cfg or {}).get("dataset_path") if entry is not None else None
+        return short_dataset(path, task) if isinstance(path, str) else None
 
     def _record(self, requests) -> None:
         """Append the routing decision to each request's arguments, which lm-eval logs per document."""

@@ -195,19 +195,38 @@ class DeployedPick(Router):
     """`auto`'s pick, ready to serve: `predict_proba` rows whose argmax is the picked model.
 
     Best single model: the training solve rates (the same for every query). Per dataset: the
-    solve rates of the dataset a character n-gram classifier, trained on the training queries, assigns
-    the query to. Router with argmax: the router's P(solve). Router with any other policy:
-    1 for the model the fitted policy chooses, 0 elsewhere. Built by `deploy`, not by fit.
+    solve rates of the query's dataset when the caller knows it (`predict_proba(queries, datasets)`:
+    its table, its lm-eval task), as the inner CV scored it; else of the dataset a character n-gram
+    classifier, trained on the training queries, assigns the query to. Router with argmax: the
+    router's P(solve). Router with any other policy: 1 for the model the fitted policy chooses,
+    0 elsewhere. Built by `deploy`, not by fit.
     """
 
     name = AUTO  # registered by router.routers.builtin
 
     def __init__(self, pick: str = "", kind: str = SINGLE, router: str | None = None, features: str | None = None,
-                 policy: str | None = None, seed: int = 0):
-        store_hyper_parameters(self, locals())
+                 policy: str | None = None, seed: int = 0, datasets: list[str] | None = None):
+        store_hyper_parameters(self, locals())  # datasets: per dataset, the training datasets (rows of rates_)
 
     def _fit(self, queries, labels):
         raise NotImplementedError("a DeployedPick is built by router.select.deploy from a Selection")
+
+    @property
+    def uses_datasets(self) -> bool:
+        return self.kind == PER_DATASET and bool(self.datasets)
+
+    def predict_proba(self, queries: list[str], datasets: list[str | None] | None = None) -> np.ndarray:
+        """A per-dataset pick serves a query of a known training dataset by that dataset's rates, not by
+        the classifier (a name the training queries lack, or None, still goes to the classifier)."""
+        scores = super().predict_proba(queries)
+        if datasets is None or self.kind != PER_DATASET or not self.datasets:
+            return scores
+        if len(datasets) != len(queries):
+            raise ValueError(f"{len(datasets)} dataset names for {len(queries)} queries")
+        index = {name: i for i, name in enumerate(self.datasets)}
+        known = np.array([index.get(name, -1) if name is not None else -1 for name in datasets])
+        scores[known >= 0] = self.rates_[known[known >= 0]]
+        return scores
 
     def _predict(self, queries):
         if self.router_ is None:
@@ -254,14 +273,15 @@ def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cach
     """The pick of `selection`, fit on every query of `train` (routers and their out-of-fold scores from `cache`)."""
     cache = cache or FitCache()
     candidate = selection.pick.candidate
-    deployed = DeployedPick(candidate.name, candidate.kind, candidate.router, candidate.features, candidate.policy, seed)
+    deployed = DeployedPick(candidate.name, candidate.kind, candidate.router, candidate.features, candidate.policy, seed,
+                            sorted(set(train.datasets)) if candidate.kind == PER_DATASET else None)
     deployed.n_models_ = train.n_models
     deployed.router_, deployed.policy_, deployed.dataset_classifier_ = None, None, None
     if candidate.kind == SINGLE:
         deployed.rates_ = train.labels.mean(axis=0)[None, :]
     elif candidate.kind == PER_DATASET:
         datasets = np.asarray(train.datasets)
-        names = sorted(set(train.datasets))
+        names = deployed.datasets
         deployed.rates_ = np.stack([train.labels[datasets == d].mean(axis=0) for d in names])
         deployed.featurizer_ = dataset_features().fit(list(train.queries))
         target = np.searchsorted(names, datasets)

@@ -36,6 +36,7 @@ class Router(ABC):
     name = "router"
     light = False  # True: fits in seconds on CPU, so `auto` tries it and its folds are fit in parallel
     heavy = False  # True when a fit is expensive (e.g. fine-tunes an encoder): extra fits are not run unasked
+    uses_datasets = False  # True when predict_proba reads the queries' dataset names (callers then look them up)
 
     def fit(self, queries: list[str], labels: np.ndarray) -> Router:
         labels = np.asarray(labels, dtype=float)
@@ -45,7 +46,9 @@ class Router(ABC):
         self._fit(list(queries), labels)
         return self
 
-    def predict_proba(self, queries: list[str]) -> np.ndarray:
+    def predict_proba(self, queries: list[str], datasets: list[str | None] | None = None) -> np.ndarray:
+        """(len(queries), n_models_) P(solve). `datasets`: each query's dataset where the caller knows it
+        (None where not); only a router that routes on it uses it (auto's best single model per dataset)."""
         if not hasattr(self, "n_models_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(queries, labels) or load a saved router")
         if len(queries) == 0:

@@ -59,6 +59,16 @@ def test_json_carries_the_pick_and_save_serves_it(mixed_tables, tmp_path, routin
     served = routing_eval("predict", "--load", tmp_path / "auto", "--queries", queries)
     assert served.returncode == 0, served.stderr
     assert [line.split("\t")[0] for line in served.stdout.splitlines()] == ["x", "y"]  # each dataset's best model
+    # a query's known dataset outranks its text: --dataset for --query, a 'dataset' field in JSONL
+    named = tmp_path / "q.jsonl"
+    named.write_text('{"question": "gsm8k question 999: apple", "dataset": "mmlu"}\n{"question": "mmlu question 9: cloud"}\n')
+    served = routing_eval("predict", "--load", tmp_path / "auto", "--queries", named,
+                          "--query", "mmlu question 7: river", "--dataset", "gsm8k")
+    assert served.returncode == 0, served.stderr
+    assert [line.split("\t")[0] for line in served.stdout.splitlines()] == ["x", "y", "x"]
+    named.write_text('{"question": "gsm8k question 1", "dataset": 3}\n')
+    refused = routing_eval("predict", "--load", tmp_path / "auto", "--queries", named)
+    assert refused.returncode == 2 and f"{named}:1: 'dataset' is int" in refused.stderr
 
 
 def test_dataset_narrows_a_mixed_stream(mixed_tables, routing_eval):

@@ -94,3 +94,53 @@ def test_without_training_queries_auto_is_nested_in_the_outer_folds():
     assert len(evaluation.selections) == 3
     assert all(s.n_queries < data.n_queries for s in evaluation.selections)  # each chosen on its outer fit only
     assert evaluation.rows[0].accuracy > 0.9
+
+
+def test_a_known_dataset_is_served_by_its_rates_not_guessed_from_the_text(tmp_path):
+    """Where the caller knows each query's dataset (its table, its lm-eval task), the per-dataset pick
+    uses it, as its inner-CV score assumed; unknown or unseen names still go to the text classifier."""
+    data = synthetic(600, 0, signal=False, datasets=("gsm8k", "mmlu"))
+    data = dataclasses.replace(data, queries=tuple(q.split(" ", 1)[1] for q in data.queries))  # text names no dataset
+    train, test = data.split("train"), data.split("test")
+    deployed = deploy(select(train, **FAST), train, folds=5, seed=0)
+    assert deployed.uses_datasets and deployed.datasets == ["gsm8k", "mmlu"]
+    best = {"gsm8k": 0, "mmlu": 2}
+    chosen = deployed.predict_proba(list(test.queries), list(test.datasets)).argmax(axis=1)
+    assert list(chosen) == [best[d] for d in test.datasets]
+    guessed = deployed.predict_proba(list(test.queries)).argmax(axis=1)
+    assert (guessed != chosen).any()  # the text alone cannot tell these datasets apart
+    unseen = deployed.predict_proba(list(test.queries), ["arc"] * test.n_queries)
+    np.testing.assert_array_equal(unseen, deployed.predict_proba(list(test.queries)))
+    loaded, _ = load_router(save_router(deployed, tmp_path / "auto", data.models))
+    np.testing.assert_array_equal(loaded.predict_proba(list(test.queries), list(test.datasets)),
+                                  deployed.predict_proba(list(test.queries), list(test.datasets)))
+    with pytest.raises(ValueError, match="dataset names for"):
+        deployed.predict_proba(list(test.queries), ["gsm8k"])
+    evaluation = evaluate(data, ["auto"], ["argmax"], auto_features=["tfidf"])
+    assert list(evaluation.routed[0].choices) == [best[d] for d in evaluation.data.datasets]
+
+
+def test_routers_that_ignore_datasets_accept_them():
+    train = synthetic(200, 1, signal=True).split("train")
+    deployed = deploy(select(train, **FAST), train, folds=5, seed=0)
+    assert not deployed.uses_datasets
+    np.testing.assert_array_equal(deployed.predict_proba(["alpha x"], ["toy"]), deployed.predict_proba(["alpha x"]))
+
+
+def test_lm_eval_routed_serves_a_per_dataset_pick_by_each_task_dataset(tmp_path):
+    """`lm_eval --model routed`: a document's dataset comes from its task's dataset_path in lm-eval's
+    task index (as routing-eval names it from the logs), so the text need not name it."""
+    from types import SimpleNamespace
+
+    from router.routed_lm import RoutedLM
+
+    data = synthetic(400, 0, signal=False, datasets=("gsm8k", "mmlu"))
+    data = dataclasses.replace(data, queries=tuple(q.split(" ", 1)[1] for q in data.queries))
+    train = data.split("train")
+    folder = save_router(deploy(select(train, **FAST), train, folds=5, seed=0), tmp_path / "auto", data.models)
+    lm = RoutedLM(router=str(folder))
+    assert lm._dataset_of("gsm8k_cot_maj10") == "gsm8k" and lm._dataset_of("mmlu_cot_maj10_anatomy") == "mmlu"
+    assert lm._dataset_of("no_such_task") is None
+    requests = [SimpleNamespace(task_name=task, doc_id=0, doc={"question": "alpha apple river"})
+                for task in ("gsm8k_cot_maj10", "mmlu_cot_maj10_anatomy")]
+    assert lm._route(requests) == [0, 2]  # each dataset's best model, whatever the text
