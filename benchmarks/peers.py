@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from router.data import TEST, TRAIN, RoutingData, RoutingInputError
+from router.data import TEST, TRAIN, RoutingData
 from router.evaluate import baseline_rows, choice_row, evaluate
 from router.rows import MODEL, ROUTER, Row
 from router.features import encoder_source, make_features
@@ -75,15 +75,25 @@ def ours(train: RoutingData, test: RoutingData, name: str, params: dict, label: 
 
 
 def auto_result(data: RoutingData, seed: int) -> Result:
-    """`auto`'s row when this checkout's evaluate knows it (helper auto's branch), else a row saying it is absent."""
+    """`auto`'s row: its whole selection (inner CV on the training queries) and fit; its note as status."""
     start = time.perf_counter()
-    try:
-        evaluation = evaluate(data, ["auto"], ["argmax"], seed=seed)
-    except RoutingInputError as error:
-        return Result("auto", "lm-routing", None, status=f"absent on this checkout ({error}); rerun after merging auto")
+    evaluation = evaluate(data, ["auto"], ["argmax"], seed=seed)
     row = next(r for r in evaluation.rows if r.kind == ROUTER and r.router == "auto")
-    pick = next((n for n in evaluation.notes if "auto" in n), "")
-    return Result("auto", "lm-routing", row, time.perf_counter() - start, None, status=pick or "ok")
+    pick = next((n for n in evaluation.notes if n.startswith("auto")), "ok")
+    return Result("auto", "lm-routing", row, time.perf_counter() - start, None, status=pick)
+
+
+def auto_verdict(results: list[Result]) -> str:
+    """auto against every peer router that ran: at or above it, or below it but within the peer's 95% CI
+    (the target: auto >= every peer, or within its CI), with the paired McNemar p of auto vs that peer."""
+    auto = next(r for r in results if r.name == "auto")
+    parts = []
+    for peer in (r for r in results if r.library == "LLMRouter" and r.row is not None):
+        gap = 100 * (auto.row.accuracy - peer.row.accuracy)
+        p = paired_test(auto.row.correct, peer.row.correct).p_value
+        verdict = ">=" if gap >= 0 else ("below, within its 95% CI" if auto.row.accuracy >= peer.row.ci[0] else "BELOW its 95% CI")
+        parts.append(f"{peer.name} {verdict} ({gap:+.2f}, p {p:.3f})")
+    return f"auto vs each LLMRouter router: {'; '.join(parts)}. auto: {auto.status}"
 
 
 def export_split(path: Path, train: RoutingData, test: RoutingData, embed) -> None:
@@ -256,7 +266,7 @@ def main() -> None:
             results, best, described = run_stream(data, args, Path(tmp), stream)
             all_results[stream] = results
             table = stream_table(results, best)
-            sections += [f"## {stream}", "", described, "", *table, ""]
+            sections += [f"## {stream}", "", described, "", *table, "", f"- {auto_verdict(results)}", ""]
             print(f"{stream}: {described}", *table, sep="\n", flush=True)
             write_report(args, all_results, sections, (time.perf_counter() - started) / 60)  # partial results survive
     print(f"wrote {args.out} and {args.out.with_suffix('.png').name}", file=sys.stderr)

@@ -11,6 +11,7 @@ scikit-learn does). Fits are seeded, so any worker count gives the same scores.
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 import numpy as np
 
@@ -46,7 +47,9 @@ def cross_fit_scores(name: str, params: dict, data: RoutingData, folds: int, see
     workers = n_jobs if is_light(name) and not embedded and data.n_queries >= PARALLEL_MIN_QUERIES else 1
     from joblib import Parallel, delayed  # imported when folds run in parallel: keeps the CLI's start-up light
 
-    parts = Parallel(n_jobs=workers)(delayed(_fold_scores)(name, params, queries, data.labels, h) for h in held_outs)
+    with warnings.catch_warnings():  # loky replaces a worker whose memory grew (torch routers): harmless, not the user's to fix
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given", category=UserWarning)
+        parts = Parallel(n_jobs=workers)(delayed(_fold_scores)(name, params, queries, data.labels, h) for h in held_outs)
     for held_out, part in zip(held_outs, parts):
         scores[held_out] = part
     return scores

@@ -15,6 +15,7 @@ from router.data import validation_split
 from router.encoders import QUIET_BELOW
 from router.features import make_features
 
+QUIET_BELOW_ROWS = 20 * QUIET_BELOW  # queries: smaller fits take seconds (~50 epochs/s at 2,400 queries), so no bar
 PREDICT_BATCH = 256  # queries per scoring step: a TF-IDF batch is densified, 256 x 50k floats = 51 MB
 
 
@@ -72,7 +73,7 @@ def fit_multilabel(
     batch_order = np.random.default_rng(seed + 1)  # a stream apart from the split's
     history: list[float] = []
     best_epoch, best = epochs - 1, None
-    for epoch in tqdm(range(epochs), desc=f"{desc} epochs", disable=x.shape[0] < QUIET_BELOW):
+    for epoch in tqdm(range(epochs), desc=f"{desc} epochs", disable=x.shape[0] < QUIET_BELOW_ROWS):
         module.train()
         order = batch_order.permutation(training)
         for start in range(0, len(order), batch_size):
