@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from router.data import TEST, TRAIN, RoutingData
 from router.evaluate import baseline_rows, choice_row, evaluate
 from router.rows import MODEL, ROUTER, Row
+from router.encoders import resolve_encoder
 from router.features import encoder_source, make_features
 from router.metrics import paired_test
 from router.routers import make_router
@@ -109,7 +110,7 @@ def peer_results(path: Path, test: RoutingData, python: Path, dc_steps: int | No
         return [Result("LLMRouter (all)", "LLMRouter", None, status=f"not run: no peer venv at {python} (see this script's docstring)")]
     out = path.with_suffix(".peers.json")
     command = [str(python), str(ADAPTER), str(path), str(out), "--dc-steps", str(dc_steps or 0),
-               "--encoder", encoder_source("minilm"), *(["--skip", "dcrouter"] if dc_steps is None else [])]
+               "--encoder", resolve_encoder(encoder_source("minilm")).path, *(["--skip", "dcrouter"] if dc_steps is None else [])]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0 or not out.is_file():
         return [Result("LLMRouter (all)", "LLMRouter", None, status=f"adapter failed: {done.stderr.strip()[-300:]}")]
