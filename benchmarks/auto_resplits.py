@@ -27,7 +27,7 @@ from joblib import Parallel, delayed
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData
 from router.policies import POLICIES
-from router.select import SIMPLICITY, Scored, Selection, _folds, candidates_scored, choose, deploy, light_routers
+from router.select import SIMPLICITY, Scored, Selection, candidates_scored, choose, deploy, light_routers, one_se_pick
 
 from common import RESULTS, load_routerdc, markdown_tables, parser, pyplot, save_figure
 
@@ -47,18 +47,6 @@ def redrawn(data: RoutingData, split: int) -> RoutingData:
     return dataclasses.replace(data, splits=tuple(splits))
 
 
-def _one_se(scored: list[Scored], rows: np.ndarray, z: float) -> Scored:
-    """The simplest candidate within z standard errors (paired) of the most accurate, on `rows`."""
-    best = max(scored, key=lambda s: (s.correct[rows].mean(), -SIMPLICITY[s.candidate.kind]))
-    n = len(rows)
-
-    def close(s: Scored) -> bool:
-        gap = best.correct[rows] - s.correct[rows]
-        return gap.mean() <= z * (gap.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0) + 1e-12
-
-    return min((s for s in scored if close(s)), key=lambda s: (SIMPLICITY[s.candidate.kind], -s.correct[rows].mean()))
-
-
 def corrected_pick(scored: list[Scored], parts, z: float = 2.0) -> Scored:
     """The stricter rule tried: per complexity level (best single, + per dataset, + routers), the one-SE
     selection cross-validated over the inner folds; the simplest level within z SE of the best level."""
@@ -69,12 +57,12 @@ def corrected_pick(scored: list[Scored], parts, z: float = 2.0) -> Scored:
     for level in levels:
         correct = np.zeros(n)
         for fit, held in parts:
-            correct[held] = _one_se(within[level], fit, 1.0).correct[held]
+            correct[held] = one_se_pick(within[level], fit).correct[held]
         procedure[level] = correct
     top = max(levels, key=lambda level: (procedure[level].mean(), -level))
     chosen = min(level for level in levels if (procedure[top] - procedure[level]).mean()
                  <= z * (procedure[top] - procedure[level]).std(ddof=1) / np.sqrt(n) + 1e-12)
-    return _one_se(within[chosen], np.arange(n), 1.0)
+    return one_se_pick(within[chosen])
 
 
 def test_accuracy(pick: Scored, train: RoutingData, test: RoutingData, seed: int, cache: FitCache) -> float:
@@ -90,7 +78,7 @@ def run_split(data: RoutingData, label: str, split: int, features: list[str], se
     scored = candidates_scored(train, light_routers(), features, list(POLICIES), FOLDS, seed, cache)
     best_test = float(test.labels.mean(axis=0).max())
     single = next(s for s in scored if s.candidate.kind == "single")
-    picks = {"auto": choose(scored, FOLDS).pick, "corrected": corrected_pick(scored, _folds(train, FOLDS, seed)),
+    picks = {"auto": choose(scored, FOLDS).pick, "corrected": corrected_pick(scored, train.kfold(FOLDS, seed)),
              "single": single}
     row = {"dataset": label, "split": "official" if split < 0 else f"redrawn {split}", "best_test": best_test}
     drop = train.labels.mean(axis=0) - test.labels.mean(axis=0)

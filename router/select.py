@@ -147,19 +147,27 @@ def candidates_scored(train: RoutingData, routers: list[str], features: list[str
     return scored
 
 
+def one_se_pick(scored: list[Scored], rows: np.ndarray | None = None, z: float = 1.0) -> Scored:
+    """The simplest candidate within `z` standard errors (of the paired per-query difference) of the most
+    accurate one, judged on `rows` of their correctness (all when None)."""
+    rows = np.arange(len(scored[0].correct)) if rows is None else rows
+    accuracy = {id(s): s.correct[rows].mean() for s in scored}
+    best, n = min(scored, key=lambda s: (-accuracy[id(s)], SIMPLICITY[s.candidate.kind])), len(rows)
+
+    def close_enough(other: Scored) -> bool:
+        gap = best.correct[rows] - other.correct[rows]
+        se = gap.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+        return accuracy[id(best)] - accuracy[id(other)] <= z * se + 1e-12
+
+    return min((s for s in scored if close_enough(s)), key=lambda s: (SIMPLICITY[s.candidate.kind], -accuracy[id(s)]))
+
+
 def choose(scored: list[Scored], folds: int) -> Selection:
     """The simplest candidate within one standard error (of the paired difference) of the most accurate."""
     ranked = sorted(scored, key=lambda s: (-s.accuracy, SIMPLICITY[s.candidate.kind]))
-    best, n = ranked[0], len(ranked[0].correct)
-
-    def close_enough(other: Scored) -> bool:
-        gap = best.correct - other.correct
-        se = gap.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
-        return best.accuracy - other.accuracy <= se + 1e-12
-
-    pick = min((s for s in ranked if close_enough(s)), key=lambda s: (SIMPLICITY[s.candidate.kind], -s.accuracy))
+    pick = one_se_pick(ranked)
     runner_up = next((s for s in ranked if s is not pick), None)
-    return Selection(pick, runner_up, tuple(ranked), folds, n)
+    return Selection(pick, runner_up, tuple(ranked), folds, len(ranked[0].correct))
 
 
 def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str] | None = None,
@@ -218,14 +226,17 @@ class DeployedPick(Router):
     def predict_proba(self, queries: list[str], datasets: list[str | None] | None = None) -> np.ndarray:
         """A per-dataset pick serves a query of a known training dataset by that dataset's rates, not by
         the classifier (a name the training queries lack, or None, still goes to the classifier)."""
-        scores = super().predict_proba(queries)
-        if datasets is None or self.kind != PER_DATASET or not self.datasets:
-            return scores
+        if datasets is None or not self.uses_datasets or not hasattr(self, "rates_"):
+            return super().predict_proba(queries)
         if len(datasets) != len(queries):
             raise ValueError(f"{len(datasets)} dataset names for {len(queries)} queries")
         index = {name: i for i, name in enumerate(self.datasets)}
-        known = np.array([index.get(name, -1) if name is not None else -1 for name in datasets])
+        known = np.array([index.get(name, -1) if name is not None else -1 for name in datasets], dtype=int)
+        scores = np.empty((len(queries), self.n_models_))
         scores[known >= 0] = self.rates_[known[known >= 0]]
+        unknown = np.flatnonzero(known < 0)
+        if unknown.size:  # only these are named by the classifier
+            scores[unknown] = super().predict_proba([queries[i] for i in unknown])
         return scores
 
     def _predict(self, queries):
