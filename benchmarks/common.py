@@ -12,12 +12,24 @@ from router.plots import pyplot  # noqa: F401  (one home for the Agg backend; be
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
-ROUTERDC = Path(os.environ.get("LM_ROUTING_SHARED_DATA", REPO.parent / "shared" / "data")) / "routing" / "routerdc-7llm"
+SHARED = Path(os.environ.get("LM_ROUTING_SHARED_DATA", REPO.parent / "shared" / "data")) / "routing"
+ROUTERDC = SHARED / "routerdc-7llm"
+ROUTERBENCH = SHARED / "routerbench"
+TABLES = {"gsm8k": ["gsm8k"], "mmlu": ["mmlu"], "mixed": ["gsm8k", "mmlu"], "arc": None}  # arc: RouterBench's ARC-C
 
 
 def load_routerdc(folder: Path, datasets: list[str]) -> RoutingData:
     """Train and test tables of the given datasets (e.g. ['gsm8k', 'mmlu']) as one RoutingData."""
     return concat([read_score_table(folder / f"{d}_{split}.json", split) for split in ("train", "test") for d in datasets])
+
+
+def load_table(name: str) -> RoutingData:
+    """One of the tables we ship by its `TABLES` name, train and test: RouterDC's (GSM8K, MMLU, both mixed) or
+    RouterBench's ARC-Challenge (its rows missing a model's score dropped, as `--on-missing drop` does)."""
+    if TABLES[name] is not None:
+        return load_routerdc(ROUTERDC, TABLES[name])
+    return concat([read_score_table(ROUTERBENCH / f"arc_challenge_{split}.csv", split, on_missing="drop")
+                   for split in ("train", "test")])
 
 
 def markdown_tables(path: Path) -> dict[str, list[dict[str, str]]]:

@@ -25,7 +25,7 @@ from router.metrics import expected_calibration_error, paired_test, proportions_
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
 from router.rows import CASCADE, MODEL, ROUTER, UPPER_BOUND, Row, make_row  # noqa: F401  (Row: callers' name for it)
-from router.select import AUTO, Selection, deploy, select
+from router.select import ACCURACY, AUTO, Objective, Selection, deploy, select
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
@@ -187,6 +187,7 @@ def evaluate(
     protocol: str = "auto", max_latency: float | None = None, cascades: list[tuple[str, ...]] | None = None,
     cascade_threshold: float | None = None, prices: dict[str, float] | None = None, budget: float | None = None,
     cache: FitCache | None = None, auto_features: list[str] | None = None, policies_named: bool = True,
+    auto_objective: Objective = ACCURACY,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -208,7 +209,8 @@ def evaluate(
     the training queries (router.cascade.choose_threshold), or else 0.8.
     `cache` shares fitted routers and out-of-fold scores across calls (a fresh one by default).
     Router 'auto' (router.select) adds one row, first: the candidate chosen on the training
-    queries of each fit (nested k-fold without a training split), over `auto_features`.
+    queries of each fit (nested k-fold without a training split), over `auto_features`, for
+    `auto_objective` (accuracy by default; or the cheapest within some points, or a budget).
     """
     wants_auto, routers = AUTO in routers, [name for name in routers if name != AUTO]
     params = {name: (router_params or {}).get(name, {}) for name in routers}
@@ -220,9 +222,10 @@ def evaluate(
     cache = cache or FitCache()
     whole = train if train.n_queries else test  # what a kept router is fit on
     if wants_auto:
-        _add_auto_row(evaluation, plan.parts, folds, seed, auto_features, cache)
+        _add_auto_row(evaluation, plan.parts, (folds, seed), auto_features, cache, auto_objective)
         if keep_fitted:
-            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache), whole, folds, seed, cache)
+            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache, objective=auto_objective),
+                                             whole, folds, seed, cache)
     for name in routers:
         run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
         evaluation.notes += [note] if note else []
@@ -312,13 +315,13 @@ def cross_fit_choices(name: str, params: dict, plan: Plan, policies: list[str], 
     return scores, choices
 
 
-def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndarray]], folds: int, seed: int,
-                  features: list[str] | None, cache: FitCache) -> None:
+def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndarray]], folds_seed: tuple[int, int],
+                  features: list[str] | None, cache: FitCache, objective: Objective) -> None:
     """The `router:auto` row, first in the table: per fit, the pick chosen on its training queries alone."""
-    test = evaluation.data
+    test, (folds, seed) = evaluation.data, folds_seed
     choices = np.zeros(test.n_queries, dtype=int)
     for fit_data, held_out in tqdm(parts, desc="router auto", disable=len(parts) < 2, leave=False):
-        selection = select(fit_data, folds, seed, features, cache=cache)
+        selection = select(fit_data, folds, seed, features, cache=cache, objective=objective)
         deployed = deploy(selection, fit_data, folds, seed, cache)
         choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out],
                                                              [test.datasets[i] for i in held_out]), axis=1)
@@ -327,7 +330,8 @@ def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndar
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
     evaluation.routed.append(Routed(AUTO, "pick", np.eye(test.n_models)[choices], choices))
     if len(parts) == 1:
-        evaluation.notes.append(evaluation.selections[0].note())
+        evaluation.notes.append(evaluation.selections[0].note(test.datasets))
+        evaluation.notes.extend(w.text() for w in evaluation.selections[0].warnings)
     else:
         picks = Counter(s.pick.candidate.name for s in evaluation.selections)
         evaluation.notes.append(f"auto, chosen inside each of the {len(parts)} outer folds: "

@@ -83,7 +83,8 @@ def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
         "notes": evaluation.notes,
         "calibration_ece": {name: round(float(ece), 6) for name, ece in evaluation.calibration.items()},
         "rows": [_row_json(r) for r in evaluation.rows],
-        **({"auto": [s.to_json() for s in evaluation.selections]} if evaluation.selections else {}),
+        **({"auto": [s.to_json(evaluation.data.datasets if len(evaluation.selections) == 1 else None)
+                     for s in evaluation.selections]} if evaluation.selections else {}),
     }
 
 

@@ -5,16 +5,25 @@ stream holds several); and every light router x features x policy. Each is
 scored by inner seeded k-fold cross-validation on the training queries: a
 router's out-of-fold scores (shared with every policy, `router.crossfit`), a
 fitted policy fit on the other folds' out-of-fold scores, a single model chosen
-on the other folds. The pick is the simplest candidate whose inner-CV accuracy
-is within one standard error of the best one (the standard error of the paired
-per-query difference), simplest meaning best single, then per-dataset single,
-then routers. Test labels are never read here.
+on the other folds.
+
+The pick corrects for choosing among many candidates: a candidate other than the
+best single model is deployed only when its paired inner-CV gain over the best
+single model stays above 0 at a simultaneous 95% lower bound over every
+candidate (a max-t paired bootstrap over the training queries, the multiple-
+testing correction of White's reality check and Romano-Wolf); among those, the
+one with the highest bound. Fewer queries or more candidates widen the bound, so
+small training sets deploy the best single model. The expected accuracy printed
+and saved is the whole selection cross-validated (each inner fold scored by the
+pick made on the other folds), not the winner's inner-CV score, which the choice
+biases upward. Test labels are never read here.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,12 +31,31 @@ from router.crossfit import FitCache
 from router.estimator_arrays import logistic_arrays, logistic_from_arrays, prefixed, unprefixed
 from router.data import RoutingData, RoutingInputError
 from router.features import MINILM_PACKAGE
+from router.multiplicity import Bounds, simultaneous_bounds
 from router.policies import POLICIES, Policy, make_policy
 from router.routers.base import ROUTERS, Router, store_hyper_parameters
 
 AUTO = "auto"
-SINGLE, PER_DATASET, ROUTED = "single", "per-dataset", "router"
-SIMPLICITY = {SINGLE: 0, PER_DATASET: 1, ROUTED: 2}  # the one-standard-error rule prefers lower
+SINGLE, PER_DATASET, MODEL, ROUTED = "single", "per-dataset", "model", "router"
+SIMPLICITY = {SINGLE: 0, MODEL: 0, PER_DATASET: 1, ROUTED: 2}  # ties go to the simpler kind
+LAMBDAS = 12  # cost weights tried per router when auto's objective involves cost
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What auto optimises. Default: accuracy. `within` (fraction 0-1): the cheapest candidate whose inner-CV
+    accuracy is within `within` of the best single model's, and whose simultaneous lower bound loses at most
+    1.5 x `within`. `max_cost` (USD per query): the most accurate candidate whose inner-CV mean cost fits."""
+
+    within: float | None = None
+    max_cost: float | None = None
+
+    @property
+    def cost_aware(self) -> bool:
+        return self.within is not None or self.max_cost is not None
+
+
+ACCURACY = Objective()
 
 
 @dataclass(frozen=True)
@@ -35,52 +63,149 @@ class Candidate:
     """A deployable choice: the best single model, the best single model per dataset, or router x features x policy."""
 
     kind: str
-    router: str | None = None
+    router: str | None = None  # kind MODEL: the model's name
     features: str | None = None
     policy: str | None = None
+    lam: float | None = None  # cost-aware routing: argmax P(solve) - lam * the model's mean cost (USD)
 
     @property
     def name(self) -> str:
         if self.kind == ROUTED:
-            return f"{self.router}[{self.features}]:{self.policy}"
+            return f"{self.router}[{self.features}]:" + (self.policy if self.lam is None else f"cost@{self.lam:.3g}")
+        if self.kind == MODEL:
+            return f"model {self.router}"
         return "best single model" if self.kind == SINGLE else "best single model per dataset"
 
 
 @dataclass(frozen=True)
 class Scored:
-    """A candidate and its inner-CV correctness (0/1 per training query)."""
+    """A candidate, its inner-CV correctness (0/1 per training query) and the cost of its choices (USD per
+    training query; None when a model's cost is unknown)."""
 
     candidate: Candidate
     correct: np.ndarray
+    cost: np.ndarray | None = None
 
     @property
     def accuracy(self) -> float:
         return float(self.correct.mean())
 
+    @property
+    def mean_cost(self) -> float | None:
+        return None if self.cost is None else float(self.cost.mean())
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a deployed pick is expected to score: accuracy (fraction 0-1) and its standard error, from `n`
+    queries; its mean cost (USD per query) when known; and the same per dataset, (name, accuracy, se, n)."""
+
+    accuracy: float
+    se: float
+    n: int
+    cost: float | None = None
+    per_dataset: tuple[tuple[str, float, float, int], ...] = ()
+
+    def interval(self, n_test: int | None = None, z: float = 1.96) -> tuple[float, float]:
+        """95% interval (fractions): of the accuracy itself, or with `n_test`, of the accuracy measured on
+        `n_test` new queries (the test set's own sampling noise added)."""
+        var = self.se ** 2 + (self.accuracy * (1 - self.accuracy) / n_test if n_test else 0.0)
+        half = z * np.sqrt(var)
+        return max(0.0, self.accuracy - half), min(1.0, self.accuracy + half)
+
+    def for_mix(self, counts: dict[str, int]) -> Estimate:
+        """The estimate for a stream whose datasets come in `counts` (name -> queries; no labels needed): the
+        per-dataset estimates weighted by it. Unchanged when a dataset of `counts` was not estimated."""
+        known = {name: (acc, se) for name, acc, se, _ in self.per_dataset}
+        total = sum(counts.values())
+        if not total or len(known) < 2 or not set(counts) <= set(known):
+            return self
+        weights = {name: n / total for name, n in counts.items()}
+        return replace(self, accuracy=float(sum(w * known[d][0] for d, w in weights.items())),
+                       se=float(np.sqrt(sum((w * known[d][1]) ** 2 for d, w in weights.items()))))
+
+
+@dataclass(frozen=True)
+class LabelWarning:
+    """Something in the training labels that makes the verdict less trustworthy, seen without test labels.
+
+    code 'few-queries': routing gains below `value` (fraction) cannot be told from luck with these queries
+    and candidates; 'one-dataset-lead': `model` leads every other model by `value` on `dataset`'s training
+    queries only (a model tuned on those queries looks better there than it is)."""
+
+    code: str
+    value: float
+    model: str | None = None
+    dataset: str | None = None
+
+    def text(self) -> str:
+        if self.code == "few-queries":
+            return (f"warning: with these training queries, a router must beat the best single model by "
+                    f">= {100 * self.value:.1f} points in inner CV to be trusted over it; more labelled queries "
+                    "make smaller gains visible")
+        return (f"warning: {self.model} leads by {100 * self.value:.1f} points on {self.dataset}'s training queries "
+                "only; if it was tuned on them, its training labels overstate it: check that its training data "
+                "excludes them")
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "value": round(self.value, 6), "model": self.model, "dataset": self.dataset}
+
 
 @dataclass(frozen=True)
 class Selection:
-    """The pick, the runner-up (the most accurate other candidate) and every candidate, most accurate first."""
+    """The pick, the runner-up (the most accurate other candidate), every candidate (most accurate first),
+    what the pick is expected to score (the selection cross-validated), the smallest inner-CV gain over the
+    best single model a candidate needed to be deployed (fraction), and warnings about the labels."""
 
     pick: Scored
     runner_up: Scored | None
     ranked: tuple[Scored, ...]
     folds: int
     n_queries: int
+    expected: Estimate | None = None
+    required_gain: float = float("nan")
+    warnings: tuple[LabelWarning, ...] = ()
 
-    def note(self) -> str:
+    def expected_for(self, test_datasets: list[str] | tuple[str, ...] | None = None) -> Estimate | None:
+        """The expected accuracy for a test stream with these datasets (their mix, never their labels)."""
+        if self.expected is None or not test_datasets:
+            return self.expected
+        return self.expected.for_mix(Counter(test_datasets))
+
+    def note(self, test_datasets: list[str] | tuple[str, ...] | None = None) -> str:
+        """One line for people; given the test queries' datasets, the expected accuracy is for that stream and
+        its interval for the accuracy measured on that many test queries."""
         runner = "" if self.runner_up is None else (
             f"; runner-up {self.runner_up.candidate.name} {100 * self.runner_up.accuracy:.2f}%")
-        return (f"auto picked {self.pick.candidate.name}: inner-CV accuracy {100 * self.pick.accuracy:.2f}% "
-                f"({self.folds}-fold on {self.n_queries} training queries, {len(self.ranked)} candidates{runner}; "
-                "the simplest within one standard error of the best)")
+        expected, n_test = "", len(test_datasets) if test_datasets else None
+        estimate = self.expected_for(test_datasets)
+        if estimate is not None:
+            low, high = estimate.interval(n_test)
+            where = f" on {n_test} test queries" if n_test else ""
+            cost = "" if estimate.cost is None else f", expected cost {estimate.cost:.3g} USD/query"
+            expected = (f"expected accuracy{where} {100 * estimate.accuracy:.2f}% "
+                        f"(95% interval {100 * low:.1f}-{100 * high:.1f}; the whole selection cross-validated{cost}); ")
+        return (f"auto picked {self.pick.candidate.name}: {expected}winner's inner-CV accuracy "
+                f"{100 * self.pick.accuracy:.2f}% ({self.folds}-fold on {self.n_queries} training queries, "
+                f"{len(self.ranked)} candidates{runner}; a candidate is deployed over the best single model only "
+                f"when its gain clears a bound corrected for the choice, here about {100 * self.required_gain:.1f} points)")
 
-    def to_json(self) -> dict:
+    def to_json(self, test_datasets: list[str] | tuple[str, ...] | None = None) -> dict:
         describe = lambda s: {"candidate": s.candidate.name, "kind": s.candidate.kind, "router": s.candidate.router,  # noqa: E731
-                              "features": s.candidate.features, "policy": s.candidate.policy,
-                              "inner_cv_accuracy": round(s.accuracy, 6)}
+                              "features": s.candidate.features, "policy": s.candidate.policy, "lam": s.candidate.lam,
+                              "inner_cv_accuracy": round(s.accuracy, 6),
+                              "inner_cv_cost": None if s.cost is None else round(s.mean_cost, 9)}
+        expected, estimate = None, self.expected_for(test_datasets)
+        if estimate is not None:
+            n_test = len(test_datasets) if test_datasets else None
+            expected = {"accuracy": round(estimate.accuracy, 6), "se": round(estimate.se, 6),
+                        "cost_per_query": None if estimate.cost is None else round(estimate.cost, 9),
+                        "interval": [round(v, 6) for v in estimate.interval()],
+                        "test_interval": None if not n_test else [round(v, 6) for v in estimate.interval(n_test)]}
         return {"pick": describe(self.pick), "runner_up": None if self.runner_up is None else describe(self.runner_up),
-                "folds": self.folds, "training_queries": self.n_queries,
+                "folds": self.folds, "training_queries": self.n_queries, "expected": expected,
+                "required_gain": None if np.isnan(self.required_gain) else round(self.required_gain, 6),
+                "warnings": [w.to_json() for w in self.warnings],
                 "candidates": [describe(s) for s in self.ranked]}
 
 
@@ -106,17 +231,33 @@ def _per_dataset_models(labels: np.ndarray, datasets: np.ndarray) -> dict[str, i
     return {d: _best_model(labels[datasets == d]) for d in np.unique(datasets)}
 
 
-def _single_correct(data: RoutingData, parts, per_dataset: bool) -> np.ndarray:
-    """Inner-CV correctness of the best single model (per dataset), chosen on the other folds."""
-    datasets, correct = np.asarray(data.datasets), np.zeros(data.n_queries)
+def _single_choices(data: RoutingData, parts, per_dataset: bool) -> np.ndarray:
+    """Inner-CV choices of the best single model (per dataset), chosen on the other folds."""
+    datasets, chosen = np.asarray(data.datasets), np.zeros(data.n_queries, dtype=int)
     for fit, held in parts:
         best = _best_model(data.labels[fit])
-        chosen = np.full(len(held), best)
+        chosen[held] = best
         if per_dataset:
             models = _per_dataset_models(data.labels[fit], datasets[fit])
-            chosen = np.array([models.get(d, best) for d in datasets[held]])
-        correct[held] = data.labels[held, chosen]
-    return correct
+            chosen[held] = [models.get(d, best) for d in datasets[held]]
+    return chosen
+
+
+def known_cost(data: RoutingData) -> np.ndarray | None:
+    """(n_queries, n_models) USD per query when every cell is known, else None."""
+    cost = getattr(data, "cost", None)
+    return None if cost is None or np.isnan(cost).any() else cost
+
+
+def _scored(candidate: Candidate, data: RoutingData, chosen: np.ndarray) -> Scored:
+    rows, cost = np.arange(data.n_queries), known_cost(data)
+    return Scored(candidate, data.labels[rows, chosen], None if cost is None else cost[rows, chosen])
+
+
+def cost_lambdas(model_cost: np.ndarray, count: int = LAMBDAS) -> np.ndarray:
+    """Cost weights (per USD) from 'a model's P(solve) barely matters' to 'the cheapest model always wins'."""
+    spread = max(float(np.ptp(model_cost)), 1e-12)
+    return np.geomspace(1e-2 / spread, 1.0 / spread, count)
 
 
 def _policy_choices(policy_name: str, scores: np.ndarray, labels: np.ndarray, parts, seed: int) -> np.ndarray:
@@ -131,25 +272,33 @@ def _policy_choices(policy_name: str, scores: np.ndarray, labels: np.ndarray, pa
 
 
 def candidates_scored(train: RoutingData, routers: list[str], features: list[str], policies: list[str],
-                      folds: int, seed: int, cache: FitCache) -> list[Scored]:
-    """Every candidate's inner-CV correctness on `train` (router fits come from, and go to, `cache`)."""
+                      folds: int, seed: int, cache: FitCache, objective: Objective = ACCURACY) -> list[Scored]:
+    """Every candidate's inner-CV correctness (and cost, when known) on `train` (router fits come from, and go
+    to, `cache`). A cost-aware objective adds every single model and each router at `cost_lambdas`."""
     parts = _folds(train, folds, seed)
-    rows = np.arange(train.n_queries)
-    scored = [Scored(Candidate(SINGLE), _single_correct(train, parts, per_dataset=False))]
+    scored = [_scored(Candidate(SINGLE), train, _single_choices(train, parts, per_dataset=False))]
     if len(set(train.datasets)) > 1:
-        scored.append(Scored(Candidate(PER_DATASET), _single_correct(train, parts, per_dataset=True)))
+        scored.append(_scored(Candidate(PER_DATASET), train, _single_choices(train, parts, per_dataset=True)))
+    cost = known_cost(train) if objective.cost_aware else None
+    if cost is not None:
+        scored += [_scored(Candidate(MODEL, model), train, np.full(train.n_queries, j)) for j, model in enumerate(train.models)]
     for kind in features:
         for name in routers:
             oof = cache.out_of_fold(name, {"features": kind}, train, len(parts), seed)
             for policy in policies:
-                chosen = _policy_choices(policy, oof, train.labels, parts, seed)
-                scored.append(Scored(Candidate(ROUTED, name, kind, policy), train.labels[rows, chosen]))
+                scored.append(_scored(Candidate(ROUTED, name, kind, policy), train,
+                                      _policy_choices(policy, oof, train.labels, parts, seed)))
+            if cost is not None:
+                model_cost = cost.mean(axis=0)
+                scored += [_scored(Candidate(ROUTED, name, kind, "argmax", float(lam)), train,
+                                   np.argmax(oof - lam * model_cost, axis=1)) for lam in cost_lambdas(model_cost)]
     return scored
 
 
 def one_se_pick(scored: list[Scored], rows: np.ndarray | None = None, z: float = 1.0) -> Scored:
-    """The simplest candidate within `z` standard errors (of the paired per-query difference) of the most
-    accurate one, judged on `rows` of their correctness (all when None)."""
+    """The rule auto shipped before the selection correction (kept for benchmarks/auto_resplits.py): the
+    simplest candidate within `z` standard errors (of the paired per-query difference) of the most accurate
+    one, judged on `rows` of their correctness (all when None)."""
     rows = np.arange(len(scored[0].correct)) if rows is None else rows
     accuracy = {id(s): s.correct[rows].mean() for s in scored}
     best, n = min(scored, key=lambda s: (-accuracy[id(s)], SIMPLICITY[s.candidate.kind])), len(rows)
@@ -162,27 +311,129 @@ def one_se_pick(scored: list[Scored], rows: np.ndarray | None = None, z: float =
     return min((s for s in scored if close_enough(s)), key=lambda s: (SIMPLICITY[s.candidate.kind], -accuracy[id(s)]))
 
 
-def choose(scored: list[Scored], folds: int) -> Selection:
-    """The simplest candidate within one standard error (of the paired difference) of the most accurate."""
+WORST_LOSS = 1.5  # x `within`: how much a cost-saving pick's simultaneous lower bound may lose
+
+
+def _cost_pool(scored: list[Scored], rows: np.ndarray, objective: Objective) -> tuple[list[Scored], Scored]:
+    """The candidates `objective` allows and the reference the others are judged against: the best single
+    model, or under `max_cost` the most accurate affordable single model (the cheapest affordable candidate
+    when no single model fits)."""
+    reference = next(s for s in scored if s.candidate.kind == SINGLE)
+    if not objective.cost_aware:
+        return scored, reference
+    if any(s.cost is None for s in scored):
+        raise RoutingInputError("auto's cost objective needs every model's cost per query: give prices, or a table "
+                                "with a cost per (query, model)")
+    if objective.max_cost is None:
+        return scored, reference
+    pool = [s for s in scored if s.cost[rows].mean() <= objective.max_cost + 1e-12]
+    if not pool:
+        cheapest = min(s.cost[rows].mean() for s in scored)
+        raise RoutingInputError(f"auto's budget {objective.max_cost:g} USD per query is below its cheapest candidate "
+                                f"({cheapest:.3g} USD per training query); raise it")
+    singles = [s for s in pool if s.candidate.kind in (SINGLE, MODEL)]
+    if singles:
+        return pool, max(singles, key=lambda s: (s.correct[rows].mean(), -SIMPLICITY[s.candidate.kind]))
+    return pool, min(pool, key=lambda s: s.cost[rows].mean())
+
+
+def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
+            objective: Objective = ACCURACY) -> tuple[Scored, Bounds | None]:
+    """auto's rule on `rows` of the candidates' correctness (all when None). Each candidate's paired gain over
+    the reference (the best single model; see `_cost_pool` for a budget) gets a simultaneous lower bound
+    (`router.multiplicity`). Accuracy: the candidate with the highest bound when it is above 0, else the
+    reference. `within`: the cheapest of the reference and the candidates whose gain is >= -within and whose
+    bound is >= -1.5 x within. Returns the pick and the bounds (None when there is nothing to contest)."""
+    rows = np.arange(len(scored[0].correct)) if rows is None else rows
+    pool, reference = _cost_pool(scored, rows, objective)
+    others = [s for s in pool if s is not reference]
+    if not others or len(rows) < 2:
+        return reference, None
+    bounds = simultaneous_bounds(np.stack([s.correct[rows] - reference.correct[rows] for s in others], axis=1), seed=seed)
+    lower = bounds.lower
+    if objective.within is None:
+        best = min(range(len(others)), key=lambda i: (-lower[i], SIMPLICITY[others[i].candidate.kind]))
+        return (others[best] if lower[best] > 1e-12 else reference), bounds
+    allowed = [others[i] for i in range(len(others))
+               if bounds.gain[i] >= -objective.within - 1e-12 and lower[i] >= -WORST_LOSS * objective.within - 1e-12]
+    return min([reference, *allowed], key=lambda s: (s.cost[rows].mean(), -s.correct[rows].mean())), bounds
+
+
+def _mean_and_se(values: np.ndarray) -> tuple[float, float]:
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("inf")
+
+
+def selection_estimate(scored: list[Scored], parts, seed: int = 0, objective: Objective = ACCURACY,
+                       datasets: tuple[str, ...] | None = None) -> Estimate:
+    """The whole selection cross-validated: each fold's queries scored by the pick `contest` makes on the other
+    folds (`parts`: the inner folds the candidates were scored on). Unlike the winner's inner-CV accuracy, no
+    query helps choose the candidate it scores. The cost is that of the same picks (None when unknown); with
+    each query's dataset, the estimate per dataset too (`Estimate.for_mix` reweights it to a test stream)."""
+    n = len(scored[0].correct)
+    correct, cost = np.zeros(n), np.zeros(n)
+    for fit, held in parts:
+        pick = contest(scored, fit, seed, objective)[0]
+        correct[held] = pick.correct[held]
+        cost[held] = np.nan if pick.cost is None else pick.cost[held]
+    names = np.asarray(datasets if datasets is not None else [""] * n)
+    per_dataset = tuple((str(d), *_mean_and_se(correct[names == d]), int((names == d).sum())) for d in np.unique(names))
+    return Estimate(*_mean_and_se(correct), n, None if np.isnan(cost).any() else float(cost.mean()), per_dataset)
+
+
+LEAD = 0.05  # a model this far ahead (fraction) on one dataset's training queries, and behind on the others
+FEW_QUERIES = 0.02  # a routing gain this small (fraction) that the training queries cannot confirm is worth a word
+
+
+def label_warnings(train: RoutingData, bounds: Bounds | None) -> tuple[LabelWarning, ...]:
+    """What can be seen in the training labels alone: too few queries for the candidates to be told apart
+    (`FEW_QUERIES`: a routing gain of 2 points would pass unnoticed), and a model far ahead (`LEAD`) on one
+    dataset's training queries while no better than the others elsewhere."""
+    warnings = []
+    if bounds is not None and bounds.required_gain > FEW_QUERIES:
+        warnings.append(LabelWarning("few-queries", bounds.required_gain))
+    datasets = np.asarray(train.datasets)
+    names = sorted(set(train.datasets))
+    if len(names) > 1 and train.n_models > 1:
+        rates = np.stack([train.labels[datasets == d].mean(axis=0) for d in names])  # (datasets, models)
+        for d, name in enumerate(names):
+            order = np.argsort(-rates[d], kind="stable")
+            leader, lead = int(order[0]), float(rates[d, order[0]] - rates[d, order[1]])
+            if lead >= LEAD and all(np.argmax(rates[o]) != leader for o in range(len(names)) if o != d):
+                warnings.append(LabelWarning("one-dataset-lead", lead, train.models[leader], name))
+    return tuple(warnings)
+
+
+def choose(scored: list[Scored], folds: int, parts=None, seed: int = 0, train: RoutingData | None = None,
+           objective: Objective = ACCURACY) -> Selection:
+    """auto's pick among `scored` (`contest`), the expected accuracy of the whole selection (`selection_estimate`,
+    when the inner folds `parts` are given) and the warnings `label_warnings` finds in `train`."""
     ranked = sorted(scored, key=lambda s: (-s.accuracy, SIMPLICITY[s.candidate.kind]))
-    pick = one_se_pick(ranked)
+    pick, bounds = contest(ranked, seed=seed, objective=objective)
     runner_up = next((s for s in ranked if s is not pick), None)
-    return Selection(pick, runner_up, tuple(ranked), folds, len(ranked[0].correct))
+    expected = None if parts is None else selection_estimate(ranked, parts, seed, objective,
+                                                             train.datasets if train is not None else None)
+    warnings = label_warnings(train, bounds) if train is not None else ()
+    required = bounds.required_gain if bounds is not None else float("nan")
+    return Selection(pick, runner_up, tuple(ranked), folds, len(ranked[0].correct), expected, required, warnings)
 
 
 def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str] | None = None,
            routers: list[str] | None = None, policies: list[str] | None = None,
-           cache: FitCache | None = None) -> Selection:
+           cache: FitCache | None = None, objective: Objective = ACCURACY) -> Selection:
     """`auto`'s choice on the training queries `train` (labels of other queries are never passed in).
 
-    Defaults: every light router, `default_features()`, every registered policy.
+    Defaults: every light router, `default_features()`, every registered policy; accuracy as the objective.
     """
     if train.n_queries < 2:
         raise RoutingInputError("auto needs at least 2 training queries to cross-validate its candidates")
+    if objective.cost_aware and known_cost(train) is None:
+        raise RoutingInputError("auto's cost objective needs every model's cost per query: give prices, or a table "
+                                "with a cost per (query, model)")
     k = min(folds, train.n_queries)
     scored = candidates_scored(train, routers if routers is not None else light_routers(),
-                               features or default_features(), policies or list(POLICIES), k, seed, cache or FitCache())
-    return choose(scored, k)
+                               features or default_features(), policies or list(POLICIES), k, seed, cache or FitCache(),
+                               objective)
+    return choose(scored, k, _folds(train, k, seed), seed, train, objective)
 
 
 def dataset_features():
@@ -206,14 +457,19 @@ class DeployedPick(Router):
     solve rates of the query's dataset when the caller knows it (`predict_proba(queries, datasets)`:
     its table, its lm-eval task), as the inner CV scored it; else of the dataset a character n-gram
     classifier, trained on the training queries, assigns the query to. Router with argmax: the
-    router's P(solve). Router with any other policy: 1 for the model the fitted policy chooses,
-    0 elsewhere. Built by `deploy`, not by fit.
+    router's P(solve). Router with any other policy, or with a cost weight `lam`: 1 for the model
+    the fitted policy (or argmax P(solve) - lam x the model's mean training cost) chooses, 0
+    elsewhere. One model (a cost objective's pick): 1 for it. Built by `deploy`, not by fit.
+    `expected_accuracy` (fraction), `expected_se` and `expected_cost` (USD per query) are what the
+    selection, cross-validated, expects of the pick (None for folders saved before they were kept).
     """
 
     name = AUTO  # registered by router.routers.builtin
 
     def __init__(self, pick: str = "", kind: str = SINGLE, router: str | None = None, features: str | None = None,
-                 policy: str | None = None, seed: int = 0, datasets: list[str] | None = None):
+                 policy: str | None = None, seed: int = 0, datasets: list[str] | None = None, lam: float | None = None,
+                 expected_accuracy: float | None = None, expected_se: float | None = None,
+                 expected_cost: float | None = None):
         store_hyper_parameters(self, locals())  # datasets: per dataset, the training datasets (rows of rates_)
 
     def _fit(self, queries, labels):
@@ -246,6 +502,8 @@ class DeployedPick(Router):
             x = self.featurizer_.transform(queries)
             return self.rates_[self.dataset_classifier_.predict(x)]
         scores = self.router_.predict_proba(queries)
+        if self.lam is not None:
+            return np.eye(self.n_models_)[np.argmax(scores - self.lam * self.model_cost_, axis=1)]
         if self.policy_ is None:
             return scores
         return np.eye(self.n_models_)[self.policy_.choose(scores)]
@@ -255,7 +513,8 @@ class DeployedPick(Router):
         arrays; the TF-IDF in `featurizer_` (the dataset classifier's, or the picked router's) is saved by the format."""
         if self.router_ is not None:
             return {**prefixed("router", self.router_._state()),
-                    **prefixed("policy", self.policy_._state() if self.policy_ is not None else {})}
+                    **prefixed("policy", self.policy_._state() if self.policy_ is not None else {}),
+                    **({"model_cost": self.model_cost_} if self.lam is not None else {})}
         arrays = {"rates": self.rates_}
         if self.dataset_classifier_ is not None:
             arrays.update(prefixed("datasets", logistic_arrays(self.dataset_classifier_)))
@@ -271,6 +530,8 @@ class DeployedPick(Router):
             if getattr(self, "featurizer_", None) is not None:
                 self.router_.featurizer_ = self.featurizer_
             self.router_._restore(unprefixed("router", arrays))
+            if self.lam is not None:
+                self.model_cost_ = arrays["model_cost"]
             if self.policy != "argmax":
                 self.policy_ = make_policy(self.policy, seed=self.seed)
                 self.policy_._restore(unprefixed("policy", arrays))
@@ -283,13 +544,16 @@ class DeployedPick(Router):
 def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cache: FitCache | None = None) -> DeployedPick:
     """The pick of `selection`, fit on every query of `train` (routers and their out-of-fold scores from `cache`)."""
     cache = cache or FitCache()
-    candidate = selection.pick.candidate
+    candidate, expected = selection.pick.candidate, selection.expected
     deployed = DeployedPick(candidate.name, candidate.kind, candidate.router, candidate.features, candidate.policy, seed,
-                            sorted(set(train.datasets)) if candidate.kind == PER_DATASET else None)
+                            sorted(set(train.datasets)) if candidate.kind == PER_DATASET else None, candidate.lam,
+                            *((expected.accuracy, expected.se, expected.cost) if expected is not None else (None, None, None)))
     deployed.n_models_ = train.n_models
     deployed.router_, deployed.policy_, deployed.dataset_classifier_ = None, None, None
     if candidate.kind == SINGLE:
         deployed.rates_ = train.labels.mean(axis=0)[None, :]
+    elif candidate.kind == MODEL:
+        deployed.rates_ = np.eye(train.n_models)[[train.models.index(candidate.router)]]
     elif candidate.kind == PER_DATASET:
         datasets = np.asarray(train.datasets)
         names = deployed.datasets
@@ -303,8 +567,10 @@ def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cach
         deployed.router_ = cache.fitted(candidate.router, params, train)
         if hasattr(deployed.router_, "featurizer_"):
             deployed.featurizer_ = deployed.router_.featurizer_  # saved once, by the format, for both
-        policy: Policy = make_policy(candidate.policy, seed=seed)
-        if candidate.policy != "argmax":
+        if candidate.lam is not None:
+            deployed.model_cost_ = known_cost(train).mean(axis=0)
+        elif candidate.policy != "argmax":
+            policy: Policy = make_policy(candidate.policy, seed=seed)
             oof = cache.out_of_fold(candidate.router, params, train, min(folds, train.n_queries), seed)
             deployed.policy_ = policy.fit(oof, train.labels)
     return deployed

@@ -144,3 +144,69 @@ def test_lm_eval_routed_serves_a_per_dataset_pick_by_each_task_dataset(tmp_path)
     requests = [SimpleNamespace(task_name=task, doc_id=0, doc={"question": "alpha apple river"})
                 for task in ("gsm8k_cot_maj10", "mmlu_cot_maj10_anatomy")]
     assert lm._route(requests) == [0, 2]  # each dataset's best model, whatever the text
+
+
+def simulated_candidates(n: int, seed: int, noise: int, real_gain: float) -> tuple[list, np.ndarray]:
+    """Inner-CV correctness of a best single model (true accuracy 70%), `noise` candidates whose true accuracy is
+    also 70% (they disagree with it on 25% of queries) and one candidate `real_gain` (fraction) better. Returns
+    the scored candidates and each one's true accuracy."""
+    from router.select import Candidate, Scored
+
+    rng = np.random.default_rng(seed)
+    single = (rng.random(n) < 0.7).astype(float)
+    scored, truth = [Scored(Candidate(SINGLE), single)], [0.7]
+    for k in range(noise + 1):
+        gain = real_gain if k == noise else 0.0
+        up, down = (0.25 * 0.3 + gain) / 0.3, 0.25 * 0.3 / 0.7  # P(0 -> 1) and P(1 -> 0): mean 0.7 + gain
+        flip = np.where(single == 1, rng.random(n) < down, rng.random(n) < min(up, 1.0))
+        scored.append(Scored(Candidate(ROUTED, f"r{k}", "tfidf", "argmax"), np.abs(single - flip)))
+        truth.append(0.7 + gain)
+    return scored, np.array(truth)
+
+
+def test_the_printed_expected_accuracy_is_unbiased_and_the_winners_inner_cv_is_not():
+    """Simulated correctness with known true accuracies: auto's expected accuracy (its selection cross-validated)
+    misses the deployed pick's true accuracy by less than half a point on average; the winner's own inner-CV
+    accuracy, what auto printed before, overstates it by more than a point."""
+    from router.select import choose
+
+    errors, winner = [], []
+    for seed in range(60):
+        scored, truth = simulated_candidates(400, seed, noise=30, real_gain=0.04 if seed % 2 else 0.0)
+        parts = [(np.flatnonzero(np.arange(400) % 5 != f), np.flatnonzero(np.arange(400) % 5 == f)) for f in range(5)]
+        selection = choose(scored, 5, parts, seed)
+        true = truth[next(i for i, s in enumerate(scored) if s is selection.pick)]
+        errors.append(selection.expected.accuracy - true)
+        winner.append(max(s.accuracy for s in scored) - true)
+    assert abs(np.mean(errors)) < 0.005
+    assert np.mean(winner) > 0.01
+
+
+def test_noise_with_many_candidates_and_few_queries_picks_the_best_single_model():
+    """60 training queries, every light router x 6 policies: nothing a router shows is beyond luck."""
+    train = synthetic(120, 5, signal=False).split("train")
+    selection = select(train, features=["tfidf"])
+    assert len(selection.ranked) > 30
+    assert selection.pick.candidate.kind == SINGLE
+    assert [w.code for w in selection.warnings] == ["few-queries"]
+    assert "warning: with these training queries" in selection.warnings[0].text()
+
+
+def test_a_model_far_ahead_on_one_datasets_training_queries_only_is_named():
+    from router.select import label_warnings
+
+    data = synthetic(600, 0, signal=False, datasets=("gsm8k", "mmlu")).split("train")
+    warnings = label_warnings(data, None)  # m0 leads on gsm8k only, m2 on mmlu only (30 points each)
+    assert {(w.code, w.model, w.dataset) for w in warnings} == {("one-dataset-lead", "m0", "gsm8k"),
+                                                                ("one-dataset-lead", "m2", "mmlu")}
+    assert label_warnings(synthetic(600, 0, signal=False).split("train"), None) == ()  # one dataset: nothing to compare
+
+
+def test_the_expected_interval_widens_with_the_test_sets_own_noise():
+    from router.select import Estimate
+
+    estimate = Estimate(0.7, 0.01, 1000)
+    low, high = estimate.interval()
+    test_low, test_high = estimate.interval(n_test=100)
+    assert abs(high - low - 2 * 1.96 * 0.01) < 1e-9
+    assert test_low < low and test_high > high and abs((test_high - test_low) / 2 - 1.96 * np.sqrt(1e-4 + 0.21 / 100)) < 1e-9
