@@ -193,6 +193,10 @@ def predict_command(load_dir, queries, queries_file, dataset, policy, seed, as_j
                                  "give the query's text", param_hint="--query/--queries")
     scores = router.predict_proba(texts, datasets)
     chosen = make_policy(policy, seed=seed).choose(scores)
+    if getattr(router, "expected_accuracy", None) is not None:  # a saved auto: what its selection expects of it
+        cost = "" if router.expected_cost is None else f", {router.expected_cost:.3g} USD/query"
+        click.echo(f"routing-eval: note: auto's pick {router.pick}: expected accuracy {100 * router.expected_accuracy:.2f}% "
+                   f"(+/- {196 * router.expected_se:.1f} points{cost}), estimated on its training queries", err=True)
     for text, j, row in zip(texts, chosen, scores):
         if as_json:
             click.echo(json.dumps({"query": text, "model": models[j], "scores": dict(zip(models, map(float, row)))}))

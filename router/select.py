@@ -130,7 +130,7 @@ class LabelWarning:
     """Something in the training labels that makes the verdict less trustworthy, seen without test labels.
 
     code 'few-queries': routing gains below `value` (fraction) cannot be told from luck with these queries
-    and candidates; 'one-dataset-lead': `model` leads every other model by `value` on `dataset`'s training
+    and candidates, and that is a large part of what routing could add; 'one-dataset-lead': `model` leads every other model by `value` on `dataset`'s training
     queries only (a model tuned on those queries looks better there than it is)."""
 
     code: str
@@ -381,15 +381,18 @@ def selection_estimate(scored: list[Scored], parts, seed: int = 0, objective: Ob
 
 
 LEAD = 0.05  # a model this far ahead (fraction) on one dataset's training queries, and behind on the others
-FEW_QUERIES = 0.02  # a routing gain this small (fraction) that the training queries cannot confirm is worth a word
+FEW_QUERIES = 0.02  # a routing gain this small (fraction) always deserves to be confirmable
+HEADROOM_SHARE = 1 / 3  # ... and so does a third of what perfect routing would add on the training queries
 
 
 def label_warnings(train: RoutingData, bounds: Bounds | None) -> tuple[LabelWarning, ...]:
-    """What can be seen in the training labels alone: too few queries for the candidates to be told apart
-    (`FEW_QUERIES`: a routing gain of 2 points would pass unnoticed), and a model far ahead (`LEAD`) on one
-    dataset's training queries while no better than the others elsewhere."""
+    """What can be seen in the training labels alone: too few queries for the candidates to be told apart (the
+    gain a router needs to be deployed exceeds both `FEW_QUERIES` and `HEADROOM_SHARE` of the oracle's lead over
+    the best single model), and a model far ahead (`LEAD`) on one dataset's training queries while no better
+    than the others elsewhere."""
     warnings = []
-    if bounds is not None and bounds.required_gain > FEW_QUERIES:
+    headroom = float(train.labels.max(axis=1).mean() - train.labels.mean(axis=0).max()) if train.n_queries else 0.0
+    if bounds is not None and bounds.required_gain > max(FEW_QUERIES, HEADROOM_SHARE * headroom):
         warnings.append(LabelWarning("few-queries", bounds.required_gain))
     datasets = np.asarray(train.datasets)
     names = sorted(set(train.datasets))

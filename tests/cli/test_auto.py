@@ -44,7 +44,8 @@ def test_default_router_is_auto_printed_first_with_its_note(mixed_tables, routin
     header = next(i for i, line in enumerate(lines) if line.startswith("method"))
     assert lines[header + 2].startswith("router:auto ")
     note = next(line for line in lines if line.startswith("auto picked"))
-    assert "best single model per dataset" in note and "runner-up" in note and "inner-CV accuracy" in note
+    assert "best single model per dataset" in note and "runner-up" in note and "winner's inner-CV accuracy" in note
+    assert "expected accuracy on 300 test queries" in note
     assert "train (300 queries) -> test (300 queries)" in done.stdout  # the four tables form one stream
 
 
@@ -59,6 +60,9 @@ def test_json_carries_the_pick_and_save_serves_it(mixed_tables, tmp_path, routin
     served = routing_eval("predict", "--load", tmp_path / "auto", "--queries", queries)
     assert served.returncode == 0, served.stderr
     assert [line.split("\t")[0] for line in served.stdout.splitlines()] == ["x", "y"]  # each dataset's best model
+    expected = report["auto"][0]["expected"]
+    assert f"expected accuracy {100 * expected['accuracy']:.2f}%" in served.stderr  # saved with the pick
+    assert expected["test_interval"][0] < expected["accuracy"] < expected["test_interval"][1]
     # a query's known dataset outranks its text: --dataset for --query, a 'dataset' field in JSONL
     named = tmp_path / "q.jsonl"
     named.write_text('{"question": "gsm8k question 999: apple", "dataset": "mmlu"}\n{"question": "mmlu question 9: cloud"}\n')

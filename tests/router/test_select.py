@@ -210,3 +210,44 @@ def test_the_expected_interval_widens_with_the_test_sets_own_noise():
     test_low, test_high = estimate.interval(n_test=100)
     assert abs(high - low - 2 * 1.96 * 0.01) < 1e-9
     assert test_low < low and test_high > high and abs((test_high - test_low) / 2 - 1.96 * np.sqrt(1e-4 + 0.21 / 100)) < 1e-9
+
+
+def priced_candidates(n: int, seed: int) -> list:
+    """Inner-CV correctness and cost of: the best single model (90%, 1.0 USD a query), a cheap model (88%, 0.1 USD),
+    a cheaper weak one (60%, 0.01 USD) and a router that mixes the first two (89%, 0.55 USD)."""
+    from router.select import MODEL, Candidate, Scored
+
+    rng = np.random.default_rng(seed)
+    strong, cheap, weak = rng.random(n) < 0.9, rng.random(n) < 0.88, rng.random(n) < 0.6
+    half = rng.random(n) < 0.5
+    mixed = np.where(half, strong, cheap)
+    cost = lambda usd: np.full(n, usd)  # noqa: E731
+    return [Scored(Candidate(SINGLE), strong.astype(float), cost(1.0)),
+            Scored(Candidate(MODEL, "cheap"), cheap.astype(float), cost(0.1)),
+            Scored(Candidate(MODEL, "weak"), weak.astype(float), cost(0.01)),
+            Scored(Candidate(ROUTED, "lr", "tfidf", "argmax", 3.0), mixed.astype(float), np.where(half, 1.0, 0.1))]
+
+
+def test_within_picks_the_cheapest_candidate_close_enough_to_the_best_single_model():
+    from router.select import Objective, choose
+
+    scored = priced_candidates(3000, 0)
+    parts = [(np.flatnonzero(np.arange(3000) % 5 != f), np.flatnonzero(np.arange(3000) % 5 == f)) for f in range(5)]
+    assert choose(scored, 5, parts, objective=Objective(within=0.04)).pick.candidate.name == "model cheap"
+    assert choose(scored, 5, parts, objective=Objective(within=0.001)).pick.candidate.kind == SINGLE  # nothing is that close
+    roomy = choose(scored, 5, parts, objective=Objective(within=0.5))
+    assert roomy.pick.candidate.name == "model weak" and roomy.expected.cost == pytest.approx(0.01)
+
+
+def test_max_cost_picks_the_most_accurate_affordable_candidate_and_refuses_an_impossible_budget():
+    from router.data import RoutingInputError
+    from router.select import Objective, choose
+
+    scored = priced_candidates(3000, 1)
+    assert choose(scored, 5, objective=Objective(max_cost=0.2)).pick.candidate.name == "model cheap"
+    assert choose(scored, 5, objective=Objective(max_cost=5.0)).pick.candidate.kind == SINGLE
+    with pytest.raises(RoutingInputError, match="below its cheapest candidate"):
+        choose(scored, 5, objective=Objective(max_cost=0.001))
+    unpriced = [dataclasses.replace(s, cost=None) for s in scored]
+    with pytest.raises(RoutingInputError, match="needs every model's cost"):
+        choose(unpriced, 5, objective=Objective(within=0.01))
