@@ -306,7 +306,7 @@ def cross_fit_choices(name: str, params: dict, plan: Plan, policies: list[str], 
         router = cache.fitted(name, params, fit_data)
         scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
         k = min(folds, fit_data.n_queries)
-        oof = lambda fit_data=fit_data, k=k: (cache.out_of_fold(name, params, fit_data, k, seed), fit_data.labels)  # noqa: E731
+        oof = lambda fit_data=fit_data, k=k: cache.policy_fit_scores(name, params, fit_data, k, seed)  # noqa: E731
         for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
             choices[policy_name][held_out] = chosen
     return scores, choices
