@@ -125,17 +125,55 @@ class ChildRun:
     peak_rss_gb: float
 
 
-def run_child(command: list[str]) -> ChildRun:
-    """Run `command`, fail loudly on a non-zero exit, and measure it (os.wait4: this child's own rusage)."""
+def tree_rss_bytes(root: int) -> int:
+    """Resident bytes of process `root` and every descendant (worker processes too), read from /proc."""
+    parents, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
+def run_child(command: list[str], rss_limit_gb: float = 10.0, allowed_exit: tuple[int, ...] = (0,)
+              ) -> tuple[ChildRun, int, str]:
+    """Run `command`, fail loudly on an exit code outside `allowed_exit`, and measure it: CPU from os.wait4 (the
+    child and the workers it waited for), peak RSS summed over the child's process tree (sampled every 0.2 s;
+    the child's own peak when larger). Stopped when the tree passes `rss_limit_gb`. (run, exit code, stderr)."""
+    import threading
+
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = process.stderr.read()
+    peak, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], tree_rss_bytes(process.pid))
+            if peak[0] > rss_limit_gb * 1e9:
+                process.kill()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    stderr = process.stderr.read().decode()
     _, status, usage = os.wait4(process.pid, 0)
+    done.set()
+    watcher.join()
     wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {stderr.decode()[-2000:]}")
-    return ChildRun(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss * 1024 / 1e9)
+    code = os.waitstatus_to_exitcode(status)
+    if code not in allowed_exit:
+        raise SystemExit(f"{' '.join(command)} failed ({code}, peak {peak[0] / 1e9:.1f} GB): {stderr[-2000:]}")
+    return ChildRun(usage.ru_utime + usage.ru_stime, wall, max(peak[0], usage.ru_maxrss * 1024) / 1e9), code, stderr
 
 
 def routing_eval() -> str:
@@ -150,8 +188,8 @@ def cli_runs(folder: Path, outcomes: int, runs: int, seed: int) -> dict[str, lis
     base = [routing_eval(), "--scores", str(train), "--test-scores", str(test), "--router", "knn", "--seed", str(seed)]
     measured = {"default": [], "argmax": []}
     for _ in tqdm(range(runs), desc=f"{outcomes:,} outcomes", leave=False):
-        measured["argmax"].append(run_child(base + ["--policy", "argmax"]))
-        measured["default"].append(run_child(base))
+        measured["argmax"].append(run_child(base + ["--policy", "argmax"])[0])
+        measured["default"].append(run_child(base)[0])
     return measured
 
 
@@ -247,7 +285,7 @@ def predict_times(runs: int, seed: int, rf_train: int) -> dict[str, float]:
 
 
 def help_cpu(runs: int) -> float:
-    return statistics.median(run_child([routing_eval(), "--help"]).cpu_s for _ in range(runs))
+    return statistics.median(run_child([routing_eval(), "--help"])[0].cpu_s for _ in range(runs))
 
 
 # ---------------------------------------------------------------- report

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from router.dask_backend import on_scheduler
 from router.data import RoutingData, RoutingInputError
 from router.evaluate import Evaluation, evaluate
 from router.limits import check_fits
@@ -65,12 +66,13 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
         from router.plots import check_plot_path  # matplotlib only when asked for
 
         check_plot_path(spec.plot_path)
-    evaluation = evaluate(
-        data, spec.trained_routers(), list(spec.policies), seed=spec.seed, folds=spec.folds,
-        router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
-        keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
-        cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
-        auto_features=[spec.hyper["features"]] if spec.hyper.get("features") else None, policies_named=spec.policies_named)
+    with on_scheduler(spec.scheduler):  # local worker processes, or the named Dask cluster's workers
+        evaluation = evaluate(
+            data, spec.trained_routers(), list(spec.policies), seed=spec.seed, folds=spec.folds,
+            router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
+            keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
+            cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
+            auto_features=[spec.hyper["features"]] if spec.hyper.get("features") else None, policies_named=spec.policies_named)
     routed = []
     if routed_folder is not None:
         names = write_routed_models(routed_folder, evaluation.data, evaluation.routed, stamp)
