@@ -6,13 +6,14 @@ caller's router.publish.Outputs: published whole at the end, or not at all.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from router.dask_backend import on_scheduler
-from router.data import RoutingData, RoutingInputError
+from router.data import TRAIN, RoutingData, RoutingInputError
 from router.evaluate import Evaluation, evaluate
-from router.limits import check_fits
+from router.limits import Estimate, check_fits, estimate_run
 from router.load import load_routing_data
 from router.publish import Outputs
 from router.report import write_routed_models
@@ -54,10 +55,29 @@ def load_routers(directories: tuple[Path, ...], models: tuple[str, ...]) -> dict
     return loaded
 
 
+def run_estimate(data: RoutingData, spec: EvalSpec) -> Estimate:
+    """router.limits' estimate of this run: each router to train (auto: each of its candidates, out of fold on
+    every training query), and the local worker processes that fit their folds (none with a Dask --scheduler)."""
+    from router.crossfit import PARALLEL_MIN_QUERIES
+    from router.select import AUTO, default_features, light_routers
+
+    routers = [r for r in spec.trained_routers() if r != AUTO]
+    wants_auto = AUTO in spec.trained_routers()
+    if wants_auto:
+        features = [spec.hyper["features"]] if spec.hyper.get("features") else default_features()
+        routers += light_routers() * len(features)
+    n_train = 0 if spec.protocol == "test-kfold" else int(sum(s == TRAIN for s in data.splits))
+    n_test = data.n_queries - n_train
+    local = spec.scheduler is None and max(n_train, n_test) >= PARALLEL_MIN_QUERIES
+    return estimate_run(n_train, n_test, data.n_models, routers, spec.policies, spec.folds,
+                        workers=(os.cpu_count() or 1) if local else 1, every_query_out_of_fold=wants_auto)
+
+
 def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
     """Evaluate as `spec` asks; the routed models, saved routers and plot are staged in `outputs`."""
     data = load_data(spec)
-    check_fits(data.n_queries, data.n_models, len(spec.routers) + len(spec.load_dirs), spec.policies)  # not an OOM kill
+    check_fits(data.n_queries, data.n_models, len(spec.routers) + len(spec.load_dirs), spec.policies,
+               run_estimate(data, spec))  # not an OOM kill: every worker process counted
     if spec.save_dir is not None:
         check_new_folder(spec.save_dir)  # before training, not after
     routed_folder, stamp = outputs.stamped_folder(spec.output_path, "routed") if spec.output_path is not None else (None, None)
