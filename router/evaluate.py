@@ -21,6 +21,7 @@ from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.errors import check_known, latency_known, require_latency
+from router.limits import auto_arguments
 from router.metrics import expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
@@ -222,7 +223,8 @@ def evaluate(
     if wants_auto:
         _add_auto_row(evaluation, plan.parts, folds, seed, auto_features, cache)
         if keep_fitted:
-            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache), whole, folds, seed, cache)
+            planned = auto_arguments(whole.n_queries, 0, whole.n_models, auto_features, folds)
+            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, cache=cache, **planned), whole, folds, seed, cache)
     for name in routers:
         run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
         evaluation.notes += [note] if note else []
@@ -318,7 +320,8 @@ def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndar
     test = evaluation.data
     choices = np.zeros(test.n_queries, dtype=int)
     for fit_data, held_out in tqdm(parts, desc="router auto", disable=len(parts) < 2, leave=False):
-        selection = select(fit_data, folds, seed, features, cache=cache)
+        selection = select(fit_data, folds, seed, cache=cache,  # fewer candidates when the table is large (router.limits)
+                           **auto_arguments(fit_data.n_queries, len(held_out), test.n_models, features, folds))
         deployed = deploy(selection, fit_data, folds, seed, cache)
         choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out],
                                                              [test.datasets[i] for i in held_out]), axis=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from router.dask_backend import on_scheduler
 from router.data import TRAIN, RoutingData, RoutingInputError
 from router.evaluate import Evaluation, evaluate
-from router.limits import Estimate, check_fits, estimate_run
+from router.limits import Estimate, auto_plan, check_fits, estimate_run
 from router.load import load_routing_data
 from router.publish import Outputs
 from router.report import write_routed_models
@@ -59,16 +59,18 @@ def run_estimate(data: RoutingData, spec: EvalSpec) -> Estimate:
     """router.limits' estimate of this run: each router to train (auto: each of its candidates, out of fold on
     every training query), and the local worker processes that fit their folds (none with a Dask --scheduler)."""
     from router.crossfit import PARALLEL_MIN_QUERIES
-    from router.select import AUTO, default_features, light_routers
+    from router.select import AUTO, default_features
 
     routers = [r for r in spec.trained_routers() if r != AUTO]
     wants_auto = AUTO in spec.trained_routers()
-    if wants_auto:
-        features = [spec.hyper["features"]] if spec.hyper.get("features") else default_features()
-        routers += light_routers() * len(features)
     n_train = 0 if spec.protocol == "test-kfold" else int(sum(s == TRAIN for s in data.splits))
     n_test = data.n_queries - n_train
     local = spec.scheduler is None and max(n_train, n_test) >= PARALLEL_MIN_QUERIES
+    if wants_auto:  # the candidates auto will score at this size (router.limits.auto_plan)
+        features = [spec.hyper["features"]] if spec.hyper.get("features") else default_features()
+        candidates, kinds = auto_plan(n_train or n_test, n_test, data.n_models, features, spec.folds,
+                                      (os.cpu_count() or 1) if local else 1)
+        routers += candidates * len(kinds)
     return estimate_run(n_train, n_test, data.n_models, routers, spec.policies, spec.folds,
                         workers=(os.cpu_count() or 1) if local else 1, every_query_out_of_fold=wants_auto)
 

@@ -22,9 +22,15 @@ SCORE_COPIES = 4  # per router: test scores, out-of-fold scores, clipped copies
 SQUARE_POLICIES = {"stacked": 3}  # models x models matrices its fit holds (ridge coefficients and their solve)
 WORKER_TABLE_ARRAYS = 3  # a worker's copy of the labels, its fold's slice and the scores it returns
 # Measured on 8,000 synthetic queries x 100 models, TF-IDF, one fit and a predict (benchmarks/scale.py's inputs,
-# AMD EPYC, one core): peak bytes above the interpreter's, and CPU seconds, per (training query x model).
-FIT_BYTES_PER_CELL = {"knn": 350, "lr": 350, "cluster": 350, "mlp": 350, "mf": 350}
-FIT_SECONDS_PER_CELL = {"knn": 3e-6, "lr": 3e-6, "cluster": 3e-6, "mlp": 3e-6, "mf": 3e-6}
+# AMD EPYC, one core, shared): CPU seconds per (training query x model); memory as the formulas below, which match
+# those fits' peaks above the interpreter's and the 3.0 GB of knn + mf at 10M outcomes (issue 25).
+# peak bytes of one fit: fixed (the similarity block, torch), per query (TF-IDF rows, SVD features), per query x model
+FIT_BYTES = {"knn": (256 << 20, 600, 8), "lr": (64 << 20, 600, 16), "cluster": (64 << 20, 800, 16),
+             "mlp": (350 << 20, 4700, 32), "mf": (350 << 20, 4700, 32)}
+FIT_SECONDS_PER_CELL = {"knn": 2.7e-6, "lr": 5.7e-5, "cluster": 4.5e-6, "mlp": 9e-6, "mf": 9e-6, "rf": 6.6e-5}
+EMBED_SECONDS_PER_QUERY = 5e-3  # a MiniLM embedding on CPU (features 'minilm' / 'hf:...'), once per query and process
+AUTO_CPU_SECONDS = 900  # auto's plan: its candidates' CPU, 15 minutes of one core (2 cores: margin for the estimate's error)
+AUTO_BYTES = 8 << 30  # and at most 8 GiB summed over its processes
 KNN_SECONDS_PER_PAIR = 1.5e-8  # exact cosine kNN: one (query, indexed query) similarity and its top-k share
 FOREST_BYTES_PER_NODE_OUTPUT = 16  # a tree's value array: float64 x (not solved, solved) per output
 SECONDS_PER_CELL = 2e-6  # everything else per (query x model): reading the table, baselines, policies
@@ -51,7 +57,8 @@ def fit_bytes(router: str, n_queries: int, n_models: int) -> int:
 
         trees, leaf = ForestRouter().n_estimators, ForestRouter().min_samples_leaf
         return int(trees * 2 * 0.632 * n_queries / leaf * n_models * FOREST_BYTES_PER_NODE_OUTPUT)
-    return int(FIT_BYTES_PER_CELL.get(router, max(FIT_BYTES_PER_CELL.values())) * n_queries * n_models)
+    fixed, per_query, per_cell = FIT_BYTES.get(router, FIT_BYTES["mf"])
+    return int(fixed + per_query * n_queries + per_cell * n_queries * n_models)
 
 
 def fit_seconds(router: str, n_queries: int, n_models: int, n_scored: int = 0) -> float:
@@ -96,6 +103,49 @@ def estimate_run(n_train: int, n_test: int, n_models: int, routers: list[str], p
     if workers <= 1 or not largest:
         return Estimate(main + largest, 0, 1, seconds)
     return Estimate(main, 8 * WORKER_TABLE_ARRAYS * fit_queries * n_models + largest, workers, seconds)
+
+
+def auto_plan(n_train: int, n_test: int, n_models: int, features: list[str], folds: int = 5, workers: int = 1
+              ) -> tuple[list[str], list[str]]:
+    """(candidate routers, feature sets) `auto` scores on a table of this size: every light router and feature set
+    while their estimate (estimate_run, every process) stays within AUTO_CPU_SECONDS and AUTO_BYTES (or the memory
+    available); beyond, first the embedding features go, then the costliest routers, registry order kept.
+    Below the budgets (the RouterDC tables, any test) it is every candidate, as without a plan."""
+    from router.select import light_routers
+
+    routers, kept = light_routers(), list(features)
+
+    def fits(names: list[str], kinds: list[str]) -> bool:
+        estimate = estimate_run(n_train, n_test, n_models, names * len(kinds), (), folds, workers, True)
+        embedded = sum(kind != "tfidf" for kind in kinds) * EMBED_SECONDS_PER_QUERY * (n_train + n_test)
+        return (estimate.cpu_seconds + embedded <= AUTO_CPU_SECONDS
+                and estimate.total_bytes <= min(AUTO_BYTES, available_bytes()))
+
+    while len(kept) > 1 and not fits(routers, kept):
+        kept = [kind for kind in kept if kind == "tfidf"] or kept[:1]
+        if len(kept) == len(features):
+            break
+    by_cost = sorted(routers, key=lambda r: -estimate_run(n_train, n_test, n_models, [r], (), folds, workers, True).cpu_seconds)
+    for costliest in by_cost:
+        if fits(routers, kept):
+            break
+        routers = [r for r in routers if r != costliest]
+    return routers, kept
+
+
+def local_workers() -> int:
+    """Local processes that fit folds at once: one per core, or 1 when joblib's Dask backend is active (--scheduler)."""
+    from joblib.parallel import get_active_backend
+
+    return 1 if "Dask" in type(get_active_backend()[0]).__name__ else os.cpu_count() or 1
+
+
+def auto_arguments(n_train: int, n_test: int, n_models: int, features: list[str] | None, folds: int) -> dict:
+    """`select`'s `routers` and `features` for `auto` on a table of this size (auto_plan, local workers counted)."""
+    from router.select import default_features
+
+    routers, kinds = auto_plan(n_train, n_test, n_models, features or default_features(), folds, local_workers())
+    return {"routers": routers, "features": kinds}
 
 
 def available_bytes() -> int:
