@@ -207,7 +207,7 @@ def cli_runs(folder: Path, outcomes: int, runs: int, seed: int) -> dict[str, lis
     measured = {mode: [] for mode in modes}
     for _ in tqdm(range(runs), desc=f"{outcomes:,} outcomes", leave=False):
         for mode, command in modes.items():
-            run, code, stderr = run_child(command, RSS_LIMIT_GB, allowed_exit=(0, 2), timeout_s=1.5 * AUTO_LIMIT_S)
+            run, code, stderr = run_child(command, RSS_LIMIT_GB, allowed_exit=(0, 2), timeout_s=AUTO_LIMIT_S)
             measured[mode].append(ChildRun(run.cpu_s, run.wall_s, run.peak_rss_gb,
                                            stderr.strip().splitlines()[-1] if code != 0 else ""))
     return measured
@@ -479,12 +479,13 @@ def main() -> None:
     parser.add_argument("--cluster-size", type=int, default=100_000, help="outcomes of the Dask cluster run (0: none)")
     parser.add_argument("--skip-extras", action="store_true", help="no log reading, predict or start-up timings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-runs", type=Path, help="also write the CLI measurements here (JSON), after each size")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes (how it was run)")
     options = parser.parse_args()
     sizes: dict[int, dict[str, list[ChildRun]]] = {}
     reading = predict = help_s = cluster = None
     with tempfile.TemporaryDirectory() as scratch:
-        for outcomes in sorted(options.sizes):
+        for outcomes in options.sizes:  # in the order given: the one that matters most first, on a shared machine
             folder = Path(scratch) / str(outcomes)
             folder.mkdir()
             runs = options.largest_runs if outcomes >= 1_000_000 else options.runs
@@ -493,6 +494,9 @@ def main() -> None:
                 m = median_run(measured)
                 print(f"{outcomes:>10,} outcomes, {mode:>13}: {m.cpu_s:7.1f} s CPU {m.wall_s:7.1f} s wall "
                       f"{m.peak_rss_gb:5.2f} GB {m.refused}")
+            if options.save_runs:  # what is measured so far survives a stopped run
+                options.save_runs.write_text(json.dumps({n: {mode: [vars(r) for r in runs] for mode, runs in measured.items()}
+                                                         for n, measured in sizes.items()}))
         if options.cluster_size:
             (Path(scratch) / "cluster").mkdir()
             cluster = cluster_run(Path(scratch) / "cluster", options.cluster_size, options.seed)
@@ -503,6 +507,7 @@ def main() -> None:
         predict = predict_times(options.runs, options.seed, options.rf_train)
         print(f"predict_proba 10k queries: knn {predict['knn']:.2f} s, rf {predict['rf']:.2f} s CPU")
         help_s = help_cpu(5)
+    sizes = dict(sorted(sizes.items()))
     write_report(sizes, reading, predict, help_s, options.rf_train, cluster,
                  "python benchmarks/scale.py " + " ".join(sys.argv[1:]), options.note)
     plot(sizes)
