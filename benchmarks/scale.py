@@ -480,10 +480,15 @@ def main() -> None:
     parser.add_argument("--skip-extras", action="store_true", help="no log reading, predict or start-up timings")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-runs", type=Path, help="also write the CLI measurements here (JSON), after each size")
+    parser.add_argument("--load-runs", type=Path, help="write the report from these saved measurements (--save-runs) only")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes (how it was run)")
     options = parser.parse_args()
     sizes: dict[int, dict[str, list[ChildRun]]] = {}
     reading = predict = help_s = cluster = None
+    if options.load_runs:
+        sizes = {int(n): {mode: [ChildRun(**r) for r in runs] for mode, runs in measured.items()}
+                 for n, measured in json.loads(options.load_runs.read_text()).items()}
+        options.sizes, options.cluster_size, options.skip_extras = [], 0, True
     with tempfile.TemporaryDirectory() as scratch:
         for outcomes in options.sizes:  # in the order given: the one that matters most first, on a shared machine
             folder = Path(scratch) / str(outcomes)
