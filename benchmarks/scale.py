@@ -207,7 +207,8 @@ def cli_runs(folder: Path, outcomes: int, runs: int, seed: int) -> dict[str, lis
     measured = {mode: [] for mode in modes}
     for _ in tqdm(range(runs), desc=f"{outcomes:,} outcomes", leave=False):
         for mode, command in modes.items():
-            run, code, stderr = run_child(command, RSS_LIMIT_GB, allowed_exit=(0, 2), timeout_s=AUTO_LIMIT_S)
+            run, code, stderr = run_child(command, RSS_LIMIT_GB, allowed_exit=(0, 2),
+                                          timeout_s=AUTO_LIMIT_S if mode == "auto" else None)
             measured[mode].append(ChildRun(run.cpu_s, run.wall_s, run.peak_rss_gb,
                                            stderr.strip().splitlines()[-1] if code != 0 else ""))
     return measured
@@ -372,7 +373,7 @@ def goal_rows(sizes: dict[int, dict[str, list[ChildRun]]]) -> list[str]:
             m = median_run(sizes[outcomes][mode])
             rows.append(f"| {outcomes:,} outcomes, {mode}: CPU s / peak GB (all processes) | {before} | {m.cpu_s:.1f} s, "
                         f"{m.peak_rss_gb:.2f} GB | <= {goal_cpu:.0f} s, <= {goal_gb:.0f} GB | "
-                        f"{'yes' if m.cpu_s <= goal_cpu and m.peak_rss_gb <= goal_gb else 'no'} |")
+                        f"{'no, did not finish' if m.refused else 'yes' if m.cpu_s <= goal_cpu and m.peak_rss_gb <= goal_gb else 'no'} |")
     if "auto" in sizes.get(10_000_000, {}):
         m = median_run(sizes[10_000_000]["auto"])
         stopped = m.refused.startswith("stopped by the benchmark")
@@ -414,7 +415,7 @@ def write_report(sizes: dict[int, dict[str, list[ChildRun]]], reading: dict | No
                          f"{m.cpu_s:.1f} | {m.wall_s:.1f} | {gb} |")
     slope, intercept = memory_slope({n: m for n, m in sizes.items() if models_for(n) == MODELS}, "default")
     lines += ["", f"Memory slope, `--router knn` with the default policies ({MODELS} models): {slope:.2f} GB per million "
-              f"(query, model) outcomes over {intercept:.2f} GB (least squares over the sizes above). The up-front estimate "
+              f"(query, model) outcomes over {intercept:.2f} GB (least squares over the sizes above; see the notes for where each comes from). The up-front estimate "
               "(router/limits.py) grows linearly in queries x models too: 8 bytes x (8 + 4 per router) per outcome in the "
               "main process, plus per worker process its table copy (24 bytes per outcome) and its largest fit.", ""]
     if cluster:
@@ -470,6 +471,11 @@ def plot(sizes: dict[int, dict[str, list[ChildRun]]]) -> None:
     save_figure(fig, RESULTS / "scale.png")
 
 
+def _without_notes(argv: list[str]) -> list[str]:
+    """The command line without its --note values (they are the report's notes)."""
+    return [arg for i, arg in enumerate(argv) if arg != "--note" and (i == 0 or argv[i - 1] != "--note")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000, 10_000_000], help="outcomes")
@@ -514,7 +520,7 @@ def main() -> None:
         help_s = help_cpu(5)
     sizes = dict(sorted(sizes.items()))
     write_report(sizes, reading, predict, help_s, options.rf_train, cluster,
-                 "python benchmarks/scale.py " + " ".join(sys.argv[1:]), options.note)
+                 "python benchmarks/scale.py " + " ".join(_without_notes(sys.argv[1:])), options.note)
     plot(sizes)
     print(f"wrote {RESULTS / 'scale.md'} and {RESULTS / 'scale.png'}")
 
