@@ -20,6 +20,8 @@ from router.features import SentenceEmbeddings, make_features
 from router.routers import ROUTERS, Router, make_router
 
 PARALLEL_MIN_QUERIES = 500  # below this, starting worker processes costs more than the fits they share
+EXACT_POLICY_FIT_MAX = 20_000  # training queries up to which fitted policies learn from every k-fold out-of-fold score
+POLICY_SAMPLE = 10_000  # beyond it, they learn from this many seeded held-out queries (see FitCache.policy_fit_scores)
 
 
 def _fold_scores(name: str, params: dict, queries: list[str], labels: np.ndarray, held_out: np.ndarray) -> np.ndarray:
@@ -40,8 +42,14 @@ def cross_fit_scores(name: str, params: dict, data: RoutingData, folds: int, see
     `n_jobs` worker processes (joblib; -1: one per core) fit the folds of a light router at
     once; heavy routers (GPU, large memory) and small inputs run in this process.
     """
+    return held_out_scores(name, params, data, [held_out for _, held_out in data.kfold(folds, seed)], n_jobs)
+
+
+def held_out_scores(name: str, params: dict, data: RoutingData, held_outs: list[np.ndarray],
+                    n_jobs: int | None = -1) -> np.ndarray:
+    """(n_queries, n_models) P(solve): the rows of each of `held_outs` (disjoint positions) from router `name`
+    fit on every other query of `data`; rows in none of them stay 0. Parallel as `cross_fit_scores`."""
     queries, scores = list(data.queries), np.zeros(data.labels.shape)
-    held_outs = [held_out for _, held_out in data.kfold(folds, seed)]
     # embeddings are cached per process: workers would each re-encode every query
     embedded = isinstance(make_features(make_router(name, **params).get_params().get("features", "tfidf")), SentenceEmbeddings)
     workers = n_jobs if is_light(name) and not embedded and data.n_queries >= PARALLEL_MIN_QUERIES else 1
@@ -92,3 +100,22 @@ class FitCache:
         if key not in self._out_of_fold:
             self._out_of_fold[key] = cross_fit_scores(name, params, data, folds, seed, self.n_jobs)
         return self._out_of_fold[key]
+
+    def policy_fit_scores(self, name: str, params: dict, data: RoutingData, folds: int, seed: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, labels) a fitted policy learns from: router `name`'s held-out P(solve) on training queries of
+        `data` and their labels, (rows, n_models) each.
+
+        Up to EXACT_POLICY_FIT_MAX queries: `out_of_fold` on every query (exact k-fold, as before). Beyond,
+        a seeded sample of POLICY_SAMPLE queries (a 10-100-input regression needs no more): a router with
+        `leave_one_out` (kNN) scores them from the one index already fit on all of `data`, each query's own
+        row left out; any other router is refit `folds` times, each fold of the sample held out.
+        """
+        if data.n_queries <= EXACT_POLICY_FIT_MAX:
+            return self.out_of_fold(name, params, data, folds, seed), data.labels
+        rows = np.sort(np.random.default_rng(seed).choice(data.n_queries, POLICY_SAMPLE, replace=False))
+        router = self.fitted(name, params, data)
+        if hasattr(router, "leave_one_out"):
+            return router.leave_one_out(rows), data.labels[rows]
+        held_outs = [np.sort(part) for part in np.array_split(np.random.default_rng(seed).permutation(rows), folds)]
+        return held_out_scores(name, params, data, held_outs, self.n_jobs)[rows], data.labels[rows]

@@ -21,6 +21,7 @@ from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.errors import check_known, latency_known, require_latency
+from router.limits import auto_arguments
 from router.metrics import expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
@@ -224,7 +225,8 @@ def evaluate(
     if wants_auto:
         _add_auto_row(evaluation, plan.parts, (folds, seed), auto_features, cache, auto_objective)
         if keep_fitted:
-            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, auto_features, cache=cache, objective=auto_objective),
+            planned = auto_arguments(whole.n_queries, 0, whole.n_models, auto_features, folds)
+            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, cache=cache, objective=auto_objective, **planned),
                                              whole, folds, seed, cache)
     for name in routers:
         run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
@@ -309,7 +311,7 @@ def cross_fit_choices(name: str, params: dict, plan: Plan, policies: list[str], 
         router = cache.fitted(name, params, fit_data)
         scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
         k = min(folds, fit_data.n_queries)
-        oof = lambda fit_data=fit_data, k=k: (cache.out_of_fold(name, params, fit_data, k, seed), fit_data.labels)  # noqa: E731
+        oof = lambda fit_data=fit_data, k=k: cache.policy_fit_scores(name, params, fit_data, k, seed)  # noqa: E731
         for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
             choices[policy_name][held_out] = chosen
     return scores, choices
@@ -321,7 +323,8 @@ def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndar
     test, (folds, seed) = evaluation.data, folds_seed
     choices = np.zeros(test.n_queries, dtype=int)
     for fit_data, held_out in tqdm(parts, desc="router auto", disable=len(parts) < 2, leave=False):
-        selection = select(fit_data, folds, seed, features, cache=cache, objective=objective)
+        selection = select(fit_data, folds, seed, cache=cache, objective=objective,  # fewer candidates when large (router.limits)
+                           **auto_arguments(fit_data.n_queries, len(held_out), test.n_models, features, folds))
         deployed = deploy(selection, fit_data, folds, seed, cache)
         choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out],
                                                              [test.datasets[i] for i in held_out]), axis=1)

@@ -6,12 +6,14 @@ caller's router.publish.Outputs: published whole at the end, or not at all.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from router.data import RoutingData, RoutingInputError
+from router.dask_backend import on_scheduler
+from router.data import TRAIN, RoutingData, RoutingInputError
 from router.evaluate import Evaluation, evaluate
-from router.limits import check_fits
+from router.limits import Estimate, auto_plan, check_fits, estimate_run
 from router.load import load_routing_data
 from router.publish import Outputs
 from router.report import write_routed_models
@@ -53,10 +55,31 @@ def load_routers(directories: tuple[Path, ...], models: tuple[str, ...]) -> dict
     return loaded
 
 
+def run_estimate(data: RoutingData, spec: EvalSpec) -> Estimate:
+    """router.limits' estimate of this run: each router to train (auto: each of its candidates, out of fold on
+    every training query), and the local worker processes that fit their folds (none with a Dask --scheduler)."""
+    from router.crossfit import PARALLEL_MIN_QUERIES
+    from router.select import AUTO, default_features
+
+    routers = [r for r in spec.trained_routers() if r != AUTO]
+    wants_auto = AUTO in spec.trained_routers()
+    n_train = 0 if spec.protocol == "test-kfold" else int(sum(s == TRAIN for s in data.splits))
+    n_test = data.n_queries - n_train
+    local = spec.scheduler is None and max(n_train, n_test) >= PARALLEL_MIN_QUERIES
+    if wants_auto:  # the candidates auto will score at this size (router.limits.auto_plan)
+        features = [spec.hyper["features"]] if spec.hyper.get("features") else default_features()
+        candidates, kinds = auto_plan(n_train or n_test, n_test, data.n_models, features, spec.folds,
+                                      (os.cpu_count() or 1) if local else 1)
+        routers += candidates * len(kinds)
+    return estimate_run(n_train, n_test, data.n_models, routers, spec.policies, spec.folds,
+                        workers=(os.cpu_count() or 1) if local else 1, every_query_out_of_fold=wants_auto)
+
+
 def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
     """Evaluate as `spec` asks; the routed models, saved routers and plot are staged in `outputs`."""
     data = load_data(spec)
-    check_fits(data.n_queries, data.n_models, len(spec.routers) + len(spec.load_dirs), spec.policies)  # not an OOM kill
+    check_fits(data.n_queries, data.n_models, len(spec.routers) + len(spec.load_dirs), spec.policies,
+               run_estimate(data, spec))  # not an OOM kill: every worker process counted
     if spec.save_dir is not None:
         check_new_folder(spec.save_dir)  # before training, not after
     routed_folder, stamp = outputs.stamped_folder(spec.output_path, "routed") if spec.output_path is not None else (None, None)
@@ -65,12 +88,13 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
         from router.plots import check_plot_path  # matplotlib only when asked for
 
         check_plot_path(spec.plot_path)
-    evaluation = evaluate(
-        data, spec.trained_routers(), list(spec.policies), seed=spec.seed, folds=spec.folds,
-        router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
-        keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
-        cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
-        auto_features=[spec.hyper["features"]] if spec.hyper.get("features") else None, policies_named=spec.policies_named)
+    with on_scheduler(spec.scheduler):  # local worker processes, or the named Dask cluster's workers
+        evaluation = evaluate(
+            data, spec.trained_routers(), list(spec.policies), seed=spec.seed, folds=spec.folds,
+            router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
+            keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
+            cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
+            auto_features=[spec.hyper["features"]] if spec.hyper.get("features") else None, policies_named=spec.policies_named)
     routed = []
     if routed_folder is not None:
         names = write_routed_models(routed_folder, evaluation.data, evaluation.routed, stamp)

@@ -2,7 +2,8 @@
 
 Every `import` of lm_routing_tasks/, router/, cli/ and _lm_routing_hook.py counts, those inside
 functions included (a lazy import is still needed at run time). matplotlib is an extra (`plot`),
-never a runtime requirement: only `routing-eval --plot` and the benchmarks draw.
+never a runtime requirement: only `routing-eval --plot` and the benchmarks draw. Dask is an extra
+(`cluster`): only `routing-eval --scheduler` imports it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("lm_routing_tasks", "router", "cli", "_lm_routing_hook.py")
 OWN = {"lm_routing_tasks", "router", "cli", "_lm_routing_hook"}
 # import name -> distribution name, where they differ by more than '_' vs '-'
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow",
+                 "distributed": "dask"}  # dask.distributed's package, installed as dask[distributed]
 
 
 def normalized(name: str) -> str:
@@ -60,12 +62,21 @@ def test_install_requires_equals_the_imports():
     config = setup_cfg()
     required = declared(config["options"]["install_requires"])
     plot = declared(config["options.extras_require"]["plot"])
+    cluster = declared(config["options.extras_require"]["cluster"])
     imported = imported_distributions()
-    undeclared = {name: sorted(files) for name, files in imported.items() if name not in required | plot}
+    undeclared = {name: sorted(files) for name, files in imported.items() if name not in required | plot | cluster}
     assert not undeclared, f"imported but not in setup.cfg install_requires: {undeclared}"
     unused = required - imported.keys()
     assert not unused, f"in install_requires but imported nowhere in {', '.join(SHIPPED)}: {sorted(unused)}"
     assert plot <= imported.keys(), f"extra 'plot' declares what nothing imports: {sorted(plot - imported.keys())}"
+    assert cluster <= imported.keys(), f"extra 'cluster' declares what nothing imports: {sorted(cluster - imported.keys())}"
+
+
+def test_dask_is_an_extra_only_and_the_test_extra_installs_it():
+    config = setup_cfg()
+    assert "dask" not in declared(config["options"]["install_requires"])
+    extras = config["options.extras_require"]
+    assert "dask" in declared(extras["cluster"]) and "dask" in declared(extras["test"])
 
 
 def test_matplotlib_is_an_extra_only():

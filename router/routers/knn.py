@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from router.estimator_arrays import matrix_arrays, matrix_from_arrays, prefixed, unprefixed
 from router.features import make_features
 from router.routers.base import Router
@@ -43,3 +45,24 @@ class KnnRouter(Router):
             self.fast_index_ = CosineIndex(self.index_._fit_X, self.index_)
         neighbours = self.fast_index_.kneighbors(self.featurizer_.transform(queries), self.index_.n_neighbors)
         return self.labels_[neighbours].mean(axis=1)
+
+    def leave_one_out(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), n_models) P(solve) of the training queries at positions `rows`, each from its neighbours
+        among every *other* training query: the fitted index's k+1 nearest minus the query itself.
+
+        One index serves every held-out query (no refit per fold); the features are the ones fit on all
+        training queries. Where more than k+1 points tie with the query itself (duplicates), the last is dropped.
+        """
+        from router.neighbours import CosineIndex
+
+        points = self.index_._fit_X
+        k = min(self.index_.n_neighbors, points.shape[0] - 1)
+        if getattr(self, "fast_index_", None) is None:
+            self.fast_index_ = CosineIndex(points, self.index_)
+        rows = np.asarray(rows, dtype=np.intp)
+        found = self.fast_index_.kneighbors(points[rows], k + 1)
+        is_self = found == rows[:, None]
+        drop = np.where(is_self.any(axis=1), np.argmax(is_self, axis=1), k)  # its own position, else the last
+        keep = np.ones(found.shape, dtype=bool)
+        keep[np.arange(len(rows)), drop] = False
+        return self.labels_[found[keep].reshape(len(rows), k)].mean(axis=1)

@@ -37,3 +37,21 @@ def test_cache_fits_once_per_router_params_and_data():
     assert cache.fitted("knn", {}, data) is cache.fitted("knn", {"n_neighbors": 20}, data)
     relabelled = dataclasses.replace(data, labels=1 - data.labels)
     assert cache.fitted("knn", {}, relabelled) is not cache.fitted("knn", {}, data)
+
+
+def test_policy_fit_scores_exact_up_to_the_limit_then_a_seeded_sample(monkeypatch):
+    import router.crossfit as crossfit
+
+    data, cache = toy(200), FitCache(n_jobs=1)
+    scores, labels = cache.policy_fit_scores("knn", {}, data, 5, seed=0)
+    assert scores is cache.out_of_fold("knn", {}, data, 5, seed=0) and labels is data.labels  # exact, as before
+    monkeypatch.setattr(crossfit, "EXACT_POLICY_FIT_MAX", 100)
+    monkeypatch.setattr(crossfit, "POLICY_SAMPLE", 40)
+    knn, knn_labels = cache.policy_fit_scores("knn", {}, data, 5, seed=0)
+    rows = np.sort(np.random.default_rng(0).choice(200, 40, replace=False))
+    np.testing.assert_array_equal(knn, cache.fitted("knn", {}, data).leave_one_out(rows))  # the one index, reused
+    np.testing.assert_array_equal(knn_labels, data.labels[rows])
+    lr, lr_labels = cache.policy_fit_scores("lr", {}, data, 4, seed=0)
+    assert lr.shape == (40, 3) and np.array_equal(lr_labels, data.labels[rows])
+    alpha = np.array(["alpha" in data.queries[i] for i in rows])
+    assert lr[alpha, 0].mean() > lr[~alpha, 0].mean() + 0.3  # each sampled query scored by a fit that did not see it

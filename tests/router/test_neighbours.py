@@ -67,3 +67,29 @@ def test_fewer_points_than_k():
     train = sp.random(5, 50, density=0.2, random_state=2, format="csr")
     expected, got = reference_and_fast(train, train, k=5)
     np.testing.assert_array_equal(expected, got)
+
+
+
+def test_leave_one_out_reuses_the_index_and_equals_a_refit_without_the_query():
+    """kNN's leave-one-out scores (one index, the query's own row dropped) equal scikit-learn's brute force
+    over every other training row, on the same features; a duplicate query is the other's nearest neighbour."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from router.routers import make_router
+
+    rng = np.random.default_rng(4)
+    words = np.array([f"w{i}" for i in range(60)])
+    queries = [" ".join(rng.choice(words, 6, replace=False)) for _ in range(300)]
+    queries[299] = queries[0]  # a duplicate pair
+    labels = rng.integers(0, 2, size=(300, 3)).astype(float)
+    router = make_router("knn", n_neighbors=7).fit(queries, labels)
+    points, compared = router.index_._fit_X, 0
+    rows = np.arange(0, 300, 3)
+    for row, got in zip(rows, router.leave_one_out(rows)):
+        others = np.setdiff1d(np.arange(300), [row])
+        distance, found = NearestNeighbors(n_neighbors=8, metric="cosine").fit(points[others]).kneighbors(points[row])
+        if distance[0, 7] - distance[0, 6] > 1e-9:  # the 7th is not tied with the 8th: one exact answer
+            np.testing.assert_allclose(got, labels[others[found[0, :7]]].mean(axis=0))
+            compared += 1
+    assert compared >= len(rows) // 2
+    assert router.fast_index_.kneighbors(points[[0]], 2)[0].tolist() in ([0, 299], [299, 0])  # itself, then the duplicate
