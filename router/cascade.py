@@ -249,9 +249,15 @@ def agreement_candidates(train: RoutingData, sizes: tuple[int, ...] = (2, 3), fi
     out = []
     for size in sizes:
         for group in combinations(usable, size):
-            distinct = sorted({math.ceil(s * size - 1e-9) for s in shares if s * size > size / 2 - 1e-9})
-            out += [AgreementCascade((group, (final,)), votes / size) for votes in distinct]
+            out += [AgreementCascade((group, (final,)), share) for share in distinct_shares(size, shares)]
     return out
+
+
+def distinct_shares(size: int, shares: tuple[float, ...] = AGREE_SHARES) -> list[float]:
+    """The shares 0-1 of `shares` that differ for a group of `size` members, as votes/size (2 of 3: 0.667),
+    leaving out those a plurality always meets but for a group of 2 (0.5: accept any answer)."""
+    votes = {math.ceil(s * size - 1e-9) for s in shares if s * size > size / 2 - 1e-9 or size == 2}
+    return [v / size for v in sorted(votes)]
 
 
 def choose_agreement_cascade(train: RoutingData, candidates: list[AgreementCascade] | None = None,

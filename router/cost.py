@@ -61,6 +61,15 @@ def lambda_grid(cost: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(1e-4 / spread, 10.0 / spread, 60)])
 
 
+def require_cost(data: RoutingData, purpose: str) -> np.ndarray:
+    """`data.cost` (USD per query, queries x models) when every value is known; else one line naming `purpose`."""
+    if not data.cost_known:
+        unknown = [m for m, c in zip(data.models, data.model_cost) if np.isnan(c)]
+        raise RoutingInputError(f"{purpose} needs every model's cost per query; unknown for {', '.join(unknown) or 'all'}; "
+                                "give a table with costs, --prices FILE or --price MODEL=USD")
+    return data.cost
+
+
 def price_matrix(data: RoutingData, prices: dict[str, float]) -> np.ndarray:
     """(n_queries, n_models) price per query (e.g. USD) from one declared price per pool model."""
     check_known("model", sorted(prices), data.models, source="--price")
