@@ -31,7 +31,7 @@ from lm_routing_tasks.scoring import INVALID, majority_share
 from router.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
 from router.harness import (
     LAYOUT_HINT, document_key, iter_jsonl, load_json, log_files, pick_filter, read_results, read_text, routed_output,
-    run_samples, run_seconds, run_stamp,
+    run_samples, run_seconds, run_stamp, run_tokenizer,
 )
 
 MAJ_KEY = re.compile(r"^maj@\d+$")
@@ -47,6 +47,7 @@ class ReadOptions:
     on_missing: str = "error"  # or 'drop': keep only documents every model has
     skip_bad_lines: bool = False
     datasets: tuple[str, ...] = ()  # only these datasets (e.g. gsm8k), chosen before models are joined
+    tokenizer: str | None = None  # counts tokens when a run's own tokenizer cannot load offline
 
 
 @contextlib.contextmanager
@@ -184,10 +185,42 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
             "split": split,
             "result": [float(value >= 0.5), solve_rate, None if answer in (None, INVALID) else str(answer), math.nan,
                        sample_agreement(responses)],
+            "texts": request_texts(row),
         }
     if not by_filter:
         raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
     return by_filter[pick_filter(path, set(by_filter), options.filter)].documents
+
+
+def request_texts(row: dict) -> tuple[str, str]:
+    """(prompt, completion) text of one logged sample: every string argument of its requests (`arguments`;
+    a multiple-choice task scores each choice, so all count), and its first completion (`resps`: one
+    generation, what a deployed single answer costs; loglikelihood tasks generate none: '')."""
+    arguments = row.get("arguments")
+    requests = arguments.values() if isinstance(arguments, dict) else arguments if isinstance(arguments, list) else []
+    prompt = []
+    for request in requests:
+        parts = request.values() if isinstance(request, dict) else request if isinstance(request, list) else [request]
+        prompt += [part for part in parts if isinstance(part, str)]
+    resps = row.get("resps")
+    first = resps[0] if isinstance(resps, list) and resps and isinstance(resps[0], list) and resps[0] else [None]
+    return "".join(prompt), first[0] if isinstance(first[0], str) else ""
+
+
+CHARS_PER_TOKEN = 4  # the approximation when no tokenizer loads: a token is about 4 characters of English
+
+
+def count_tokens(documents: dict[str, dict], tokenizer) -> None:
+    """Set each document's `usage` (prompt tokens, completion tokens, NaN USD) from its `texts`, with
+    `tokenizer` (no special tokens added), or characters / CHARS_PER_TOKEN (rounded up) when it is None."""
+    for doc in documents.values():
+        prompt, completion = doc.pop("texts")
+        if tokenizer is None:
+            counts = [math.ceil(len(text) / CHARS_PER_TOKEN) for text in (prompt, completion)]
+        else:
+            counts = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+                      for text in (prompt, completion)]
+        doc["usage"] = (float(counts[0]), float(counts[1]), math.nan)
 
 
 def _checked_doc_id(path: Path, number: int, row: dict) -> int:
@@ -218,6 +251,7 @@ class _ModelLogs:
     seconds: float = 0.0
     n_docs: int = 0
     sources: tuple[str, ...] = ()
+    tokens: str = "unknown"  # how its tokens were counted
 
 
 def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None, list[Path]]:
@@ -227,6 +261,9 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
     if routed_output(results):
         return model, None, [samples for _, _, samples in listed]  # the pool's own choice, not a member
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
+    tokenizer, name = run_tokenizer(results, options.tokenizer)
+    logs.tokens = f"tokenizer {name}" if tokenizer is not None else (
+        f"approximation: characters/{CHARS_PER_TOKEN} (tokenizer {name or 'unknown'} not available offline; pass --tokenizer)")
     for task, config, samples in listed:
         dataset = short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
         documents = _read_samples(samples, task, dataset, options, skipped)
@@ -237,6 +274,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
                     "remove one of the two runs"
                 )
             logs.documents[doc_hash] = doc
+    count_tokens(logs.documents, tokenizer)
     logs.n_docs = len(logs.documents)
     logs.seconds = run_seconds(results, results_path)
     for doc in logs.documents.values():
@@ -412,6 +450,7 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
             "dataset": base["dataset"],
             "split": base["split"],
             "results": {m: tuple(by_model[m].documents[doc_hash]["result"]) for m in models},
+            "usage": {m: by_model[m].documents[doc_hash]["usage"] for m in models},
         })
     source = {
         m: f"total_evaluation_time_seconds / documents of {len(by_model[m].sources)} run(s)"
@@ -423,7 +462,8 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
     if len(models) == 1:
         pool += " (one model: every method routes every query to it)"
     report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(pool,))
-    return build_routing_data(rows, models, latency_source=source, report=report)
+    tokens = {m: f"unknown: tokens by {by_model[m].tokens}; give --prices FILE" for m in models}
+    return build_routing_data(rows, models, latency_source=source, report=report, cost_source=tokens)
 
 
 def _check_score(path: Path, where: str, model: str, score) -> float:
