@@ -269,8 +269,9 @@ def choose_agreement_cascade(train: RoutingData, candidates: list[AgreementCasca
       whose mean training cost is within it (ties: the cheaper);
     - else the cheapest candidate whose training accuracy is within `tolerance` (fraction 0-1) of `reference`
       (default: the training accuracy of the most accurate single model), else the most accurate one.
-    A cascade that costs more on training than its final model alone is never picked by tolerance (the final
-    model alone would be as good and cheaper). `candidates` default: agreement_candidates(train). Returns its
+    A cascade that costs more on training than its final model alone is left out (the final model alone would
+    be as good and cheaper) unless every candidate does; when none is within the tolerance, the most accurate
+    of the rest is returned (compare its accuracy with `reference` to tell). `candidates` default: agreement_candidates(train). Returns its
     result on the training queries."""
     if train.n_queries == 0:
         raise ValueError("choosing an agreement cascade needs training queries")
@@ -286,8 +287,9 @@ def choose_agreement_cascade(train: RoutingData, candidates: list[AgreementCasca
                                     "training queries; raise the budget")
         return max(within, key=lambda r: (r.accuracy, -r.cost))
     reference = float(train.labels.mean(axis=0).max()) if reference is None else reference
-    good = [r for r in results if r.accuracy >= reference - (tolerance or 0.0) - 1e-12 and r.cost < _final_cost(train, r)]
-    return min(good, key=lambda r: (r.cost, -r.accuracy)) if good else max(results, key=lambda r: (r.accuracy, -r.cost))
+    cheaper = [r for r in results if r.cost < _final_cost(train, r)] or results
+    good = [r for r in cheaper if r.accuracy >= reference - (tolerance or 0.0) - 1e-12]
+    return min(good, key=lambda r: (r.cost, -r.accuracy)) if good else max(cheaper, key=lambda r: (r.accuracy, -r.cost))
 
 
 def _final_cost(train: RoutingData, result: AgreementResult) -> float:

@@ -127,16 +127,22 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 def aiq(points: list[tuple[float, float]]) -> float:
     """RouterBench's average improvement in quality: area under the upper convex hull of the
     non-dominated (cost, accuracy) points, divided by their cost range (accuracy units)."""
-    front = pareto_front(points)
-    if len(front) == 1:
-        return front[0][1]
+    hull = upper_hull(points)
+    if len(hull) == 1:
+        return hull[0][1]
+    xs, ys = zip(*hull)
+    return float(np.trapezoid(ys, xs) / (xs[-1] - xs[0]))
+
+
+def upper_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The non-decreasing upper convex hull of (cost, accuracy) points, by cost: what mixing the points at
+    random reaches (RouterBench's zero router when the points are the single models)."""
     hull: list[tuple[float, float]] = []
-    for point in front:  # upper hull by a monotone chain
+    for point in pareto_front(points):  # upper hull by a monotone chain
         while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) >= 0:
             hull.pop()
         hull.append(point)
-    xs, ys = zip(*hull)
-    return float(np.trapezoid(ys, xs) / (xs[-1] - xs[0]))
+    return hull
 
 
 def _cross(o, a, b) -> float:

@@ -134,8 +134,9 @@ def test_real_lm_eval_logs_count_tokens_with_the_runs_tokenizer_and_prices_give_
                       or model in str(p)] or [None]
         assert samples is not None, model
         results = json.loads(next(samples.parent.glob("results_*.json")).read_text())
-        tokenizer = AutoTokenizer.from_pretrained(results["config"]["model_args"].split("pretrained=")[1].split(",")[0],
-                                                  local_files_only=True)
+        model_args = results["config"]["model_args"]  # lm-eval 0.4.13 logs a dict; older ones a string
+        folder = model_args["pretrained"] if isinstance(model_args, dict) else model_args.split("pretrained=")[1].split(",")[0]
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         by_hash = {row["doc_hash"]: row for _, row in iter_jsonl(samples, False, None)}
         for i, doc_hash in enumerate(data.query_ids):
             completion = by_hash[doc_hash]["resps"][0][0]  # one generation of the 10: what one deployed answer costs
