@@ -110,13 +110,16 @@ class RoutingData:
     def with_cost(self, usd: dict[str, float], source: str = "--price") -> RoutingData:
         """A copy whose cost (USD per query) is `usd[model]` for every query of the named models."""
         check_known("model", sorted(usd), self.models, source=source)
-        cost = self.cost.copy()
-        sources = list(self.cost_source)
-        for model, value in usd.items():
+        return self._declared("cost", "cost_source", usd, source)
+
+    def _declared(self, field_name: str, source_name: str, values: dict[str, float], source: str) -> RoutingData:
+        """A copy whose `field_name` column of each named model is its value, and its `source_name` entry `source`."""
+        array, sources = getattr(self, field_name).copy(), list(getattr(self, source_name))
+        for model, value in values.items():
             j = self.models.index(model)
-            cost[:, j] = value
+            array[:, j] = value
             sources[j] = source
-        return replace(self, cost=cost, cost_source=tuple(sources))
+        return replace(self, **{field_name: array, source_name: tuple(sources)})
 
     def take(self, index: np.ndarray | list[int]) -> RoutingData:
         """The queries at `index` (positions or a boolean mask), same models."""
@@ -157,13 +160,7 @@ class RoutingData:
     def with_latency(self, seconds: dict[str, float], source: str = "declared") -> RoutingData:
         """A copy whose per-model latency (s/query) is overridden for the named models."""
         check_known("model", sorted(seconds), self.models, source="--latency")
-        latency = self.latency.copy()
-        sources = list(self.latency_source)
-        for model, value in seconds.items():
-            j = self.models.index(model)
-            latency[:, j] = value
-            sources[j] = source
-        return replace(self, latency=latency, latency_source=tuple(sources))
+        return self._declared("latency", "latency_source", seconds, source)
 
     def kfold(self, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Seeded k-fold (train positions, test positions) over all queries."""

@@ -11,7 +11,7 @@ import pytest
 from router.cost import apply_prices, read_prices
 from router.data import RoutingInputError, concat
 from router.evaluate import evaluate
-from router.harness import iter_jsonl
+from router.harness import document_key, iter_jsonl
 from router.logs import normalise_answer, read_harness_logs, read_score_table
 from router.report import cost_metrics, format_table, to_json
 
@@ -137,7 +137,7 @@ def test_real_lm_eval_logs_count_tokens_with_the_runs_tokenizer_and_prices_give_
         model_args = results["config"]["model_args"]  # lm-eval 0.4.13 logs a dict; older ones a string
         folder = model_args["pretrained"] if isinstance(model_args, dict) else model_args.split("pretrained=")[1].split(",")[0]
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        by_hash = {row["doc_hash"]: row for _, row in iter_jsonl(samples, False, None)}
+        by_hash = {document_key(row["doc_hash"], row["doc_id"]): row for _, row in iter_jsonl(samples, False, None)}
         for i, doc_hash in enumerate(data.query_ids):
             completion = by_hash[doc_hash]["resps"][0][0]  # one generation of the 10: what one deployed answer costs
             assert data.output_tokens[i, j] == len(tokenizer(completion, add_special_tokens=False)["input_ids"])
