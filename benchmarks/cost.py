@@ -24,7 +24,7 @@ import numpy as np
 
 from common import RESULTS, parser, pyplot, save_figure
 from router.cascade import agreement_choices, choose_agreement_cascade
-from router.cost import aiq, cost_aware_choices, lambda_grid, pareto_front
+from router.cost import aiq, cost_aware_choices, lambda_grid, pareto_front, upper_hull
 from router.crossfit import FitCache
 from router.data import RoutingData
 from router.load import load_routing_data
@@ -155,8 +155,8 @@ def plot(rows, singles, curves, oracle, test: RoutingData, reference: str) -> No
     ax.scatter(*zip(*singles), color="dimgrey", zorder=3, label="single models")
     for (x, y), name in zip(singles, test.models):
         ax.annotate(name.split("/")[-1], (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    hull = pareto_front(singles)
-    ax.plot(*zip(*hull), color="grey", linestyle=":", label="zero router (single models' frontier)")
+    hull = upper_hull(singles)
+    ax.plot(*zip(*hull), color="grey", linestyle=":", label="zero router (convex hull of the single models)")
     for name, points in curves.items():
         front = pareto_front(points)
         ax.step(*zip(*front), where="post", label=f"router {name}: lam frontier (test)")

@@ -153,7 +153,7 @@ def test_real_lm_eval_logs_count_tokens_with_the_runs_tokenizer_and_prices_give_
         apply_prices(data, read_prices(prices), prices)
 
 
-def test_rows_and_report_carry_cost_per_query_and_the_cost_metrics(shared_data):
+def test_rows_and_report_carry_cost_per_query_and_the_cost_metrics(shared_data, tmp_path):
     data = concat([read_score_table(shared_data / ARC.format(s), s, on_missing="drop") for s in ("train", "test")])
     evaluation = evaluate(data, ["lr"], ["argmax"])
     rows = {r.method: r for r in evaluation.rows}
@@ -169,3 +169,6 @@ def test_rows_and_report_carry_cost_per_query_and_the_cost_metrics(shared_data):
     report = to_json(evaluation, data.split("test"))
     assert all("cost_per_query" in row for row in report["rows"])
     assert report["cost"]["oracle_cheapest"]["cost_per_query"] == pytest.approx(rows["oracle-cheapest"].cost, abs=1e-9)
+    from router.plots import plot_evaluation
+
+    assert plot_evaluation(evaluation, tmp_path / "cost.png").stat().st_size > 10_000  # the accuracy-cost plane
