@@ -17,7 +17,7 @@ import click
 
 from cli.guard import input_errors, unexpected_error_line
 from cli.params import FRACTION, NON_NEGATIVE, POSITIVE, SEED
-from router.cascade import check_chain
+from router.cascade import check_chain, parse_agreement_cascade
 from router.evaluate import PROTOCOLS
 from router.experiment import run
 from router.logs import ReadOptions, read_queries
@@ -102,12 +102,23 @@ def takes_spec(command):
 @click.option("--skip-bad-lines", is_flag=True, help="Skip malformed JSONL lines (reported) instead of stopping.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these datasets (e.g. gsm8k); default: all, as one stream.")
 @click.option("--max-latency", type=NON_NEGATIVE, help="Also route each router cost-aware within this mean latency (s/query).")
-@click.option("--price", "prices", multiple=True, metavar="MODEL=USD", help="Declared price per query of a model (repeatable; for --budget).")
-@click.option("--budget", type=NON_NEGATIVE, help="Also route each router cost-aware within this mean price per query (needs --price for every model).")
+@click.option("--price", "prices", multiple=True, metavar="MODEL=USD", help="Declared price per query of a model (repeatable): its cost per query everywhere (overrides a table's or --prices').")
+@click.option("--prices", "price_file", type=click.Path(path_type=Path), metavar="FILE",
+              help="USD per 1M input and output tokens per model (LLMRouter's llm_candidates JSON, or JSON/CSV model, input_price, "
+              "output_price): costs from the logs' token counts.")
+@click.option("--tokenizer", help="Tokenizer (name or folder) counting the logs' tokens when a run's own cannot load offline "
+              "(else characters/4, said in the report).")
+@click.option("--budget", type=NON_NEGATIVE, help="Also route each router cost-aware within this mean price per query (USD; needs every model's cost: a table's, --prices or --price).")
 @click.option("--cascade", "cascades", multiple=True, metavar="A,B[,C]",
               help="Also score the cascade A>B: escalate when A's own K samples disagree (repeatable; needs harness logs).")
 @click.option("--cascade-threshold", type=FRACTION,
               help="Agreement (vote share 0-1) at which a cascade member's answer is accepted. Default: chosen on the training queries, else 0.8.")
+@click.option("--agree-cascade", "agree_cascades", multiple=True, metavar="A+B>C",
+              help="Also score the agreement cascade: run A and B, accept their answer when they agree, else run C "
+              "(stages split by '>', members by '+'; repeatable; needs answers: logs or a table's response column). "
+              "With costs and training queries, one is also chosen on the training queries.")
+@click.option("--agree-share", type=FRACTION,
+              help="Share 0-1 of a stage's members that must give the same answer (default: chosen on the training queries, else 1).")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="auto", show_default=True,
               help="auto: train -> test when there are training queries, else k-fold; test-kfold: k-fold inside the test queries.")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
@@ -143,26 +154,25 @@ def evaluate_command(spec: EvalSpec):
 
 
 def eval_spec(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name, on_missing,
-              skip_bad_lines, datasets, prices, budget, cascades, load_dirs, features, encoder, epochs, learning_rate,
+              skip_bad_lines, datasets, prices, budget, cascades, load_dirs, agree_cascades, tokenizer, features, encoder, epochs, learning_rate,
               lr, batch_size, max_length, **rest) -> EvalSpec:
     """The EvalSpec of the evaluate command's options (`rest`: those that pass through by the same name)."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
     priced = _parse_declared(prices, "--price", "USD")
-    if priced and budget is None:
-        raise click.UsageError("--price is used by --budget: add --budget USD (mean price per query)")
     if lr is not None:
         click.echo("routing-eval: warning: --lr is deprecated (it reads like the router 'lr'); use --learning-rate", err=True)
     hyper = {"features": features, "encoder": encoder, "epochs": epochs, "lr": learning_rate if learning_rate is not None else lr,
              "batch_size": batch_size, "max_length": max_length}
     read = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines,
-                       datasets=tuple(datasets))
+                       datasets=tuple(datasets), tokenizer=tokenizer)
     explicit = _explicit()
     return EvalSpec(logs=logs, scores=tuple(scores), test_scores=tuple(test_scores), solved_threshold=solved_threshold,
                     read=read, latencies=_parse_declared(latencies), prices=priced, budget=budget,
                     routers=tuple(routers), policies=tuple(policies), routers_named="routers" in explicit,
                     policies_named="policies" in explicit, hyper=hyper, cascades=tuple(_parse_cascades(cascades)),
-                    load_dirs=tuple(load_dirs), **rest)
+                    load_dirs=tuple(load_dirs), agree_cascades=tuple(parse_agreement_cascade(c) for c in agree_cascades),
+                    **rest)
 
 
 def _explicit() -> set[str]:

@@ -32,7 +32,7 @@ from lm_routing_tasks.extraction import extract_gsm8k_answer, extract_mmlu_answe
 from lm_routing_tasks.mmlu_tasks import SUBJECTS
 from lm_routing_tasks.scoring import INVALID
 from router.data import RoutingInputError
-from router.harness import LAYOUT_HINT, iter_jsonl, log_files, pick_filter, read_results, run_samples
+from router.harness import LAYOUT_HINT, iter_jsonl, log_files, pick_filter, read_results, run_samples, run_tokenizer
 
 CAP_SHARE = 0.9  # a completion re-tokenised to >= 90 % of max_gen_toks counts as cut by the cap
 
@@ -80,22 +80,6 @@ def _generation_kwargs(row: dict, config: dict) -> dict:
             if isinstance(request, dict) and isinstance(request.get("arg_1"), dict):
                 return request["arg_1"]
     return config.get("generation_kwargs") or {}
-
-
-def _tokenizer(results: dict, override: str | None):
-    """The run's tokenizer (`pretrained=` of its model_args, or `override`), loaded offline; None if unavailable."""
-    model_args = (results.get("config") or {}).get("model_args")
-    if isinstance(model_args, str):
-        model_args = dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
-    source = override or (model_args or {}).get("tokenizer") or (model_args or {}).get("pretrained")
-    if not source:
-        return None
-    try:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(str(source), local_files_only=True)
-    except Exception:  # a hub id not cached here, or no tokenizer at all: the cap column says n/a
-        return None
 
 
 @dataclass
@@ -162,7 +146,7 @@ def audit_logs(root: Path | str, tokenizer: str | None = None) -> list[AuditRow]
     by_key: dict[tuple[str, str], _Counts] = defaultdict(_Counts)
     for results_path in results_files:
         results, model = read_results(results_path)
-        loaded = _tokenizer(results, tokenizer)
+        loaded, _ = run_tokenizer(results, tokenizer)
         for task, config, samples in run_samples(results_path, results):
             _audit_samples(samples, task, config if isinstance(config, dict) else {}, loaded,
                            by_key[(model, _family(task))])

@@ -16,7 +16,11 @@ same shape works the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -42,9 +46,11 @@ def cost_aware_choices(scores: np.ndarray, cost: np.ndarray, lam: float) -> np.n
     return np.argmax(scores - lam * cost, axis=1)
 
 
-def sweep(data: RoutingData, scores: np.ndarray, lambdas: np.ndarray | None = None) -> list[OperatingPoint]:
-    """The router's accuracy and mean cost at each lam (default: 0 and a log grid up to 'always cheapest')."""
-    cost = _known_cost(data)
+def sweep(data: RoutingData, scores: np.ndarray, lambdas: np.ndarray | None = None,
+          cost: np.ndarray | None = None) -> list[OperatingPoint]:
+    """The router's accuracy and mean cost at each lam (default: 0 and a log grid up to 'always cheapest').
+    `cost`: queries x models cost (e.g. `data.cost`, USD); default the latency (s/query)."""
+    cost = _known_cost(data) if cost is None else cost
     if lambdas is None:
         lambdas = lambda_grid(cost)
     rows = np.arange(data.n_queries)
@@ -59,6 +65,15 @@ def lambda_grid(cost: np.ndarray) -> np.ndarray:
     """0 and a log grid of lam up to where the cheapest model always wins."""
     spread = max(float(np.ptp(cost)), 1e-9)
     return np.concatenate([[0.0], np.geomspace(1e-4 / spread, 10.0 / spread, 60)])
+
+
+def require_cost(data: RoutingData, purpose: str) -> np.ndarray:
+    """`data.cost` (USD per query, queries x models) when every value is known; else one line naming `purpose`."""
+    if not data.cost_known:
+        unknown = [m for m, c in zip(data.models, data.model_cost) if np.isnan(c)]
+        raise RoutingInputError(f"{purpose} needs every model's cost per query; unknown for {', '.join(unknown) or 'all'}; "
+                                "give a table with costs, --prices FILE or --price MODEL=USD")
+    return data.cost
 
 
 def price_matrix(data: RoutingData, prices: dict[str, float]) -> np.ndarray:
@@ -112,16 +127,22 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 def aiq(points: list[tuple[float, float]]) -> float:
     """RouterBench's average improvement in quality: area under the upper convex hull of the
     non-dominated (cost, accuracy) points, divided by their cost range (accuracy units)."""
-    front = pareto_front(points)
-    if len(front) == 1:
-        return front[0][1]
+    hull = upper_hull(points)
+    if len(hull) == 1:
+        return hull[0][1]
+    xs, ys = zip(*hull)
+    return float(np.trapezoid(ys, xs) / (xs[-1] - xs[0]))
+
+
+def upper_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The non-decreasing upper convex hull of (cost, accuracy) points, by cost: what mixing the points at
+    random reaches (RouterBench's zero router when the points are the single models)."""
     hull: list[tuple[float, float]] = []
-    for point in front:  # upper hull by a monotone chain
+    for point in pareto_front(points):  # upper hull by a monotone chain
         while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) >= 0:
             hull.pop()
         hull.append(point)
-    xs, ys = zip(*hull)
-    return float(np.trapezoid(ys, xs) / (xs[-1] - xs[0]))
+    return hull
 
 
 def _cross(o, a, b) -> float:
@@ -137,6 +158,7 @@ class GapRecovery:
     apgr: float
     cpt50: float  # smallest strong share with PGR >= 0.5
     cpt80: float
+    cpt95: float = float("nan")
 
 
 def gap_recovery(data: RoutingData, scores: np.ndarray, strong: str, weak: str, steps: int = 101) -> GapRecovery:
@@ -160,4 +182,87 @@ def gap_recovery(data: RoutingData, scores: np.ndarray, strong: str, weak: str, 
         reached = np.flatnonzero(pgr >= target)
         return float(shares[reached[0]]) if len(reached) else float("nan")
 
-    return GapRecovery(shares, pgr, float(np.trapezoid(pgr, shares)), cpt(0.5), cpt(0.8))
+    return GapRecovery(shares, pgr, float(np.trapezoid(pgr, shares)), cpt(0.5), cpt(0.8), cpt(0.95))
+
+
+def weak_partner(data: RoutingData, strong: int, ratio: float = 5.0) -> int:
+    """RouteLLM's weak model for `strong` (pool position): the most accurate model at least `ratio` times
+    cheaper in mean USD per query (the cheapest model when none is)."""
+    cost, accuracy = data.model_cost, data.labels.mean(axis=0)
+    cheap = [j for j in range(data.n_models) if j != strong and cost[j] * ratio <= cost[strong]]
+    if not cheap:
+        return int(np.argmin(np.where(np.arange(data.n_models) == strong, np.inf, cost)))
+    return max(cheap, key=lambda j: (accuracy[j], -cost[j]))
+
+
+PRICE_FIELDS = ("input_price", "output_price")  # USD per 1M tokens, as LLMRouter's llm_candidates JSON has them
+
+
+def read_prices(path: Path | str) -> dict[str, tuple[float, float]]:
+    """Model -> (USD per 1M input tokens, USD per 1M output tokens) from a price file: LLMRouter's
+    `llm_candidates` JSON (an object model -> {..., "input_price": x, "output_price": y}), a JSON list of
+    {"model", "input_price", "output_price"}, or a CSV with those columns. A wrong shape, a missing,
+    non-numeric or negative price raise one line naming the file and the key or line."""
+    path = Path(path)
+    if not path.is_file():
+        raise RoutingInputError(f"{path}: no such file; check --prices")
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if not {"model", *PRICE_FIELDS} <= set(reader.fieldnames or ()):
+                raise RoutingInputError(f"{path}:1: needs columns model, input_price, output_price; fix the header")
+            entries = [(f"line {reader.line_num}", row.get("model"), row) for row in reader]
+    else:
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise RoutingInputError(f"{path}: not valid JSON ({str(error)[:60]}); fix the price file") from None
+        if isinstance(loaded, dict):
+            entries = [(f"key {name!r}", name, item) for name, item in loaded.items()]
+        elif isinstance(loaded, list):
+            entries = [(f"item {i}", item.get("model") if isinstance(item, dict) else None, item)
+                       for i, item in enumerate(loaded)]
+        else:
+            raise RoutingInputError(f"{path}: expected an object model -> {{input_price, output_price}} (LLMRouter's "
+                                    "llm_candidates) or a list of {model, input_price, output_price}")
+    prices = {}
+    for where, model, item in entries:
+        if not isinstance(item, dict) or not isinstance(model, str) or not model.strip():
+            raise RoutingInputError(f"{path}: {where}: expected a model name with input_price and output_price; fix the price file")
+        if model in prices:
+            raise RoutingInputError(f"{path}: {where}: second price for {model}; remove the duplicate")
+        prices[model] = tuple(_price(path, where, item, name) for name in PRICE_FIELDS)
+    if not prices:
+        raise RoutingInputError(f"{path}: no prices in the file; list model, input_price, output_price")
+    return prices
+
+
+def _price(path: Path, where: str, item: dict, name: str) -> float:
+    value = item.get(name)
+    try:
+        number = float(value) if not isinstance(value, bool) and value not in (None, "") else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        shown = "missing" if value in (None, "") else repr(value)[:30]
+        raise RoutingInputError(f"{path}: {where}: {name} is {shown}, not a price >= 0 (USD per 1M tokens); fix the price file")
+    return number
+
+
+def apply_prices(data: RoutingData, prices: dict[str, tuple[float, float]], path: Path | str) -> RoutingData:
+    """`data` with cost = (input tokens x input price + output tokens x output price) / 1e6, USD per query, for
+    every pool model; a model of the file not in the pool, a pool model not in the file, or tokens unknown raise."""
+    check_known("model", sorted(prices), data.models, source=f"{path}")
+    missing = [m for m in data.models if m not in prices]
+    if missing:
+        raise RoutingInputError(f"{path}: no price for {', '.join(missing)}; add input_price and output_price for it")
+    unknown = [m for j, m in enumerate(data.models)
+               if np.isnan(data.input_tokens[:, j]).any() or np.isnan(data.output_tokens[:, j]).any()]
+    if unknown:
+        raise RoutingInputError(f"--prices {path}: token counts of {', '.join(unknown)} are unknown (a score table?); "
+                                "give the table a cost column, or --price MODEL=USD")
+    per_token = np.array([prices[m] for m in data.models]) / 1e6  # (models, 2) USD per token
+    cost = data.input_tokens * per_token[:, 0] + data.output_tokens * per_token[:, 1]
+    counted = [source.partition("tokens by ")[2].partition(";")[0] or "counted tokens" for source in data.cost_source]
+    sources = tuple(f"{how} x price file {Path(path).name}" for how in counted)
+    return replace(data, cost=cost, cost_source=sources)

@@ -10,6 +10,8 @@ import numpy as np
 from router.errors import RoutingInputError, check_known  # RoutingInputError is also imported from here
 
 TRAIN, TEST = "train", "test"
+PER_QUERY_OPTIONAL = ("agreement", "input_tokens", "output_tokens", "cost")  # (n_queries, n_models), NaN when not given
+PER_QUERY = ("labels", "solve_rates", "answers", "latency", *PER_QUERY_OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class RoutingData:
     `splits` tags each query 'train' or 'test'. `agreement` is the vote share
     0-1 of the model's majority answer among its K samples (label-free, known
     at deployment time; NaN when unknown, e.g. score tables; all NaN when not given).
+
+    Cost (all optional, all NaN when not given): `input_tokens` and `output_tokens` per query and
+    model (tokens of ONE generation: the prompt and one answer, what a deployed single answer costs;
+    maj@k logs ran k), and `cost`, USD per query (NaN: unknown). Per model, `cost_source` says where
+    its cost came from ('table cost column', 'tokenizer <id> x price file', 'approximation ...',
+    '--price'; 'unknown' when there is none).
     """
 
     query_ids: tuple[str, ...]
@@ -53,18 +61,25 @@ class RoutingData:
     latency_source: tuple[str, ...]
     report: JoinReport = field(default_factory=JoinReport)
     agreement: np.ndarray | None = None
+    input_tokens: np.ndarray | None = None
+    output_tokens: np.ndarray | None = None
+    cost: np.ndarray | None = None
+    cost_source: tuple[str, ...] | None = None
 
     def __post_init__(self):
         n, m = len(self.query_ids), len(self.models)
-        if self.agreement is None:
-            object.__setattr__(self, "agreement", np.full((n, m), np.nan))
-        for name in ("labels", "solve_rates", "answers", "latency", "agreement"):
+        for name in PER_QUERY_OPTIONAL:
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full((n, m), np.nan))
+        if self.cost_source is None:
+            object.__setattr__(self, "cost_source", ("unknown",) * m)
+        for name in PER_QUERY:
             if getattr(self, name).shape != (n, m):
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {(n, m)}")
         if not (len(self.queries) == len(self.datasets) == len(self.splits) == n):
             raise ValueError("queries, datasets and splits must have one entry per query")
-        if len(self.latency_source) != m:
-            raise ValueError("latency_source needs one entry per model")
+        if len(self.latency_source) != m or len(self.cost_source) != m:
+            raise ValueError("latency_source and cost_source need one entry per model")
 
     @property
     def n_queries(self) -> int:
@@ -82,6 +97,30 @@ class RoutingData:
         counts = known.sum(axis=0)
         return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
+    @property
+    def model_cost(self) -> np.ndarray:
+        """Mean USD per query of each model (NaN when any of its costs is unknown)."""
+        return self.cost.mean(axis=0) if self.n_queries else np.full(self.n_models, np.nan)
+
+    @property
+    def cost_known(self) -> bool:
+        """True when every (query, model) cost in USD is known."""
+        return bool(self.n_queries) and not np.isnan(self.cost).any()
+
+    def with_cost(self, usd: dict[str, float], source: str = "--price") -> RoutingData:
+        """A copy whose cost (USD per query) is `usd[model]` for every query of the named models."""
+        check_known("model", sorted(usd), self.models, source=source)
+        return self._declared("cost", "cost_source", usd, source)
+
+    def _declared(self, field_name: str, source_name: str, values: dict[str, float], source: str) -> RoutingData:
+        """A copy whose `field_name` column of each named model is its value, and its `source_name` entry `source`."""
+        array, sources = getattr(self, field_name).copy(), list(getattr(self, source_name))
+        for model, value in values.items():
+            j = self.models.index(model)
+            array[:, j] = value
+            sources[j] = source
+        return replace(self, **{field_name: array, source_name: tuple(sources)})
+
     def take(self, index: np.ndarray | list[int]) -> RoutingData:
         """The queries at `index` (positions or a boolean mask), same models."""
         index = np.asarray(index)
@@ -94,20 +133,16 @@ class RoutingData:
             queries=pick(self.queries),
             datasets=pick(self.datasets),
             splits=pick(self.splits),
-            labels=self.labels[index],
-            solve_rates=self.solve_rates[index],
-            answers=self.answers[index],
-            latency=self.latency[index],
-            agreement=self.agreement[index],
+            **{name: getattr(self, name)[index] for name in PER_QUERY},
         )
 
     def with_model_order(self, models: tuple[str, ...]) -> RoutingData:
         """The same data with its model columns in the order of `models` (the same set of names)."""
         order = [self.models.index(m) for m in models]
         sources = tuple(self.latency_source[j] for j in order)
-        return replace(self, models=tuple(models), labels=self.labels[:, order], solve_rates=self.solve_rates[:, order],
-                       answers=self.answers[:, order], latency=self.latency[:, order], agreement=self.agreement[:, order],
-                       latency_source=sources)
+        return replace(self, models=tuple(models), latency_source=sources,
+                       cost_source=tuple(self.cost_source[j] for j in order),
+                       **{name: getattr(self, name)[:, order] for name in PER_QUERY})
 
     def split(self, name: str) -> RoutingData:
         """Only the queries tagged `name` ('train' or 'test')."""
@@ -125,13 +160,7 @@ class RoutingData:
     def with_latency(self, seconds: dict[str, float], source: str = "declared") -> RoutingData:
         """A copy whose per-model latency (s/query) is overridden for the named models."""
         check_known("model", sorted(seconds), self.models, source="--latency")
-        latency = self.latency.copy()
-        sources = list(self.latency_source)
-        for model, value in seconds.items():
-            j = self.models.index(model)
-            latency[:, j] = value
-            sources[j] = source
-        return replace(self, latency=latency, latency_source=tuple(sources))
+        return self._declared("latency", "latency_source", seconds, source)
 
     def kfold(self, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Seeded k-fold (train positions, test positions) over all queries."""
@@ -149,6 +178,7 @@ def build_routing_data(
     latency: dict[str, float] | None = None,
     latency_source: dict[str, str] | None = None,
     report: JoinReport | None = None,
+    cost_source: dict[str, str] | None = None,
 ) -> RoutingData:
     """RoutingData from per-query rows.
 
@@ -156,6 +186,8 @@ def build_routing_data(
     (label 0/1, solve rate or NaN, answer or None, seconds or NaN[, agreement
     0-1 or NaN]); without the 5th element the agreement is unknown (NaN).
     Every row must cover every model. `latency` (s/query per model) fills unknown seconds.
+    A row may carry `usage`, a dict model -> (input tokens, output tokens, USD per query), NaN
+    where unknown; `cost_source` names, per model, where its costs came from.
     """
     n, m = len(rows), len(models)
     labels = np.zeros((n, m))
@@ -163,6 +195,7 @@ def build_routing_data(
     answers = np.full((n, m), None, dtype=object)
     seconds = np.full((n, m), np.nan)
     agreement = np.full((n, m), np.nan)
+    usage = np.full((3, n, m), np.nan)  # input tokens, output tokens, USD
     latency = latency or {}
     for i, row in enumerate(rows):
         for j, model in enumerate(models):
@@ -170,6 +203,8 @@ def build_routing_data(
             labels[i, j], solve_rates[i, j], answers[i, j], seconds[i, j] = result[:4]
             if len(result) > 4:
                 agreement[i, j] = result[4]
+            if model in row.get("usage", {}):
+                usage[:, i, j] = row["usage"][model]
     for j, model in enumerate(models):
         seconds[np.isnan(seconds[:, j]), j] = latency.get(model, np.nan)
     latency_source = latency_source or {}
@@ -186,6 +221,10 @@ def build_routing_data(
         latency_source=tuple(latency_source.get(model, "unknown") for model in models),
         report=report or JoinReport(joined=n),
         agreement=agreement,
+        input_tokens=usage[0],
+        output_tokens=usage[1],
+        cost=usage[2],
+        cost_source=tuple((cost_source or {}).get(model, "unknown") for model in models),
     )
 
 
@@ -220,18 +259,20 @@ def concat(parts: list[RoutingData], sources: list[str] | None = None) -> Routin
         datasets=tuple(d for part in parts for d in part.datasets),
         splits=tuple(s for part in parts for s in part.splits),
         models=models,
-        labels=np.concatenate([part.labels for part in parts]),
-        solve_rates=np.concatenate([part.solve_rates for part in parts]),
-        answers=np.concatenate([part.answers for part in parts]),
-        latency=np.concatenate([part.latency for part in parts]),
         latency_source=parts[0].latency_source,
-        agreement=np.concatenate([part.agreement for part in parts]),
+        cost_source=_joined_sources([part.cost_source for part in parts]),
+        **{name: np.concatenate([getattr(part, name) for part in parts]) for name in PER_QUERY},
         report=JoinReport(
             joined=len(ids),
             skipped=tuple(s for part in parts for s in part.report.skipped),
             notes=tuple(n for part in parts for n in part.report.notes),
         ),
     )
+
+
+def _joined_sources(per_part: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """Per model, its cost source when every part agrees, else the parts' sources joined with ' + '."""
+    return tuple(" + ".join(dict.fromkeys(sources)) for sources in zip(*per_part))
 
 
 def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,8 +16,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lm_routing_tasks.scoring import INVALID, majority_vote
-from router.cascade import DEFAULT_THRESHOLD, cascade_choices, chain_indices, chain_name, choose_threshold
-from router.cost import cost_aware_choices, lambda_for_budget, price_matrix
+from router.cascade import (
+    DEFAULT_THRESHOLD, AgreementCascade, agreement_cascade, agreement_choices, cascade_choices, chain_indices, chain_name,
+    choose_agreement_cascade, choose_threshold, distinct_shares, evaluate_agreement,
+)
+from router.cost import cost_aware_choices, lambda_for_budget, price_matrix, require_cost
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
 from router.errors import check_known, latency_known, require_latency
@@ -72,22 +75,25 @@ def _share(data: RoutingData, choices: np.ndarray) -> dict[str, float]:
 
 
 def choice_row(kind: str, data: RoutingData, choices: np.ndarray, **names) -> Row:
-    """Accuracy and latency of sending query i to model choices[i]; `names` as router.rows.make_row takes them."""
-    correct = data.labels[np.arange(data.n_queries), choices]
-    return make_row(kind, correct, _mean_latency(data, choices), _share(data, choices), **names)
+    """Accuracy, latency and cost (USD) of sending query i to model choices[i]; `names` as router.rows.make_row takes them."""
+    rows = np.arange(data.n_queries)
+    correct = data.labels[rows, choices]
+    return make_row(kind, correct, _mean_latency(data, choices), _share(data, choices),
+                    cost=_known_mean(data.cost[rows, choices]), **names)
 
 
 def oracle_choices(data: RoutingData, cheapest: bool = False) -> np.ndarray:
     """First model in pool order that solves each query (or the cheapest that does).
 
     A query no model solves goes to the first model (or the cheapest one).
+    Cheapest: by USD per query when every cost is known, else by latency.
     """
     solved = data.labels > 0
     if not cheapest:
         return np.argmax(solved, axis=1)  # first True in pool order; model 0 when none
-    latency = require_latency(data.latency, "the cheapest-correct oracle")
-    cheapest_solver = np.argmin(np.where(solved, latency, np.inf), axis=1)
-    return np.where(solved.any(axis=1), cheapest_solver, np.argmin(data.latency, axis=1))
+    cost = data.cost if data.cost_known else require_latency(data.latency, "the cheapest-correct oracle")
+    cheapest_solver = np.argmin(np.where(solved, cost, np.inf), axis=1)
+    return np.where(solved.any(axis=1), cheapest_solver, np.argmin(cost, axis=1))
 
 
 def random_row(data: RoutingData, seed: int, draws: int = RANDOM_DRAWS) -> Row:
@@ -95,7 +101,7 @@ def random_row(data: RoutingData, seed: int, draws: int = RANDOM_DRAWS) -> Row:
     picks = np.random.default_rng(seed).integers(0, data.n_models, size=(draws, data.n_queries))
     per_query = data.labels[np.arange(data.n_queries), picks].mean(axis=0)
     latency = _known_mean(data.latency[np.arange(data.n_queries), picks]) if latency_known(data.latency) else None
-    return make_row("random", per_query, latency)
+    return make_row("random", per_query, latency, cost=_known_mean(data.cost[np.arange(data.n_queries), picks]))
 
 
 def all_models_row(data: RoutingData) -> Row:
@@ -110,7 +116,7 @@ def all_models_row(data: RoutingData) -> Row:
     else:
         correct = list(data.labels.mean(axis=1) >= 0.5)
     latency = _known_mean(data.latency.sum(axis=1))  # NaN in any model makes the sum unknown
-    return make_row("all", np.asarray(correct, dtype=float), latency)
+    return make_row("all", np.asarray(correct, dtype=float), latency, cost=_known_mean(data.cost.sum(axis=1)))
 
 
 def _vote_is_right(answers: np.ndarray, labels: np.ndarray) -> bool:
@@ -131,7 +137,7 @@ def upper_bound_row(data: RoutingData, scores: np.ndarray, router: str) -> Row:
 def baseline_rows(data: RoutingData, seed: int) -> list[Row]:
     """Oracle (both variants), random, all-models vote, then each single model."""
     rows = [choice_row("oracle", data, oracle_choices(data))]
-    if latency_known(data.latency):
+    if latency_known(data.latency) or data.cost_known:
         rows.append(choice_row("oracle-cheapest", data, oracle_choices(data, cheapest=True)))
     rows += [random_row(data, seed), all_models_row(data)]
     rows += [choice_row(MODEL, data, np.full(data.n_queries, j), model=m) for j, m in enumerate(data.models)]
@@ -143,8 +149,23 @@ def cascade_row(data: RoutingData, chain: list[int], threshold: float) -> Row:
     latency = mean seconds spent per query (every member run), share = whose answer was accepted."""
     accepted, seconds = cascade_choices(data, chain, threshold)
     correct = data.labels[np.arange(data.n_queries), accepted]
-    return make_row(CASCADE, correct, _known_mean(seconds), _share(data, accepted),
+    stop = np.array([chain.index(j) for j in accepted])  # position in the chain of the accepted member
+    usd = sum(np.where(stop >= k, data.cost[:, j], 0.0) for k, j in enumerate(chain))
+    return make_row(CASCADE, correct, _known_mean(seconds), _share(data, accepted), cost=_known_mean(usd),
                     chain=tuple(data.models[j] for j in chain), threshold=threshold)
+
+
+def agreement_row(data: RoutingData, cascade: AgreementCascade) -> Row:
+    """The agreement cascade on `data`: accuracy, latency and USD of every member run (None when unknown),
+    share = the stage that answered ('A+B' or the final model)."""
+    correct, _, stage_of = agreement_choices(data, cascade)
+    ran = [stage_of >= k for k in range(len(cascade.stages))]
+    spent = {name: sum(np.where(ran[k], values[:, list(stage)].sum(axis=1), 0.0) for k, stage in enumerate(cascade.stages))
+             for name, values in (("latency", data.latency), ("cost", data.cost))}
+    names = [name for name in cascade.name(data).split(">")]
+    share = {names[k]: float((stage_of == k).mean()) for k in range(len(names)) if (stage_of == k).any()}
+    return make_row(CASCADE, correct, _known_mean(spent["latency"]), share, cost=_known_mean(spent["cost"]),
+                    chain=tuple(names), threshold=round(cascade.share, 3))
 
 
 def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[list[int]], threshold: float | None) -> None:
@@ -168,6 +189,42 @@ def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[l
         evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
 
 
+AUTO_AGREE_TOLERANCE = 0.01  # the automatic agreement cascade: cheapest within 1 point of the best single model on train
+
+
+def _add_agreement_rows(evaluation: Evaluation, train: RoutingData, named: list[tuple[tuple[str, ...], ...]],
+                        share: float | None) -> None:
+    """One row per named agreement cascade (its share given, else chosen on `train` among AGREE_SHARES, else 1),
+    and, when every cost is known and there are training queries with answers, the cascade chosen on them."""
+    test, best = evaluation.data, evaluation.best_single()
+    rows = []
+    for stages in named:
+        base = agreement_cascade(test, stages)
+        if share is not None or not train.n_queries:
+            cascade = replace(base, share=1.0 if share is None else share)
+        else:
+            options = [replace(base, share=s) for s in distinct_shares(max(len(g) for g in base.stages[:-1]))]
+            chosen = choose_agreement_cascade(train, options, reference=max(evaluate_agreement(train, c).accuracy
+                                                                             for c in options))
+            cascade = chosen.cascade
+            evaluation.notes.append(f"agreement cascade {cascade.name(test)}: share {cascade.share:.3g} chosen on "
+                                    f"{train.n_queries} training queries ({100 * chosen.accuracy:.1f}%)")
+        rows.append(agreement_row(test, cascade))
+    if train.n_queries and train.cost_known and not named:
+        try:
+            chosen = choose_agreement_cascade(train, tolerance=AUTO_AGREE_TOLERANCE)
+        except RoutingInputError as why:  # no answers to compare, or too few cheap models: said, not fatal
+            evaluation.notes.append(f"no automatic agreement cascade: {why}")
+        else:
+            cascade = chosen.cascade
+            evaluation.notes.append(
+                f"agreement cascade {cascade.name(test)}@{cascade.share:.3g} chosen on {train.n_queries} training queries "
+                f"(the cheapest within {100 * AUTO_AGREE_TOLERANCE:g} point of the best single model there: "
+                f"{100 * chosen.accuracy:.1f}% at ${chosen.cost:.4g}/query)")
+            rows.append(agreement_row(test, cascade))
+    evaluation.rows += [replace(row, vs_best=paired_test(row.correct, best.correct)) for row in rows]
+
+
 def _choose(policies: list[str], scores: np.ndarray, seed: int, fit_scores: Callable[[], tuple[np.ndarray, np.ndarray]] | None):
     """Each policy's choices; policies that need fitting get (scores, labels) from `fit_scores`."""
     choices, fitting = {}, None
@@ -188,6 +245,7 @@ def evaluate(
     protocol: str = "auto", max_latency: float | None = None, cascades: list[tuple[str, ...]] | None = None,
     cascade_threshold: float | None = None, prices: dict[str, float] | None = None, budget: float | None = None,
     cache: FitCache | None = None, auto_features: list[str] | None = None, policies_named: bool = True,
+    agree_cascades: list[tuple[tuple[str, ...], ...]] | None = None, agree_share: float | None = None,
     auto_objective: Objective = ACCURACY,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
@@ -209,6 +267,9 @@ def evaluate(
     at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
     the training queries (router.cascade.choose_threshold), or else 0.8.
     `cache` shares fitted routers and out-of-fold scores across calls (a fresh one by default).
+    `agree_cascades` (stages of model names, router.cascade.parse_agreement_cascade) add one agreement
+    cascade row each at `agree_share` (0-1; default chosen on the training queries); without them, when
+    every cost (USD) is known, the agreement cascade chosen on the training queries adds one.
     Router 'auto' (router.select) adds one row, first: the candidate chosen on the training
     queries of each fit (nested k-fold without a training split), over `auto_features`, for
     `auto_objective` (accuracy by default; or the cheapest within some points, or a budget).
@@ -220,6 +281,7 @@ def evaluate(
     train, test = plan.train, plan.test
     evaluation = Evaluation(test, plan.described, baseline_rows(test, seed), [], notes=list(plan.notes))
     _add_cascade_rows(evaluation, train, chains, cascade_threshold)
+    _add_agreement_rows(evaluation, train, list(agree_cascades or []), agree_share)
     cache = cache or FitCache()
     whole = train if train.n_queries else test  # what a kept router is fit on
     if wants_auto:
@@ -262,8 +324,10 @@ def _check_names(data: RoutingData, routers: list[str], policies: list[str], par
     for name in routers:
         make_router(name, **params[name]).check_ready()  # unloadable encoders too
     chains = [chain_indices(data, names) for names in cascades]
-    if prices is not None:
+    if prices:
         price_matrix(data, prices)  # unknown or missing prices
+    elif prices is not None:
+        require_cost(data, "--budget")
     return chains
 
 
@@ -350,7 +414,7 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
         choices = {**choices, f"cost@{max_latency:g}s": cost_aware_choices(scores, test.latency, lam)}
     prices, budget = priced
     if budget is not None:
-        price = price_matrix(test, prices or {})
+        price = price_matrix(test, prices) if prices else require_cost(test, "--budget")
         lam = lambda_for_budget(scores, price, budget, option="--budget", unit="USD")
         chosen = cost_aware_choices(scores, price, lam)
         choices = {**choices, f"cost@${budget:g}": chosen}

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from router.cost import apply_prices, read_prices
 from router.dask_backend import on_scheduler
 from router.data import TRAIN, RoutingData, RoutingInputError
 from router.evaluate import Evaluation, evaluate
@@ -38,6 +39,10 @@ def load_data(spec: EvalSpec) -> RoutingData:
     data = load_routing_data(spec.logs, spec.scores, spec.test_scores, spec.solved_threshold, spec.read)
     if spec.latencies:
         data = data.with_latency(spec.latencies)
+    if spec.price_file is not None:
+        data = apply_prices(data, read_prices(spec.price_file), spec.price_file)
+    if spec.prices:
+        data = data.with_cost(spec.prices)
     return data.only_datasets(spec.read.datasets) if spec.read.datasets else data
 
 
@@ -94,6 +99,7 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
             router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
             keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
             cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
+            agree_cascades=list(spec.agree_cascades), agree_share=spec.agree_share,
             auto_features=[spec.hyper["features"]] if spec.hyper.get("features") else None, policies_named=spec.policies_named)
     routed = []
     if routed_folder is not None:

@@ -343,3 +343,32 @@ def run_files(root: Path | str, stamp: str, results: dict, samples: dict[str, li
     }
     files[folder / results_name(stamp)] = json.dumps(results, indent=2) + "\n"
     return files
+
+
+def run_tokenizer(results: dict, override: str | None = None):
+    """(tokenizer, its name) of a run: `override` (a name or folder the user gives), else the `tokenizer=` or
+    `pretrained=` of the run's model_args, loaded offline (local files only); (None, the name or None) when
+    it cannot load here."""
+    model_args = (results.get("config") or {}).get("model_args")
+    if isinstance(model_args, str):
+        model_args = dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
+    args = model_args if isinstance(model_args, dict) else {}
+    source = override or args.get("tokenizer") or args.get("pretrained")
+    if not source:
+        return None, None
+    if not (Path(str(source)).is_dir() or _in_hub_cache(str(source))):
+        return None, str(source)  # not here: no need to import transformers (seconds) to learn it
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(source), local_files_only=True), str(source)
+    except Exception:  # a hub id not cached here, or no tokenizer at all: the caller says what it does instead
+        return None, str(source)
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """True when the Hugging Face cache here holds a snapshot of model `repo_id` (HF_HUB_CACHE, HF_HOME/hub,
+    or ~/.cache/huggingface/hub)."""
+    home = os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface"))
+    cache = Path(os.environ.get("HF_HUB_CACHE", os.environ.get("HUGGINGFACE_HUB_CACHE", os.path.join(home, "hub"))))
+    return (cache / f"models--{repo_id.replace('/', '--')}" / "snapshots").is_dir()

@@ -7,12 +7,16 @@ another, as in the routing paper. Tasks whose name has a `train` part
 (`gsm8k_cot_maj10_train`, `mmlu_cot_maj10_train_anatomy`) give training queries.
 
 Score tables: the RouterDC format (a JSON list of `{"question", "scores":
-{model: score}}`) and long tables (CSV or JSONL rows `query, model, score`).
+{model: score}}`, optionally `"costs": {model: USD}`), long tables (CSV or JSONL
+rows `query, model, score`, optionally `cost`, `input_tokens`, `output_tokens`,
+`response`) and wide CSV tables (a score column per model: RouterBench's, with
+`<model>|total_cost` and `<model>|model_response`, and RouteLLM's).
 A query counts as solved when its score >= the threshold.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import csv
 import gc
@@ -20,14 +24,14 @@ import json
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lm_routing_tasks.scoring import INVALID, majority_share
 from router.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
 from router.harness import (
     LAYOUT_HINT, document_key, iter_jsonl, load_json, log_files, pick_filter, read_results, read_text, routed_output,
-    run_samples, run_seconds, run_stamp,
+    run_samples, run_seconds, run_stamp, run_tokenizer,
 )
 
 MAJ_KEY = re.compile(r"^maj@\d+$")
@@ -43,6 +47,7 @@ class ReadOptions:
     on_missing: str = "error"  # or 'drop': keep only documents every model has
     skip_bad_lines: bool = False
     datasets: tuple[str, ...] = ()  # only these datasets (e.g. gsm8k), chosen before models are joined
+    tokenizer: str | None = None  # counts tokens when a run's own tokenizer cannot load offline
 
 
 @contextlib.contextmanager
@@ -180,10 +185,42 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
             "split": split,
             "result": [float(value >= 0.5), solve_rate, None if answer in (None, INVALID) else str(answer), math.nan,
                        sample_agreement(responses)],
+            "texts": request_texts(row),
         }
     if not by_filter:
         raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
     return by_filter[pick_filter(path, set(by_filter), options.filter)].documents
+
+
+def request_texts(row: dict) -> tuple[str, str]:
+    """(prompt, completion) text of one logged sample: every string argument of its requests (`arguments`;
+    a multiple-choice task scores each choice, so all count), and its first completion (`resps`: one
+    generation, what a deployed single answer costs; loglikelihood tasks generate none: '')."""
+    arguments = row.get("arguments")
+    requests = arguments.values() if isinstance(arguments, dict) else arguments if isinstance(arguments, list) else []
+    prompt = []
+    for request in requests:
+        parts = request.values() if isinstance(request, dict) else request if isinstance(request, list) else [request]
+        prompt += [part for part in parts if isinstance(part, str)]
+    resps = row.get("resps")
+    first = resps[0] if isinstance(resps, list) and resps and isinstance(resps[0], list) and resps[0] else [None]
+    return "".join(prompt), first[0] if isinstance(first[0], str) else ""
+
+
+CHARS_PER_TOKEN = 4  # the approximation when no tokenizer loads: a token is about 4 characters of English
+
+
+def count_tokens(documents: dict[str, dict], tokenizer) -> None:
+    """Set each document's `usage` (prompt tokens, completion tokens, NaN USD) from its `texts`, with
+    `tokenizer` (no special tokens added), or characters / CHARS_PER_TOKEN (rounded up) when it is None."""
+    for doc in documents.values():
+        prompt, completion = doc.pop("texts")
+        if tokenizer is None:
+            counts = [math.ceil(len(text) / CHARS_PER_TOKEN) for text in (prompt, completion)]
+        else:
+            counts = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+                      for text in (prompt, completion)]
+        doc["usage"] = (float(counts[0]), float(counts[1]), math.nan)
 
 
 def _checked_doc_id(path: Path, number: int, row: dict) -> int:
@@ -214,6 +251,7 @@ class _ModelLogs:
     seconds: float = 0.0
     n_docs: int = 0
     sources: tuple[str, ...] = ()
+    tokens: str = "unknown"  # how its tokens were counted
 
 
 def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None, list[Path]]:
@@ -223,6 +261,9 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
     if routed_output(results):
         return model, None, [samples for _, _, samples in listed]  # the pool's own choice, not a member
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
+    tokenizer, name = run_tokenizer(results, options.tokenizer)
+    logs.tokens = f"tokenizer {name}" if tokenizer is not None else (
+        f"approximation: characters/{CHARS_PER_TOKEN} (tokenizer {name or 'unknown'} not available offline; pass --tokenizer)")
     for task, config, samples in listed:
         dataset = short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
         documents = _read_samples(samples, task, dataset, options, skipped)
@@ -233,6 +274,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
                     "remove one of the two runs"
                 )
             logs.documents[doc_hash] = doc
+    count_tokens(logs.documents, tokenizer)
     logs.n_docs = len(logs.documents)
     logs.seconds = run_seconds(results, results_path)
     for doc in logs.documents.values():
@@ -408,6 +450,7 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
             "dataset": base["dataset"],
             "split": base["split"],
             "results": {m: tuple(by_model[m].documents[doc_hash]["result"]) for m in models},
+            "usage": {m: by_model[m].documents[doc_hash]["usage"] for m in models},
         })
     source = {
         m: f"total_evaluation_time_seconds / documents of {len(by_model[m].sources)} run(s)"
@@ -419,7 +462,8 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
     if len(models) == 1:
         pool += " (one model: every method routes every query to it)"
     report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(pool,))
-    return build_routing_data(rows, models, latency_source=source, report=report)
+    tokens = {m: f"unknown: tokens by {by_model[m].tokens}; give --prices FILE" for m in models}
+    return build_routing_data(rows, models, latency_source=source, report=report, cost_source=tokens)
 
 
 def _check_score(path: Path, where: str, model: str, score) -> float:
@@ -438,46 +482,77 @@ def _dataset_of(path: Path) -> str:
     return re.sub(r"[_-](train|test|val|validation)$", "", path.stem)
 
 
+@dataclass
+class _Entry:
+    """One query of a score table: where it is (for messages), its text, score per model, and per model
+    what else the table gives: `usage` (input tokens, output tokens, USD; NaN unknown) and `answers`."""
+
+    where: str
+    query: str
+    scores: dict[str, float]
+    usage: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    answers: dict[str, str | None] = field(default_factory=dict)
+
+
 def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_missing: str = "error",
                      skip_bad_lines: bool = False) -> RoutingData:
-    """RoutingData from a RouterDC JSON list or a long CSV/JSONL `query, model, score` table."""
+    """RoutingData from a score table: a RouterDC JSON list (optional `costs` map beside `scores`), a long
+    CSV/JSONL `query, model, score` table (optional `cost`, `input_tokens`, `output_tokens`, `response`
+    fields), or a wide CSV (a score column per model, see `_wide_entries`). Costs are USD per query."""
     path = Path(path)
     if not path.is_file():
         raise RoutingInputError(f"{path}: no such file; check --scores / --test-scores")
     skipped_lines: list[str] = []
     if path.suffix == ".json":
         entries = _routerdc_entries(path)
+    elif path.suffix == ".csv" and not _is_long_csv(path):
+        entries = _wide_entries(path)
     elif path.suffix in (".jsonl", ".csv"):
         entries = _long_entries(path, skip_bad_lines, skipped_lines)
     else:
         raise RoutingInputError(f"{path}: unknown table format; use .json (RouterDC list), .jsonl or .csv (query, model, score)")
     if not entries:
         raise RoutingInputError(f"{path}: the table has no rows")
-    models = list(dict.fromkeys(m for _, _, scores in entries for m in scores))
+    models = list(dict.fromkeys(m for entry in entries for m in entry.scores))
     dataset = _dataset_of(path)
     rows, dropped = [], 0
-    for where, query, scores in entries:
-        missing = [m for m in models if m not in scores]
+    for entry in entries:
+        missing = [m for m in models if m not in entry.scores]
         if missing:
             if on_missing != "drop":
                 raise RoutingInputError(
-                    f"{path}: {where}: no score for {', '.join(missing)}; complete the row or pass --on-missing drop"
+                    f"{path}: {entry.where}: no score for {', '.join(missing)}; complete the row or pass --on-missing drop"
                 )
             dropped += 1
             continue
         rows.append({
-            "id": f"{path.name}:{where}",
-            "query": query,
+            "id": f"{path.name}:{entry.where}",
+            "query": entry.query,
             "dataset": dataset,
             "split": split,
-            "results": {m: (float(scores[m] >= threshold), scores[m], None, math.nan) for m in models},
+            "results": {m: (float(entry.scores[m] >= threshold), entry.scores[m], entry.answers.get(m), math.nan)
+                        for m in models},
+            "usage": entry.usage,
         })
     skipped = _skipped_lines(skipped_lines) + ((("rows without a score for every model (--on-missing drop)", dropped),) if dropped else ())
     report = JoinReport(joined=len(rows), skipped=skipped, notes=(f"{path}: {len(models)} models, threshold {threshold}",))
-    return build_routing_data(rows, models, report=report)
+    priced = {m for entry in entries for m, usage in entry.usage.items() if not math.isnan(usage[2])}
+    return build_routing_data(rows, models, report=report,
+                              cost_source={m: f"table cost column ({path.name})" for m in priced})
 
 
-def _routerdc_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
+def _usage_number(path: Path, where: str, what: str, value) -> float:
+    """A cost (USD) or token count of a table: a finite number >= 0; anything else raises naming the place."""
+    try:
+        number = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise RoutingInputError(f"{path}: {where}: {what} is {_shown(value)}, not a number >= 0; fix the table")
+    return number
+
+
+def _routerdc_entries(path: Path) -> list[_Entry]:
     data = load_json(path)
     if not isinstance(data, list):
         raise RoutingInputError(f"{path}: expected a JSON list of {{'question', 'scores'}} objects (RouterDC format)")
@@ -487,13 +562,38 @@ def _routerdc_entries(path: Path) -> list[tuple[str, str, dict[str, float]]]:
         if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not isinstance(item.get("scores"), dict):
             raise RoutingInputError(f"{path}: {where} lacks 'question' (text) or 'scores' (object); fix the table")
         scores = {_model_name(path, where, m): _check_score(path, where, m, s) for m, s in item["scores"].items()}
-        entries.append((where, item["question"], scores))
+        costs = item.get("costs", {})
+        if not isinstance(costs, dict):
+            raise RoutingInputError(f"{path}: {where}: 'costs' is not an object (model -> USD per query); fix the table")
+        unknown = sorted(set(map(str, costs)) - set(scores))
+        if unknown:
+            raise RoutingInputError(f"{path}: {where}: 'costs' names {', '.join(unknown)}, which 'scores' lacks; fix the table")
+        usage = {str(m): (math.nan, math.nan, _usage_number(path, where, f"cost of {m}", c)) for m, c in costs.items()}
+        entries.append(_Entry(where, item["question"], scores, usage))
     return entries
 
 
-def _csv_records(path: Path):
-    """(line number, row dict) of a CSV table, streamed; a missing column, a too-long field or bad UTF-8 raise with the line."""
-    columns = {"query", "model", "score"}
+LONG_COLUMNS = ("query", "model", "score")
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cost")  # optional in long tables: tokens, USD per query
+RESPONSE_FIELDS = ("response", "answer")  # optional in long tables: the model's answer, normalised
+WIDE_QUERY_COLUMNS = ("prompt", "query", "question")
+WIDE_NOT_MODELS = ("", "sample_id", "id", "eval_name", "oracle_model_to_route_to", "dataset", "split")
+MISSING_CELLS = ("", "nan", "none", "null")
+
+
+def _is_long_csv(path: Path) -> bool:
+    """True when the CSV's header has a `model` column (the long layout); otherwise it is read as wide."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return True  # the long reader names the error
+    return "model" in header
+
+
+def _csv_records(path: Path, columns: tuple[str, ...] = LONG_COLUMNS, any_of: bool = False):
+    """(line number, row dict) of a CSV table, streamed; a missing column (all of `columns`, or one of them
+    with `any_of`), a too-long field or bad UTF-8 raise with the line. The line is the row's first."""
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as error:
@@ -501,13 +601,17 @@ def _csv_records(path: Path):
     with handle:
         reader = csv.DictReader(handle)
         try:
-            if not columns <= set(reader.fieldnames or ()):
+            found = set(reader.fieldnames or ())
+            if not (found & set(columns) if any_of else set(columns) <= found):
+                need = " or ".join(f"'{c}'" for c in columns) if any_of else ", ".join(f"'{c}'" for c in columns)
                 raise RoutingInputError(
-                    f"{path}:1: needs 'query', 'model' and 'score' columns (found {', '.join(reader.fieldnames or ()) or 'none'}); "
+                    f"{path}:1: needs {need} column{'' if any_of else 's'} (found {', '.join(reader.fieldnames or ()) or 'none'}); "
                     "fix the header"
                 )
+            start = reader.line_num + 1
             for row in reader:
-                yield reader.line_num, row
+                yield start, row
+                start = reader.line_num + 1
         except UnicodeDecodeError:
             read_text(path)  # decodes in blocks, so the reader's line number is not the bad one: this names it
             raise
@@ -517,20 +621,101 @@ def _csv_records(path: Path):
             raise RoutingInputError(f"{path}:{reader.line_num + 1}: unreadable CSV ({error}); {fix}") from None
 
 
-def _long_entries(path: Path, skip_bad_lines: bool, skipped: list[str]) -> list[tuple[str, str, dict[str, float]]]:
-    columns = {"query", "model", "score"}
+def _long_entries(path: Path, skip_bad_lines: bool, skipped: list[str]) -> list[_Entry]:
     records = iter_jsonl(path, skip_bad_lines, skipped) if path.suffix == ".jsonl" else _csv_records(path)
-    by_query: dict[str, dict[str, float]] = defaultdict(dict)
-    first_line: dict[str, int] = {}
+    by_query: dict[str, _Entry] = {}
     for number, record in records:
-        if not columns <= set(record):
+        if not set(LONG_COLUMNS) <= set(record):
             raise RoutingInputError(f"{path}:{number}: needs 'query', 'model' and 'score' fields; fix the line")
         query, model = str(record["query"]), _model_name(path, f"line {number}", record["model"])
-        if model in by_query[query]:
+        entry = by_query.setdefault(query, _Entry(f"line {number}", query, {}))
+        if model in entry.scores:
             raise RoutingInputError(f"{path}:{number}: second score for ({query[:40]!r}, {model}); remove the duplicate")
-        by_query[query][model] = _check_score(path, f"line {number}", model, record["score"])
-        first_line.setdefault(query, number)
-    return [(f"line {first_line[q]}", q, scores) for q, scores in by_query.items()]
+        entry.scores[model] = _check_score(path, f"line {number}", model, record["score"])
+        usage = [_usage_number(path, f"line {number}", field_name, record[field_name]) if field_name in record else math.nan
+                 for field_name in USAGE_FIELDS]
+        if not all(math.isnan(u) for u in usage):
+            entry.usage[model] = tuple(usage)
+        response = next((record[f] for f in RESPONSE_FIELDS if f in record), None)
+        if response is not None:
+            entry.answers[model] = normalise_answer(response)
+    return list(by_query.values())
+
+
+def _wide_entries(path: Path) -> list[_Entry]:
+    """Entries of a wide CSV: one row per query, a score column per model.
+
+    The rule: the query is the first of the columns `prompt`, `query`, `question`. The models are the
+    columns X that have a companion column `X|total_cost` or `X|model_response` (RouterBench's layout);
+    a table with no companion columns (RouteLLM's) takes as models every other column, but for unnamed
+    index columns and `sample_id`, `id`, `eval_name`, `oracle_model_to_route_to`, `dataset`, `split`.
+    A score cell that is empty or `nan` is a missing score (--on-missing); `X|total_cost` must be a
+    number >= 0 in every row (USD per query); `X|model_response` becomes the answer (`normalise_answer`).
+    """
+    records = list(_csv_records(path, WIDE_QUERY_COLUMNS, any_of=True))
+    if not records:
+        return []
+    columns = list(records[0][1])
+    query_column = next(c for c in WIDE_QUERY_COLUMNS if c in columns)
+    companions = {c.rpartition("|")[0] for c in columns if c.endswith(("|total_cost", "|model_response"))}
+    if companions:
+        models = [c for c in columns if c in companions]
+        lost = sorted(companions - set(models))
+        if lost:
+            raise RoutingInputError(f"{path}:1: columns for {lost[0]} (e.g. {lost[0]}|total_cost) but no score column "
+                                    f"{lost[0]!r}; add it or remove its columns")
+    else:
+        models = [c for c in columns if c != query_column and c not in WIDE_NOT_MODELS and not c.startswith("Unnamed")]
+    if not models:
+        raise RoutingInputError(f"{path}:1: no model score columns beside {query_column!r}; "
+                                "a wide table has one score column per model")
+    entries = []
+    for number, record in records:
+        where = f"line {number}"
+        scores = {m: _check_score(path, where, m, record[m]) for m in models
+                  if str(record[m] or "").strip().lower() not in MISSING_CELLS}
+        usage = {m: (math.nan, math.nan, _usage_number(path, where, f"{m}|total_cost", record[f"{m}|total_cost"]))
+                 for m in models if f"{m}|total_cost" in record}
+        answers = {m: normalise_answer(record[f"{m}|model_response"]) for m in models if f"{m}|model_response" in record}
+        entries.append(_Entry(where, str(record[query_column] or ""), scores, usage, answers))
+    return entries
+
+
+MC_LETTER = re.compile(r"^(?:the\s+)?(?:answer\s*(?:is)?\s*[:\-]?\s*)?\(?([A-J])(?:\s*$|[).:,]|\s+\()", re.IGNORECASE)
+NUMBER = re.compile(r"^[-+]?\$?\d[\d,]*(?:\.\d+)?$")
+
+
+def normalise_answer(response) -> str | None:
+    """A model's answer text as comparable answer, so that two models' answers can be tested for agreement.
+
+    In order: a Python list literal (RouterBench logs `"['A']"`) gives its first item; surrounding space
+    is dropped; empty, `nan` or `None` give None (no answer). Then, the first rule that applies:
+    - multiple-choice letter: a letter A-J alone or followed by `)`, `.`, `:`, `,` or ` (`, optionally after
+      `answer:` or `the answer is` (`"B\\n"`, `"(c)"`, `"A) dry palms"`, `"Answer: D"`) -> the upper-case letter;
+    - number: digits with optional sign, `$`, thousands commas, decimals, a trailing period
+      (`"1,200."`) -> its shortest decimal form (`"1200"`, `"0.5"`);
+    - exact text: anything else -> lower-cased, runs of white space made one space, a trailing period dropped.
+    """
+    if response is None or (isinstance(response, float) and math.isnan(response)):
+        return None
+    text = str(response).strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            items = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            items = None
+        if isinstance(items, list):
+            text = str(items[0]).strip() if items else ""
+    if text.lower() in MISSING_CELLS:
+        return None
+    letter = MC_LETTER.match(text)
+    if letter:
+        return letter.group(1).upper()
+    number = text.rstrip(".")
+    if NUMBER.match(number):
+        value = float(number.replace(",", "").replace("$", ""))
+        return str(int(value)) if value.is_integer() and abs(value) < 2**63 else repr(value)
+    return " ".join(text.lower().split()).rstrip(".")
 
 
 def _model_name(path: Path, where: str, name) -> str:

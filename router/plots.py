@@ -1,7 +1,9 @@
 """The routing table as a figure (`routing-eval --plot FILE.png`).
 
-Left: accuracy (%) against mean latency (s/query) of every row, with the Pareto frontier of the
-deployable rows (oracle and upper bounds need the labels, so they are drawn but not on it).
+Left: accuracy (%) against mean cost (USD/query, log scale) of every row with its 95% interval, the
+frontier of the deployable rows, the zero router (convex hull of the single models) and the best single
+model's level, when every cost is known; else against mean latency (s/query) with the Pareto frontier of
+the deployable rows (oracle and upper bounds need the labels, so they are drawn but not on it).
 Right: the share of queries each model gets under each router row (and the oracle, for reference).
 matplotlib is an optional extra (`pip install 'lm-routing[plot]'`), imported only here, on first use.
 """
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from router.cost import pareto_front, upper_hull
 from router.data import RoutingInputError
 from router.evaluate import Evaluation
 from router.rows import MODEL, ROUTER, Row
@@ -30,16 +33,6 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The (latency, accuracy) points no other point beats on both (lower or equal latency, higher accuracy),
-    by increasing latency."""
-    front: list[tuple[float, float]] = []
-    for latency, accuracy in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or accuracy > front[-1][1]:
-            front.append((latency, accuracy))
-    return front
 
 
 def _policy(row: Row) -> str:
@@ -85,6 +78,35 @@ def _draw_accuracy_latency(ax, evaluation: Evaluation) -> list[str]:
     ax.set_title(f"accuracy vs latency, {evaluation.data.n_queries} test queries", fontsize=10)
     ax.grid(alpha=0.3)
     return unplaced
+
+
+def _draw_accuracy_cost(ax, evaluation: Evaluation) -> list[str]:
+    """Accuracy against mean USD per query (log) of every row with a cost, with its 95% interval, the frontier
+    of the deployable rows, the zero router (convex hull of the single models) and the best single model's
+    level; returns the rows it could not place."""
+    rows = [r for r in evaluation.rows if r.cost is not None and r.cost > 0]
+    colours = {"model": "dimgrey", "cascade": "tab:purple", ROUTER: "tab:blue"}
+    for row in rows:
+        low, high = row.ci if row.ci is not None else (row.accuracy, row.accuracy)
+        ax.errorbar(row.cost, 100 * row.accuracy, yerr=[[100 * (row.accuracy - low)], [100 * (high - row.accuracy)]],
+                    fmt={"model": "o", "cascade": "D", ROUTER: "^"}.get(row.kind, "s"),
+                    color=colours.get(row.kind, "black"), markersize=5, capsize=2, elinewidth=0.8, zorder=3)
+        ax.annotate(_label(row), (row.cost, 100 * row.accuracy), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                    color="#333333")
+    front = pareto_front([(r.cost, 100 * r.accuracy) for r in rows if r.kind not in NOT_DEPLOYABLE])
+    if front:
+        ax.step(*zip(*front), where="post", color="tab:red", linestyle="--", linewidth=1, label="frontier (deployable rows)")
+    hull = upper_hull([(r.cost, 100 * r.accuracy) for r in rows if r.kind == MODEL])
+    if hull:
+        ax.plot(*zip(*hull), color="grey", linestyle=":", label="zero router (hull of the single models)")
+    best = evaluation.best_single()
+    ax.axhline(100 * best.accuracy, color="tab:green", linewidth=0.8, label=f"best single model ({best.model})")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean cost (USD/query, log)")
+    ax.set_ylabel("accuracy (%), 95% interval")
+    ax.set_title(f"accuracy vs cost, {evaluation.data.n_queries} test queries", fontsize=10)
+    ax.grid(alpha=0.3)
+    return [r.method for r in evaluation.rows if r not in rows]
 
 
 def _draw_accuracy_only(ax, evaluation: Evaluation) -> None:
@@ -135,14 +157,18 @@ def plot_evaluation(evaluation: Evaluation, path: Path | str) -> Path:
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6.5), gridspec_kw={"width_ratios": [3, 2]})
     unplaced: list[str] = []
-    if any(r.latency_s is not None for r in evaluation.rows):
+    if evaluation.data.cost_known:
+        unplaced = _draw_accuracy_cost(left, evaluation)
+        left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=7, frameon=False)
+    elif any(r.latency_s is not None for r in evaluation.rows):
         unplaced = _draw_accuracy_latency(left, evaluation)
         left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=7, frameon=False)
     else:
         _draw_accuracy_only(left, evaluation)
     _draw_shares(right, evaluation)
     if unplaced:
-        fig.text(0.01, 0.005, f"no latency, not placed: {', '.join(unplaced)}", fontsize=7, color="dimgrey")
+        what = "cost" if evaluation.data.cost_known else "latency"
+        fig.text(0.01, 0.005, f"no {what}, not placed: {', '.join(unplaced)}", fontsize=7, color="dimgrey")
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")  # legends sit below the axes: keep them in the file
     plt.close(fig)

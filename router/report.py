@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lm_routing_tasks.scoring import INVALID
+from router.cost import aiq, gap_recovery, sweep, weak_partner
 from router.data import RoutingData
 from router.evaluate import Evaluation, Routed, Row
 from router.harness import ROUTED_MARK, TaskResults, key_hash, results_document, run_files, sample_record
@@ -31,8 +32,11 @@ def _percent(value: float) -> str:
 def format_table(evaluation: Evaluation) -> str:
     """The paper's table for people: accuracy % with 95% CI, gap to the best single model
     (with McNemar's p for routers), mean latency (s/query), n."""
-    best = evaluation.best_single().accuracy
-    header = ("method", "accuracy %", "95% CI", "vs best single", "p", "latency s/query", "n")
+    best_row = evaluation.best_single()
+    best = best_row.accuracy
+    priced = any(r.cost is not None for r in evaluation.rows)  # cost columns only when some cost is known
+    header = ("method", "accuracy %", "95% CI", "vs best single", "p", "latency s/query",
+              *(("$/query", "cost vs best") if priced else ()), "n")
     body = [
         (
             r.label,
@@ -41,6 +45,7 @@ def format_table(evaluation: Evaluation) -> str:
             f"{100 * (r.accuracy - best):+.2f}",
             "" if r.vs_best is None else f"{r.vs_best.p_value:.3f}",
             "n/a" if r.latency_s is None else f"{r.latency_s:.3f}",
+            *((_usd(r.cost), _relative_cost(r.cost, best_row.cost)) if priced else ()),
             str(r.n),
         )
         for r in evaluation.rows
@@ -50,11 +55,70 @@ def format_table(evaluation: Evaluation) -> str:
     lines = [f"protocol: {evaluation.protocol}", fmt(header), fmt(tuple("-" * w for w in widths))]
     calibration = ", ".join(f"{name} {ece:.3f}" for name, ece in evaluation.calibration.items())
     footer = [f"calibration of P(solve), ECE (10 bins): {calibration}"] if calibration else []
+    footer += cost_lines(evaluation) if priced else []
     return "\n".join(lines + [fmt(cells) for cells in body] + footer)
 
 
+def _usd(cost: float | None) -> str:
+    return "n/a" if cost is None else f"{cost:.6f}"
+
+
+def _relative_cost(cost: float | None, best: float | None) -> str:
+    """Cost as a % of the most accurate single model's (n/a when either is unknown or that one is free)."""
+    return "n/a" if cost is None or not best else f"{100 * cost / best:.1f}%"
+
+
+def cost_metrics(evaluation: Evaluation) -> dict:
+    """The cost-quality numbers users compare, on the evaluated queries (costs USD per query):
+    RouterBench's AIQ of each router's lam sweep (argmax P - lam * cost) beside the zero router's (the convex
+    hull of the single models), RouteLLM's APGR and CPT(50/80/95%) (share of queries sent to the strong model,
+    the most accurate single one; the weak one: router.cost.weak_partner), and the oracle-cheapest point.
+    Empty when some cost is unknown."""
+    data = evaluation.data
+    if not data.cost_known:
+        return {}
+    singles = [(float(c), float(a)) for c, a in zip(data.model_cost, data.labels.mean(axis=0))]
+    strong = data.models.index(evaluation.best_single().model)
+    weak = weak_partner(data, strong)
+    out = {"zero_router_aiq": aiq(singles), "strong": data.models[strong], "weak": data.models[weak], "routers": {}}
+    cheapest = next((r for r in evaluation.rows if r.kind == "oracle-cheapest"), None)
+    if cheapest is not None:
+        out["oracle_cheapest"] = {"accuracy": cheapest.accuracy, "cost_per_query": cheapest.cost}
+    for routed in evaluation.routed:
+        if routed.router in out["routers"] or routed.policy == "pick":
+            continue
+        points = [(p.cost, p.accuracy) for p in sweep(data, routed.scores, cost=data.cost)]
+        entry = {"aiq": aiq(points)}
+        if data.labels[:, strong].mean() > data.labels[:, weak].mean():
+            gap = gap_recovery(data, routed.scores, data.models[strong], data.models[weak])
+            entry.update(apgr=gap.apgr, cpt50=gap.cpt50, cpt80=gap.cpt80, cpt95=gap.cpt95)
+        out["routers"][routed.router] = entry
+    return out
+
+
+def cost_lines(evaluation: Evaluation) -> list[str]:
+    """cost_metrics in words, one line each (none when some cost is unknown)."""
+    metrics = cost_metrics(evaluation)
+    if not metrics:
+        return []
+    lines = ["costs are USD per query of one generation per model run (a deployed single answer, not maj@k's k)",
+             f"AIQ (RouterBench, accuracy averaged over the cost range of the convex hull): zero router "
+             f"(hull of the single models) {100 * metrics['zero_router_aiq']:.2f}"]
+    if "oracle_cheapest" in metrics:
+        point = metrics["oracle_cheapest"]
+        lines.append(f"oracle-cheapest: {100 * point['accuracy']:.2f}% at ${point['cost_per_query']:.6f}/query")
+    for name, entry in metrics["routers"].items():
+        cpts = "/".join("n/a" if np.isnan(entry[k]) else f"{100 * entry[k]:.0f}%" for k in ("cpt50", "cpt80", "cpt95")) \
+            if "apgr" in entry else ""
+        apgr = f", APGR {entry['apgr']:.3f}, CPT(50/80/95%) {cpts} calls to {metrics['strong']} vs {metrics['weak']}" \
+            if cpts else ""
+        lines.append(f"router {name}: AIQ {100 * entry['aiq']:.2f}{apgr}")
+    return lines
+
+
 def _row_json(row: Row) -> dict:
-    out = {"method": row.method, "accuracy": round(row.accuracy, 6), "latency_s": None if row.latency_s is None else round(row.latency_s, 6), "n": row.n}
+    out = {"method": row.method, "accuracy": round(row.accuracy, 6), "latency_s": None if row.latency_s is None else round(row.latency_s, 6), "n": row.n,
+           "cost_per_query": None if row.cost is None else round(row.cost, 9)}
     if row.ci is not None:
         out["ci95"] = [round(row.ci[0], 6), round(row.ci[1], 6)]
     if row.router is not None:
@@ -76,9 +140,12 @@ def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
     return {
         "protocol": evaluation.protocol,
         "models": [
-            {"name": m, "latency_s": None if np.isnan(s) else round(float(s), 6), "latency_source": src}
-            for m, s, src in zip(data.models, data.model_latency, data.latency_source)
+            {"name": m, "latency_s": None if np.isnan(s) else round(float(s), 6), "latency_source": src,
+             "cost_per_query": None if np.isnan(c) else round(float(c), 9), "cost_source": csrc}
+            for m, s, src, c, csrc in zip(data.models, data.model_latency, data.latency_source, data.model_cost,
+                                          data.cost_source)
         ],
+        "cost": _rounded(cost_metrics(evaluation)),
         "join": data.report.lines(),
         "notes": evaluation.notes,
         "calibration_ece": {name: round(float(ece), 6) for name, ece in evaluation.calibration.items()},
@@ -86,6 +153,15 @@ def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
         **({"auto": [s.to_json(evaluation.data.datasets if len(evaluation.selections) == 1 else None)
                      for s in evaluation.selections]} if evaluation.selections else {}),
     }
+
+
+def _rounded(value):
+    """`value` with floats rounded to 6 digits and NaN as None, for JSON."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return None if np.isnan(value) else round(value, 9)
+    return value
 
 
 def render(experiment: Experiment, as_json: bool = False) -> str:

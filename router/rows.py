@@ -19,7 +19,8 @@ MODEL, ROUTER, CASCADE, UPPER_BOUND = "model", "router", "cascade", "upper-bound
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the comparison table. accuracy: fraction 0-1; latency_s: mean s/query."""
+    """One line of the comparison table. accuracy: fraction 0-1; latency_s: mean s/query; cost: mean USD per
+    query (None when unknown)."""
 
     kind: str
     accuracy: float
@@ -34,6 +35,7 @@ class Row:
     correct: np.ndarray = field(default=None, repr=False, compare=False)  # per query, for intervals and tests
     ci: tuple[float, float] | None = None  # 95% bootstrap interval of accuracy
     vs_best: PairedTest | None = None  # router rows: paired test against the best single model
+    cost: float | None = None  # mean USD per query (every model run counted); None when a cost is unknown
 
     @property
     def method(self) -> str:
@@ -54,9 +56,9 @@ class Row:
 
 
 def make_row(kind: str, correct: np.ndarray, latency: float | None, share: dict[str, float] | None = None,
-             seed: int = 0, **names) -> Row:
-    """A row from per-query correctness (fractions 0-1), with its bootstrap interval; `names`: model,
-    router, policy, chain, threshold as the kind needs."""
+             seed: int = 0, cost: float | None = None, **names) -> Row:
+    """A row from per-query correctness (fractions 0-1), with its bootstrap interval; `cost`: mean USD per
+    query or None; `names`: model, router, policy, chain, threshold as the kind needs."""
     correct = np.asarray(correct, dtype=float)
     return Row(kind, float(correct.mean()), latency, len(correct), share=share or {}, correct=correct,
-               ci=bootstrap_ci(correct, seed), **names)
+               ci=bootstrap_ci(correct, seed), cost=cost, **names)

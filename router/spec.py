@@ -59,6 +59,9 @@ class EvalSpec:
     budget: float | None = None  # mean price per query
     cascades: tuple[tuple[str, ...], ...] = ()  # chains of pool model names, cheapest first
     cascade_threshold: float | None = None  # agreement 0-1
+    agree_cascades: tuple[tuple[tuple[str, ...], ...], ...] = ()  # agreement cascades: stages of model names
+    agree_share: float | None = None  # share 0-1 of a stage that must agree; None: chosen on training queries
+    price_file: Path | None = None  # USD per 1M input/output tokens per model (router.cost.read_prices)
     load_dirs: tuple[Path, ...] = ()  # saved routers to score
     save_dir: Path | None = None  # new folder for the trained routers
     output_path: Path | None = None  # folder for the routed models in lm-eval's layout

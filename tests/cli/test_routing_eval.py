@@ -265,7 +265,7 @@ def test_budget_and_max_latency_pick_an_operating_point_within_them(simulated_gs
     (["--price", "gemma-7b=0.007", "--budget", "0.003"], "--budget needs a price for every model; missing: gemma-7b-it, mistral-7b-it"),
     (["--price", "gpt-9=1", "--budget", "1"], "--price names unknown model(s) gpt-9; known: gemma-7b, gemma-7b-it, mistral-7b-it"),
     (["--price", "gemma-7b=cheap", "--budget", "1"], "Invalid value for --price: 'gemma-7b=cheap': expected MODEL=USD with USD >= 0"),
-    (["--price", "gemma-7b=1"], "--price is used by --budget: add --budget USD"),
+    (["--price", "gpt-9=1"], "--price names unknown model(s) gpt-9"),  # --price alone now sets the cost per query
     ([a for m, usd in PRICES.items() for a in ("--price", f"{m}={usd}")] + ["--budget", "0.0001"],
      "--budget 0.0001 USD is below the cheapest routing (0.0007 USD/query); raise it"),
 ])
@@ -349,3 +349,42 @@ def test_plot_of_a_score_table_without_latency(shared_data, routing_eval, tmp_pa
     done = routing_eval("--scores", table, "--router", "knn", "--policy", "argmax", "--plot", tmp_path / "t.png")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+ROUTERBENCH = "routing/routerbench/arc_challenge_{}.csv"
+
+
+def test_routerbench_wide_tables_show_cost_columns(shared_data, routing_eval, tmp_path):
+    train, test = (shared_data / ROUTERBENCH.format(s) for s in ("train", "test"))
+    done = routing_eval("--scores", train, "--test-scores", test, "--on-missing", "drop", "--router", "lr",
+                        "--policy", "argmax", "--agree-cascade", "zero-one-ai/Yi-34B-Chat+mistralai/mixtral-8x7b-chat>gpt-4-1106-preview",
+                        "--agree-share", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rows = {r["method"]: r for r in report["rows"]}
+    assert rows["model:gpt-4-1106-preview"]["cost_per_query"] == pytest.approx(0.0050, abs=5e-5)
+    assert rows["cascade:zero-one-ai/Yi-34B-Chat+mistralai/mixtral-8x7b-chat>gpt-4-1106-preview@1"]["cost_per_query"] < 0.0025
+    assert report["cost"]["zero_router_aiq"] > 0.9 and "lr" in report["cost"]["routers"]
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"gpt-4-1106-preview": {"input_price": -1, "output_price": 30}}')
+    bad = routing_eval("--scores", train, "--test-scores", test, "--on-missing", "drop", "--router", "lr", "--prices", prices)
+    assert bad.returncode == 2
+    (line,) = bad.stderr.strip().splitlines()
+    assert line == (f"routing-eval: error: {prices}: key 'gpt-4-1106-preview': input_price is -1, not a price >= 0 "
+                    "(USD per 1M tokens); fix the price file")
+
+
+def test_price_alone_sets_the_cost_per_query(simulated_gsm8k, routing_eval):
+    done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax", "--json",
+                        *[a for m, usd in PRICES.items() for a in ("--price", f"{m}={usd}")])
+    assert done.returncode == 0, done.stderr
+    rows = {r["method"]: r for r in json.loads(done.stdout)["rows"]}
+    assert all(rows[f"model:{m}"]["cost_per_query"] == pytest.approx(usd) for m, usd in PRICES.items())
+
+
+@pytest.mark.parametrize("spec", ["A+B", "gemma-7b+gemma-7b>mistral-7b-it"])
+def test_bad_agreement_cascade_is_one_line(simulated_gsm8k, routing_eval, spec):
+    done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--agree-cascade", spec)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "expected cheap models joined by '+'" in line

@@ -185,3 +185,92 @@ def test_agreement_from_simulated_logs_and_a_cascade_over_them(tmp_path):
         assert point.escalated == pytest.approx(escalate.mean())
         assert point.seconds == pytest.approx(0.7 + 7.1 * escalate.mean())  # the pool's s/query
         assert point.accuracy == pytest.approx(np.where(escalate, data.labels[:, best], data.labels[:, cheap]).mean())
+
+
+# Agreement cascades across models --------------------------------------------------------------------------
+
+from router.cascade import (  # noqa: E402
+    AgreementCascade, agreement_candidates, agreement_choices, choose_agreement_cascade, distinct_shares,
+    evaluate_agreement, parse_agreement_cascade,
+)
+from router.data import RoutingData  # noqa: E402
+
+
+def priced(answers, labels, cost=(1.0, 2.0, 10.0), datasets=None, split="test") -> RoutingData:
+    """Queries x models (a, b, c) with the given answers, labels and a cost per model (USD per query)."""
+    n = len(answers)
+    rows = [{"id": f"q{i}", "query": f"query {i}", "dataset": (datasets or ["arc"] * n)[i], "split": split,
+             "results": {m: (float(labels[i][j]), math.nan, answers[i][j], 1.0) for j, m in enumerate("abc")},
+             "usage": {m: (math.nan, math.nan, cost[j]) for j, m in enumerate("abc")}} for i in range(n)]
+    return build_routing_data(rows, list("abc"))
+
+
+ANSWERS = [["A", "A", "A"], ["A", "B", "B"], [None, "C", "C"], ["D", "D", "B"]]
+LABELS = [[1, 1, 1], [0, 1, 1], [0, 1, 1], [0, 0, 1]]
+
+
+def test_agreement_accepts_when_cheap_members_agree_and_counts_every_member_run():
+    data = priced(ANSWERS, LABELS)
+    correct, usd, stage = agreement_choices(data, AgreementCascade(((0, 1), (2,)), share=1.0))
+    assert stage.tolist() == [0, 1, 1, 0]  # agree on q0 and q3 (wrongly: D), disagree or no answer otherwise
+    assert correct.tolist() == [1, 1, 1, 0] and usd.tolist() == [3, 13, 13, 3]
+    result = evaluate_agreement(data, AgreementCascade(((0, 1), (2,)), share=1.0))
+    assert (result.accuracy, result.cost, result.escalated, result.unit) == (0.75, 8.0, 0.5, "USD")
+    half = agreement_choices(data, AgreementCascade(((0, 1), (2,)), share=0.5))  # any answer: a's unless a has none
+    assert half[2].tolist() == [0, 0, 0, 0] and half[0].tolist() == [1, 0, 1, 0]
+
+
+def test_agreement_cascade_without_costs_counts_seconds():
+    data = priced(ANSWERS, LABELS)
+    unpriced = data.take(np.arange(4))
+    object.__setattr__(unpriced, "cost", np.full((4, 3), np.nan))
+    assert evaluate_agreement(unpriced, AgreementCascade(((0, 1), (2,)))).unit == "s"
+
+
+def test_uncomparable_answers_are_refused_in_one_line():
+    no_answers = priced([[None] * 3] * 4, LABELS)
+    with pytest.raises(RoutingInputError, match="a has no answers to compare"):
+        evaluate_agreement(no_answers, AgreementCascade(((0, 1), (2,))))
+    code = priced(ANSWERS, LABELS, datasets=["humaneval"] * 4)
+    with pytest.raises(RoutingInputError, match="dataset humaneval has programs as answers"):
+        evaluate_agreement(code, AgreementCascade(((0, 1), (2,))))
+
+
+@pytest.mark.parametrize("text", ["A>", "A+B", "A+B>C+D", "A+A>B", ">B", "A+>B"])
+def test_bad_agreement_cascade_specs(text):
+    with pytest.raises(RoutingInputError, match="expected cheap models joined by"):
+        parse_agreement_cascade(text)
+
+
+def test_parse_and_shares():
+    assert parse_agreement_cascade("a + b>c") == (("a", "b"), ("c",))
+    assert distinct_shares(2) == [0.5, 1.0] and distinct_shares(3) == [2 / 3, 1.0]
+
+
+def test_chooser_uses_training_queries_only_with_a_tolerance_or_a_budget():
+    train = priced(ANSWERS * 5, LABELS * 5, split="train")
+    candidates = agreement_candidates(train, sizes=(2,))
+    assert {c.stages for c in candidates} == {((0, 1), (2,))}  # c is the most accurate: the final model
+    exact = choose_agreement_cascade(train, tolerance=0.0)
+    assert exact.cascade.share == 0.5 or exact.accuracy >= 1.0 - 1e-12 or exact.cost < 10  # never costlier than c alone
+    loose = choose_agreement_cascade(train, tolerance=0.3)
+    assert loose.cost <= 8.0 and loose.accuracy >= 0.7
+    within = choose_agreement_cascade(train, budget=3.0)
+    assert within.cost <= 3.0
+    with pytest.raises(RoutingInputError, match="no agreement cascade costs 0.5 USD/query or less"):
+        choose_agreement_cascade(train, budget=0.5)
+
+
+def test_evaluate_adds_named_and_chosen_agreement_cascade_rows(shared_data):
+    tables = [read_score_table(shared_data / f"routing/routerbench/arc_challenge_{s}.csv", s, on_missing="drop")
+              for s in ("train", "test")]
+    data = concat(tables)
+    named = (("zero-one-ai/Yi-34B-Chat", "mistralai/mixtral-8x7b-chat"), ("gpt-4-1106-preview",))
+    evaluation = evaluate(data, [], ["argmax"], agree_cascades=[named], agree_share=1.0)
+    (row,) = [r for r in evaluation.rows if r.kind == "cascade"]
+    assert row.method == "cascade:zero-one-ai/Yi-34B-Chat+mistralai/mixtral-8x7b-chat>gpt-4-1106-preview@1"
+    gpt4 = next(r for r in evaluation.rows if r.method == "model:gpt-4-1106-preview")
+    assert row.cost < 0.5 * gpt4.cost and abs(row.accuracy - gpt4.accuracy) < 0.02
+    chosen = evaluate(data, [], ["argmax"])
+    (auto_row,) = [r for r in chosen.rows if r.kind == "cascade"]
+    assert auto_row.cost < gpt4.cost and any("chosen on 1019 training queries" in n for n in chosen.notes)
