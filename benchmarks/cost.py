@@ -8,7 +8,8 @@ hull of the single models), the oracle-cheapest point, and the number of interes
 point of the best-on-train single model at what % of its cost.
 
 `choice_rows(train, test, choosers)` is the hook for more rows: a chooser takes the training queries and
-returns a function from test queries to (model per query) or a (correct, USD) pair; e.g. auto --within.
+returns a function from test queries to a (correct, USD) pair; auto --within 0/0.5/1/2/5 is one (`auto_chooser`),
+and its five points form a curve whose AIQ is reported beside the zero router's.
 Prints the figures and writes results/cost.md and results/cost.png.
 Run: nice -n 10 python benchmarks/cost.py [--routers knn lr]
 """
@@ -28,11 +29,14 @@ from router.cost import aiq, cost_aware_choices, lambda_grid, pareto_front, uppe
 from router.crossfit import FitCache
 from router.data import RoutingData
 from router.load import load_routing_data
+from router.evaluate import pick_outcomes
 from router.logs import ReadOptions
+from router.select import Objective, deploy, select
 
 SHARED = Path(os.environ.get("LM_ROUTING_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 ROUTERBENCH = SHARED / "routing" / "routerbench"
 TOLERANCES = (0.005, 0.01, 0.02)  # accuracy 0-1 a choice may lose, on training queries, to the best single model
+AUTO_ONLY = (0.0, 0.05)  # auto's curve also at these (AIQ needs its ends)
 FOLDS, SEED = 5, 0
 
 # chooser(train) -> deployable(test) -> (correct 0/1 per query, USD per query)
@@ -74,6 +78,14 @@ def cascade_chooser(tolerance: float) -> Chooser:
     return choose
 
 
+def auto_chooser(objective: Objective, cache: FitCache) -> Chooser:
+    """`routing-eval --within` / `--max-cost`: auto's whole selection for `objective` on the training queries (TF-IDF)."""
+    def choose(train: RoutingData) -> tuple[str, Deployable]:
+        deployed = deploy(select(train, FOLDS, SEED, ["tfidf"], cache=cache, objective=objective), train, FOLDS, SEED, cache)
+        return f"auto: {deployed.pick}", lambda test: pick_outcomes(deployed, test)[1:]
+    return choose
+
+
 def choice_rows(train: RoutingData, test: RoutingData, choosers: dict[str, Chooser]) -> list[dict]:
     """One row per chooser: chosen on `train`, scored on `test` (accuracy %, USD/query, % of the reference's cost)."""
     reference = int(np.argmax(train.labels.mean(axis=0)))
@@ -109,7 +121,10 @@ def main() -> None:
         choosers[f"agreement cascade, within {100 * tolerance:g} pt on train"] = cascade_chooser(tolerance)
         for name in args.routers:
             choosers[f"{name} + lam, within {100 * tolerance:g} pt on train"] = router_chooser(name, tolerance, cache)
+    for tolerance in TOLERANCES + AUTO_ONLY:
+        choosers[f"auto --within {100 * tolerance:g}"] = auto_chooser(Objective(within=tolerance), cache)
     rows = choice_rows(train, test, choosers)
+    curves_auto = [(r["usd"], r["accuracy"]) for r in rows if r["method"].startswith("auto")]
     singles = [(float(c), 100 * float(a)) for c, a in zip(test.model_cost, test.labels.mean(axis=0))]
     curves = {name: frontier(test, cache.fitted(name, {}, train).predict_proba(list(test.queries))) for name in args.routers}
     cheapest = test.cost.copy()
@@ -117,7 +132,7 @@ def main() -> None:
     solver = np.where(np.isfinite(cheapest).any(axis=1), np.argmin(cheapest, axis=1), np.argmin(test.cost, axis=1))
     oracle = (test.cost[np.arange(test.n_queries), solver].mean(), 100 * test.labels[np.arange(test.n_queries), solver].mean())
     reference = test.models[int(np.argmax(train.labels.mean(axis=0)))]
-    write_report(rows, singles, curves, oracle, test, reference)
+    write_report(rows, singles, {**curves, "auto (--within 0, 0.5, 1, 2, 5)": curves_auto}, oracle, test, reference)
     plot(rows, singles, curves, oracle, test, reference)
 
 
@@ -138,7 +153,7 @@ def write_report(rows, singles, curves, oracle, test: RoutingData, reference: st
     best = min(good, key=lambda r: r["cost_pct"]) if good else None
     lines += ["", "## Frontiers on test (AIQ: accuracy averaged over the cost range of the convex hull, %)", "",
               "| curve | AIQ |", "|---|---|", f"| zero router (hull of the single models) | {aiq(singles):.2f} |"]
-    lines += [f"| {name} (lam sweep) | {aiq(points):.2f} |" for name, points in curves.items()]
+    lines += [f"| {name}{'' if name.startswith('auto') else ' (lam sweep)'} | {aiq(points):.2f} |" for name, points in curves.items()]
     lines += ["", f"Oracle-cheapest (labels of test, a ceiling): {oracle[1]:.2f}% at ${oracle[0]:.6f}/query "
               f"({100 * oracle[0] / test.model_cost[j]:.1f}% of the reference's cost).", "",
               "## The number of interest", "",

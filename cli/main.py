@@ -119,6 +119,11 @@ def takes_spec(command):
               "With costs and training queries, one is also chosen on the training queries.")
 @click.option("--agree-share", type=FRACTION,
               help="Share 0-1 of a stage's members that must give the same answer (default: chosen on the training queries, else 1).")
+@click.option("--within", "auto_within", type=NON_NEGATIVE, metavar="POINTS",
+              help="auto's objective: the cheapest choice whose accuracy is within POINTS of the best single model's "
+              "(inner CV on the training queries; needs every model's cost). Default objective: accuracy.")
+@click.option("--max-cost", "auto_max_cost", type=NON_NEGATIVE, metavar="USD",
+              help="auto's objective: the most accurate choice whose mean cost per training query is at most USD.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="auto", show_default=True,
               help="auto: train -> test when there are training queries, else k-fold; test-kfold: k-fold inside the test queries.")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")

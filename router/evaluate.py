@@ -29,7 +29,7 @@ from router.metrics import expected_calibration_error, paired_test, proportions_
 from router.policies import make_policy, policies_to_run
 from router.routers import ROUTERS, Router, make_router
 from router.rows import CASCADE, MODEL, ROUTER, UPPER_BOUND, Row, make_row  # noqa: F401  (Row: callers' name for it)
-from router.select import ACCURACY, AUTO, Objective, Selection, deploy, select
+from router.select import ACCURACY, AUTO, CASCADE as CASCADE_PICK, DeployedPick, Objective, Selection, deploy, select
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
@@ -381,19 +381,32 @@ def cross_fit_choices(name: str, params: dict, plan: Plan, policies: list[str], 
     return scores, choices
 
 
+def pick_outcomes(deployed: DeployedPick, data: RoutingData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(model per query, correct 0/1, USD per query; NaN unknown) of auto's deployed pick on `data`. A cascade
+    pick decides by its members' answers, replayed from `data`'s own; its model is the (first) member whose
+    answer was taken and its cost that of every member run."""
+    rows = np.arange(data.n_queries)
+    if deployed.kind == CASCADE_PICK:
+        cascade = agreement_cascade(data, tuple(map(tuple, deployed.stages)), deployed.share)
+        correct, cost, stage = agreement_choices(data, cascade)
+        return np.array([cascade.stages[k][0] for k in stage], dtype=int), correct, cost
+    choices = np.argmax(deployed.predict_proba(list(data.queries), list(data.datasets)), axis=1)
+    return choices, data.labels[rows, choices], data.cost[rows, choices]
+
+
 def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndarray]], folds_seed: tuple[int, int],
                   features: list[str] | None, cache: FitCache, objective: Objective) -> None:
     """The `router:auto` row, first in the table: per fit, the pick chosen on its training queries alone."""
     test, (folds, seed) = evaluation.data, folds_seed
     choices = np.zeros(test.n_queries, dtype=int)
+    correct, cost = np.zeros(test.n_queries), np.zeros(test.n_queries)
     for fit_data, held_out in tqdm(parts, desc="router auto", disable=len(parts) < 2, leave=False):
         selection = select(fit_data, folds, seed, cache=cache, objective=objective,  # fewer candidates when large (router.limits)
                            **auto_arguments(fit_data.n_queries, len(held_out), test.n_models, features, folds))
-        deployed = deploy(selection, fit_data, folds, seed, cache)
-        choices[held_out] = np.argmax(deployed.predict_proba([test.queries[i] for i in held_out],
-                                                             [test.datasets[i] for i in held_out]), axis=1)
+        choices[held_out], correct[held_out], cost[held_out] = pick_outcomes(deploy(selection, fit_data, folds, seed, cache),
+                                                                             test.take(held_out))
         evaluation.selections.append(selection)
-    row = choice_row(ROUTER, test, choices, router=AUTO)
+    row = make_row(ROUTER, correct, _mean_latency(test, choices), _share(test, choices), cost=_known_mean(cost), router=AUTO)
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
     evaluation.routed.append(Routed(AUTO, "pick", np.eye(test.n_models)[choices], choices))
     if len(parts) == 1:

@@ -99,7 +99,7 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
             router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
             keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
             cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
-            agree_cascades=list(spec.agree_cascades), agree_share=spec.agree_share,
+            agree_cascades=list(spec.agree_cascades), agree_share=spec.agree_share, auto_objective=spec.auto_objective(),
             auto_features=[spec.hyper["features"]] if spec.hyper.get("features") else None, policies_named=spec.policies_named)
     routed = []
     if routed_folder is not None:

@@ -36,16 +36,18 @@ from router.policies import POLICIES, Policy, make_policy
 from router.routers.base import ROUTERS, Router, store_hyper_parameters
 
 AUTO = "auto"
-SINGLE, PER_DATASET, MODEL, ROUTED = "single", "per-dataset", "model", "router"
-SIMPLICITY = {SINGLE: 0, MODEL: 0, PER_DATASET: 1, ROUTED: 2}  # ties go to the simpler kind
+SINGLE, PER_DATASET, MODEL, ROUTED, CASCADE = "single", "per-dataset", "model", "router", "cascade"
+SIMPLICITY = {SINGLE: 0, MODEL: 0, PER_DATASET: 1, ROUTED: 2, CASCADE: 2}  # ties go to the simpler kind
 LAMBDAS = 12  # cost weights tried per router when auto's objective involves cost
 
 
 @dataclass(frozen=True)
 class Objective:
     """What auto optimises. Default: accuracy. `within` (fraction 0-1): the cheapest candidate whose inner-CV
-    accuracy is within `within` of the best single model's, and whose simultaneous lower bound loses at most
-    1.5 x `within`. `max_cost` (USD per query): the most accurate candidate whose inner-CV mean cost fits."""
+    accuracy is within `within` of the best single model's, kept only when the rule itself, cross-validated
+    (each inner fold scored by the pick made on the others), stays within `within` of the best single model
+    too; else the best single model. `max_cost` (USD per query): the most accurate candidate whose inner-CV
+    mean cost fits, judged against the most accurate affordable single model by the accuracy rule."""
 
     within: float | None = None
     max_cost: float | None = None
@@ -74,6 +76,8 @@ class Candidate:
             return f"{self.router}[{self.features}]:" + (self.policy if self.lam is None else f"cost@{self.lam:.3g}")
         if self.kind == MODEL:
             return f"model {self.router}"
+        if self.kind == CASCADE:
+            return "agreement cascade" + (f" {self.router}" if self.router else "")
         return "best single model" if self.kind == SINGLE else "best single model per dataset"
 
 
@@ -165,6 +169,7 @@ class Selection:
     expected: Estimate | None = None
     required_gain: float = float("nan")
     warnings: tuple[LabelWarning, ...] = ()
+    objective: Objective = ACCURACY
 
     def expected_for(self, test_datasets: list[str] | tuple[str, ...] | None = None) -> Estimate | None:
         """The expected accuracy for a test stream with these datasets (their mix, never their labels)."""
@@ -185,10 +190,15 @@ class Selection:
             cost = "" if estimate.cost is None else f", expected cost {estimate.cost:.3g} USD/query"
             expected = (f"expected accuracy{where} {100 * estimate.accuracy:.2f}% "
                         f"(95% interval {100 * low:.1f}-{100 * high:.1f}; the whole selection cross-validated{cost}); ")
+        if self.objective.within is not None:
+            rule = (f"the cheapest within {100 * self.objective.within:g} points of the best single model in inner CV, "
+                    "kept only when that rule, cross-validated, stays within it too")
+        else:
+            rule = ("a candidate is deployed over the best single model" + (" affordable" if self.objective.max_cost else "")
+                    + f" only when its gain clears a bound corrected for the choice, here about {100 * self.required_gain:.1f} points")
         return (f"auto picked {self.pick.candidate.name}: {expected}winner's inner-CV accuracy "
                 f"{100 * self.pick.accuracy:.2f}% ({self.folds}-fold on {self.n_queries} training queries, "
-                f"{len(self.ranked)} candidates{runner}; a candidate is deployed over the best single model only "
-                f"when its gain clears a bound corrected for the choice, here about {100 * self.required_gain:.1f} points)")
+                f"{len(self.ranked)} candidates{runner}; {rule})")
 
     def to_json(self, test_datasets: list[str] | tuple[str, ...] | None = None) -> dict:
         describe = lambda s: {"candidate": s.candidate.name, "kind": s.candidate.kind, "router": s.candidate.router,  # noqa: E731
@@ -282,6 +292,7 @@ def candidates_scored(train: RoutingData, routers: list[str], features: list[str
     cost = known_cost(train) if objective.cost_aware else None
     if cost is not None:
         scored += [_scored(Candidate(MODEL, model), train, np.full(train.n_queries, j)) for j, model in enumerate(train.models)]
+        scored += _cascade_scored(train, parts, objective)
     for kind in features:
         for name in routers:
             oof = cache.out_of_fold(name, {"features": kind}, train, len(parts), seed)
@@ -293,6 +304,32 @@ def candidates_scored(train: RoutingData, routers: list[str], features: list[str
                 scored += [_scored(Candidate(ROUTED, name, kind, "argmax", float(lam)), train,
                                    np.argmax(oof - lam * model_cost, axis=1)) for lam in cost_lambdas(model_cost)]
     return scored
+
+
+def choose_cascade(train: RoutingData, objective: Objective):
+    """The agreement cascade (router.cascade) `objective` asks for, chosen on `train` alone: the cheapest within
+    `within` of the best single model, or the most accurate within `max_cost`; None when there is none (no
+    answers to compare, code, too few cheaper models, nothing affordable)."""
+    from router.cascade import choose_agreement_cascade
+
+    try:
+        return choose_agreement_cascade(train, tolerance=objective.within, budget=objective.max_cost).cascade
+    except RoutingInputError:
+        return None
+
+
+def _cascade_scored(train: RoutingData, parts, objective: Objective) -> list[Scored]:
+    """The agreement cascade chosen on the other folds, per fold: correctness and USD of every member run
+    (empty when some fold has no cascade to choose)."""
+    from router.cascade import agreement_choices
+
+    correct, cost = np.zeros(train.n_queries), np.zeros(train.n_queries)
+    for fit, held in parts:
+        cascade = choose_cascade(train.take(fit), objective)
+        if cascade is None:
+            return []
+        correct[held], cost[held], _ = agreement_choices(train.take(held), cascade)
+    return [Scored(Candidate(CASCADE), correct, cost)]
 
 
 def one_se_pick(scored: list[Scored], rows: np.ndarray | None = None, z: float = 1.0) -> Scored:
@@ -309,9 +346,6 @@ def one_se_pick(scored: list[Scored], rows: np.ndarray | None = None, z: float =
         return accuracy[id(best)] - accuracy[id(other)] <= z * se + 1e-12
 
     return min((s for s in scored if close_enough(s)), key=lambda s: (SIMPLICITY[s.candidate.kind], -accuracy[id(s)]))
-
-
-WORST_LOSS = 1.5  # x `within`: how much a cost-saving pick's simultaneous lower bound may lose
 
 
 def _cost_pool(scored: list[Scored], rows: np.ndarray, objective: Objective) -> tuple[list[Scored], Scored]:
@@ -341,9 +375,10 @@ def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
             objective: Objective = ACCURACY) -> tuple[Scored, Bounds | None]:
     """auto's rule on `rows` of the candidates' correctness (all when None). Each candidate's paired gain over
     the reference (the best single model; see `_cost_pool` for a budget) gets a simultaneous lower bound
-    (`router.multiplicity`). Accuracy: the candidate with the highest bound when it is above 0, else the
-    reference. `within`: the cheapest of the reference and the candidates whose gain is >= -within and whose
-    bound is >= -1.5 x within. Returns the pick and the bounds (None when there is nothing to contest)."""
+    (`router.multiplicity`). Accuracy (and a budget): the candidate with the highest bound when it is above 0,
+    else the reference. `within`: the cheapest of the reference and the candidates whose gain is >= -within
+    (`choose` cross-validates that rule as its correction). Returns the pick and the bounds (None when there is
+    nothing to contest)."""
     rows = np.arange(len(scored[0].correct)) if rows is None else rows
     pool, reference = _cost_pool(scored, rows, objective)
     others = [s for s in pool if s is not reference]
@@ -354,8 +389,7 @@ def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
     if objective.within is None:
         best = min(range(len(others)), key=lambda i: (-lower[i], SIMPLICITY[others[i].candidate.kind]))
         return (others[best] if lower[best] > 1e-12 else reference), bounds
-    allowed = [others[i] for i in range(len(others))
-               if bounds.gain[i] >= -objective.within - 1e-12 and lower[i] >= -WORST_LOSS * objective.within - 1e-12]
+    allowed = [others[i] for i in range(len(others)) if bounds.gain[i] >= -objective.within - 1e-12]
     return min([reference, *allowed], key=lambda s: (s.cost[rows].mean(), -s.correct[rows].mean())), bounds
 
 
@@ -369,12 +403,24 @@ def selection_estimate(scored: list[Scored], parts, seed: int = 0, objective: Ob
     folds (`parts`: the inner folds the candidates were scored on). Unlike the winner's inner-CV accuracy, no
     query helps choose the candidate it scores. The cost is that of the same picks (None when unknown); with
     each query's dataset, the estimate per dataset too (`Estimate.for_mix` reweights it to a test stream)."""
+    correct, cost = _cross_validated(scored, parts, seed, objective)
+    return _estimate(correct, cost, datasets)
+
+
+def _cross_validated(scored: list[Scored], parts, seed: int, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, the correctness and cost of the pick `contest` makes without its fold."""
     n = len(scored[0].correct)
     correct, cost = np.zeros(n), np.zeros(n)
     for fit, held in parts:
         pick = contest(scored, fit, seed, objective)[0]
         correct[held] = pick.correct[held]
         cost[held] = np.nan if pick.cost is None else pick.cost[held]
+    return correct, cost
+
+
+def _estimate(correct: np.ndarray, cost: np.ndarray | None, datasets: tuple[str, ...] | None) -> Estimate:
+    n = len(correct)
+    cost = np.full(n, np.nan) if cost is None else cost
     names = np.asarray(datasets if datasets is not None else [""] * n)
     per_dataset = tuple((str(d), *_mean_and_se(correct[names == d]), int((names == d).sum())) for d in np.unique(names))
     return Estimate(*_mean_and_se(correct), n, None if np.isnan(cost).any() else float(cost.mean()), per_dataset)
@@ -412,12 +458,16 @@ def choose(scored: list[Scored], folds: int, parts=None, seed: int = 0, train: R
     when the inner folds `parts` are given) and the warnings `label_warnings` finds in `train`."""
     ranked = sorted(scored, key=lambda s: (-s.accuracy, SIMPLICITY[s.candidate.kind]))
     pick, bounds = contest(ranked, seed=seed, objective=objective)
+    datasets = train.datasets if train is not None else None
+    expected = None if parts is None else selection_estimate(ranked, parts, seed, objective, datasets)
+    single = next(s for s in ranked if s.candidate.kind == SINGLE)
+    if objective.within is not None and expected is not None and expected.accuracy < single.accuracy - objective.within:
+        pick, expected = single, _estimate(single.correct, single.cost, datasets)  # the rule loses more out of fold
     runner_up = next((s for s in ranked if s is not pick), None)
-    expected = None if parts is None else selection_estimate(ranked, parts, seed, objective,
-                                                             train.datasets if train is not None else None)
-    warnings = label_warnings(train, bounds) if train is not None else ()
+    warnings = label_warnings(train, bounds if objective.within is None else None) if train is not None else ()
     required = bounds.required_gain if bounds is not None else float("nan")
-    return Selection(pick, runner_up, tuple(ranked), folds, len(ranked[0].correct), expected, required, warnings)
+    return Selection(pick, runner_up, tuple(ranked), folds, len(ranked[0].correct), expected, required, warnings,
+                     objective)
 
 
 def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str] | None = None,
@@ -472,7 +522,7 @@ class DeployedPick(Router):
     def __init__(self, pick: str = "", kind: str = SINGLE, router: str | None = None, features: str | None = None,
                  policy: str | None = None, seed: int = 0, datasets: list[str] | None = None, lam: float | None = None,
                  expected_accuracy: float | None = None, expected_se: float | None = None,
-                 expected_cost: float | None = None):
+                 expected_cost: float | None = None, stages: list[list[str]] | None = None, share: float | None = None):
         store_hyper_parameters(self, locals())  # datasets: per dataset, the training datasets (rows of rates_)
 
     def _fit(self, queries, labels):
@@ -499,6 +549,10 @@ class DeployedPick(Router):
         return scores
 
     def _predict(self, queries):
+        if self.kind == CASCADE:
+            raise RoutingInputError(f"auto's pick is the agreement cascade {self.pick}: it needs its members' answers "
+                                    "to decide, which a query's text alone does not give; routing-eval replays it on "
+                                    "logs or tables with answers")
         if self.router_ is None:
             if self.dataset_classifier_ is None:
                 return np.tile(self.rates_[0], (len(queries), 1))
@@ -518,6 +572,8 @@ class DeployedPick(Router):
             return {**prefixed("router", self.router_._state()),
                     **prefixed("policy", self.policy_._state() if self.policy_ is not None else {}),
                     **({"model_cost": self.model_cost_} if self.lam is not None else {})}
+        if self.kind == CASCADE:
+            return {}
         arrays = {"rates": self.rates_}
         if self.dataset_classifier_ is not None:
             arrays.update(prefixed("datasets", logistic_arrays(self.dataset_classifier_)))
@@ -539,6 +595,8 @@ class DeployedPick(Router):
                 self.policy_ = make_policy(self.policy, seed=self.seed)
                 self.policy_._restore(unprefixed("policy", arrays))
             return
+        if self.kind == CASCADE:
+            return
         self.rates_ = arrays["rates"]
         if self.kind == PER_DATASET:
             self.dataset_classifier_ = logistic_from_arrays(unprefixed("datasets", arrays), _dataset_classifier)
@@ -553,7 +611,12 @@ def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cach
                             *((expected.accuracy, expected.se, expected.cost) if expected is not None else (None, None, None)))
     deployed.n_models_ = train.n_models
     deployed.router_, deployed.policy_, deployed.dataset_classifier_ = None, None, None
-    if candidate.kind == SINGLE:
+    if candidate.kind == CASCADE:
+        cascade = choose_cascade(train, selection.objective)
+        deployed.stages = [[train.models[j] for j in stage] for stage in cascade.stages]
+        deployed.share = float(cascade.share)
+        deployed.pick = f"{cascade.name(train)}@{cascade.share:.3g}"
+    elif candidate.kind == SINGLE:
         deployed.rates_ = train.labels.mean(axis=0)[None, :]
     elif candidate.kind == MODEL:
         deployed.rates_ = np.eye(train.n_models)[[train.models.index(candidate.router)]]

@@ -11,10 +11,11 @@ import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from router.errors import RoutingInputError
 from router.logs import ReadOptions
 from router.policies import POLICIES
 from router.routers import ROUTERS
-from router.select import AUTO
+from router.select import AUTO, Objective
 
 AUTO_PARAMS = ("features",)  # auto chooses among feature sets; a given one is its only candidate
 HYPER_PARAMETERS = ("features", "encoder", "epochs", "lr", "batch_size", "max_length")  # as routers' __init__ names them
@@ -60,6 +61,8 @@ class EvalSpec:
     cascades: tuple[tuple[str, ...], ...] = ()  # chains of pool model names, cheapest first
     cascade_threshold: float | None = None  # agreement 0-1
     agree_cascades: tuple[tuple[tuple[str, ...], ...], ...] = ()  # agreement cascades: stages of model names
+    auto_within: float | None = None  # auto: cheapest within this many points (0-100) of the best single model
+    auto_max_cost: float | None = None  # auto: most accurate within this mean USD per query
     agree_share: float | None = None  # share 0-1 of a stage that must agree; None: chosen on training queries
     price_file: Path | None = None  # USD per 1M input/output tokens per model (router.cost.read_prices)
     load_dirs: tuple[Path, ...] = ()  # saved routers to score
@@ -68,6 +71,13 @@ class EvalSpec:
     plot_path: Path | None = None  # new .png
     as_json: bool = False
     scheduler: str | None = None  # Dask scheduler address: folds and auto's candidates run on that cluster
+
+    def auto_objective(self) -> Objective:
+        """auto's objective: accuracy, or cost-aware when `auto_within` (points) or `auto_max_cost` (USD) is set."""
+        if self.auto_within is not None and self.auto_max_cost is not None:
+            raise RoutingInputError("auto takes one cost objective: within (points of the best single model) or "
+                                    "max_cost (USD per query), not both")
+        return Objective(within=None if self.auto_within is None else self.auto_within / 100, max_cost=self.auto_max_cost)
 
     def trained_routers(self) -> list[str]:
         """The routers to train: none when only saved routers are scored and none were named."""
