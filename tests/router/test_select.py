@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from router.data import RoutingData
+from router.data import RoutingData, RoutingInputError
 from router.evaluate import evaluate
 from router.routers import load_router, save_router
 from router.select import PER_DATASET, ROUTED, SINGLE, deploy, light_routers, select
@@ -251,3 +251,34 @@ def test_max_cost_picks_the_most_accurate_affordable_candidate_and_refuses_an_im
     unpriced = [dataclasses.replace(s, cost=None) for s in scored]
     with pytest.raises(RoutingInputError, match="needs every model's cost"):
         choose(unpriced, 5, objective=Objective(within=0.01))
+
+
+def priced_pool(n: int, seed: int) -> RoutingData:
+    """Two cheap models (0.1 USD; right 80% of the time, wrong answers scattered) and a dear one (1 USD, right 95%):
+    when both cheap ones give the same answer it is almost always right."""
+    rng = np.random.default_rng(seed)
+    right = rng.random((n, 3)) < [0.8, 0.8, 0.95]
+    answers = np.where(right, "42", rng.integers(0, 1000, (n, 3)).astype(str)).astype(object)
+    return RoutingData(
+        query_ids=tuple(f"q{i}" for i in range(n)), queries=tuple(f"question {i} " + " ".join(rng.choice(WORDS, 5)) for i in range(n)),
+        datasets=("toy",) * n, splits=tuple(np.where(rng.random(n) < 0.5, "test", "train")), models=("a", "b", "c"),
+        labels=right.astype(float), solve_rates=right.astype(float), answers=answers,
+        latency=np.full((n, 3), np.nan), latency_source=("unknown",) * 3,
+        cost=np.tile([0.1, 0.1, 1.0], (n, 1)), cost_source=("table",) * 3)
+
+
+def test_within_deploys_the_agreement_cascade_and_the_row_counts_every_member_run(tmp_path):
+    from router.select import CASCADE, Objective
+
+    data = priced_pool(1200, 0)
+    evaluation = evaluate(data, ["auto"], ["argmax"], auto_features=["tfidf"], auto_objective=Objective(within=0.02))
+    selection, row = evaluation.selections[0], evaluation.rows[0]
+    assert selection.pick.candidate.kind == CASCADE and row.method == "router:auto"
+    assert row.accuracy > 0.93 and 0.45 < row.cost < 0.7  # both cheap members always run (0.2); c on the 36% disagreements
+    assert selection.expected.cost == pytest.approx(row.cost, abs=0.05)
+    deployed = deploy(selection, data.split("train"), folds=5, seed=0)
+    assert deployed.stages == [["a", "b"], ["c"]]
+    with pytest.raises(RoutingInputError, match="agreement cascade a\\+b>c"):  # text alone cannot serve it: one line
+        load_router(save_router(deployed, tmp_path / "auto", data.models))
+    plain = evaluate(data, ["auto"], ["argmax"], auto_features=["tfidf"])
+    assert plain.selections[0].pick.candidate.kind == SINGLE  # accuracy alone: nothing beats c
