@@ -115,7 +115,7 @@ def takes_spec(command):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), metavar="FILE.png",
-              help="Also draw accuracy vs latency of every row (with the Pareto frontier) and each router's share of queries per model (needs matplotlib: the 'plot' extra).")
+              help="Also draw accuracy vs latency of every row (with the Pareto frontier) and each router's share of queries per model, as FILE-<time>.png (needs matplotlib: the 'plot' extra).")
 @click.option("--save", "save_dir", type=click.Path(path_type=Path), help="Save each trained router (fit on the training queries) under this new folder.")
 @click.option("--load", "load_dirs", multiple=True, type=click.Path(path_type=Path), help="Also score a router saved with --save (repeatable).")
 @click.option("--features", help=f"Text features for light routers: {', '.join(feature_names())} (default: {router_default('features')}).")

@@ -61,10 +61,12 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
         check_new_folder(spec.save_dir)  # before training, not after
     routed_folder, stamp = outputs.stamped_folder(spec.output_path, "routed") if spec.output_path is not None else (None, None)
     save_folder = outputs.folder(spec.save_dir) if spec.save_dir is not None else None  # reserved before training
+    plot_staged, plot = None, None
     if spec.plot_path is not None:
         from router.plots import check_plot_path  # matplotlib only when asked for
 
         check_plot_path(spec.plot_path)
+        plot_staged, plot = outputs.stamped_file(spec.plot_path)  # plot-<time>.png, published with the rest
     evaluation = evaluate(
         data, spec.trained_routers(), list(spec.policies), seed=spec.seed, folds=spec.folds,
         router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
@@ -76,11 +78,10 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
         names = write_routed_models(routed_folder, evaluation.data, evaluation.routed, stamp)
         routed = [spec.output_path / f"routed-{stamp}" / name for name in names]
     saved = save_routers(evaluation.fitted, save_folder, spec.save_dir, data.models) if save_folder is not None else []
-    plot = None
-    if spec.plot_path is not None:
+    if plot_staged is not None:
         from router.plots import plot_evaluation
 
-        plot = plot_evaluation(evaluation, spec.plot_path)
+        plot_evaluation(evaluation, plot_staged)
     return Experiment(data, evaluation, spec.unused_params(), saved, routed, plot)
 
 

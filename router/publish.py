@@ -103,7 +103,7 @@ class Outputs:
 
     `folder(target)` reserves `target` (which must not exist) and returns the temporary folder
     to write its files into; `stamped_folder(parent, prefix)` does the same for a new
-    `parent/prefix-<timestamp>` and also returns the timestamp. Leaving the block normally
+    `parent/prefix-<timestamp>` and also returns the timestamp; `file` and `stamped_file` stage one file. Leaving the block normally
     publishes every folder; an exception (or SIGINT/SIGTERM, raised as `Interrupted`) removes them.
     """
 
@@ -114,11 +114,17 @@ class Outputs:
         self._made: list[Path] = []  # parent folders this run created, deepest first
 
     def folder(self, target: Path | str) -> Path:
-        target = Path(target)
+        return self._stage(Path(target), Path.mkdir)
+
+    def file(self, target: Path | str) -> Path:
+        """The temporary path to write the new file `target` at (one file, published like a folder)."""
+        return self._stage(Path(target), Path.touch)
+
+    def _stage(self, target: Path, make) -> Path:
         lock = self._reserve(target)
         temp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
-            temp.mkdir()
+            make(temp, exist_ok=False)
         except BaseException:
             lock.unlink(missing_ok=True)
             raise
@@ -127,11 +133,21 @@ class Outputs:
 
     def stamped_folder(self, parent: Path | str, prefix: str) -> tuple[Path, str]:
         """(temporary folder, timestamp) for the new target `parent/prefix-<timestamp>`; a taken name gets a new stamp."""
+        return self._stamped(Path(parent), prefix, "", self.folder)
+
+    def stamped_file(self, path: Path | str) -> tuple[Path, Path]:
+        """(temporary file, target) for the new file `<stem>-<timestamp><suffix>` beside `path` (e.g. plot-<time>.png):
+        two runs given the same name never overwrite each other."""
+        path = Path(path)
+        temp, stamp = self._stamped(path.parent, path.stem, path.suffix, self.file)
+        return temp, path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+
+    def _stamped(self, parent: Path, prefix: str, suffix: str, stage) -> tuple[Path, str]:
         for _ in range(100):
             stamp = timestamp()
             with contextlib.suppress(TargetTaken):
-                return self.folder(Path(parent) / f"{prefix}-{stamp}"), stamp
-        raise RoutingInputError(f"{Path(parent) / f'{prefix}-{stamp}'}: already exists; earlier results are never "
+                return stage(parent / f"{prefix}-{stamp}{suffix}"), stamp
+        raise RoutingInputError(f"{parent / f'{prefix}-{stamp}{suffix}'}: already exists; earlier results are never "
                                 "overwritten, and the clock gave no new timestamp in 100 tries: run again")
 
     def _reserve(self, target: Path) -> Path:
@@ -198,7 +214,7 @@ class Outputs:
 
     def _publish(self) -> None:
         for temp, _, _ in self._staged:
-            for path in sorted(temp.rglob("*"), reverse=True):  # files before the folders holding them
+            for path in sorted(temp.rglob("*") if temp.is_dir() else [], reverse=True):  # files before their folders
                 _fsync(path)
             _fsync(temp)
         blocked = {signal.SIGINT, signal.SIGTERM}
@@ -226,7 +242,10 @@ class Outputs:
     def _discard(self) -> None:
         published = self._staged and not any(temp.exists() for temp, _, _ in self._staged)
         for temp, _, lock in self._staged:
-            shutil.rmtree(temp, ignore_errors=True)
+            if temp.is_dir() and not temp.is_symlink():
+                shutil.rmtree(temp, ignore_errors=True)
+            else:
+                temp.unlink(missing_ok=True)
             lock.unlink(missing_ok=True)
         if not published:
             for folder in self._made:

@@ -324,10 +324,12 @@ def test_mlc_offline_default_encoder_one_line_then_minilm_trains(simulated_gsm8k
 
 def test_plot_writes_a_png_with_the_frontier_and_shares(simulated_gsm8k, routing_eval, tmp_path):
     pyplot = pytest.importorskip("matplotlib.pyplot", reason="matplotlib (the 'plot' extra) is not installed")
-    path = tmp_path / "routing.png"
+    asked = tmp_path / "routing.png"
     done = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--policy", "argmax", "--policy", "random",
-                        "--cascade", "gemma-7b-it,gemma-7b", "--plot", path)
+                        "--cascade", "gemma-7b-it,gemma-7b", "--plot", asked)
     assert done.returncode == 0, done.stderr
+    (path,) = tmp_path.glob("routing-*.png")  # timestamped, like every other output; nothing else left beside it
+    assert sorted(p.name for p in tmp_path.iterdir() if "routing" in p.name) == [path.name]
     assert f"wrote plot {path}" in done.stderr.splitlines()
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pixels = pyplot.imread(path)[..., :3]
@@ -337,8 +339,10 @@ def test_plot_writes_a_png_with_the_frontier_and_shares(simulated_gsm8k, routing
     coloured = (pixels.max(axis=2) - pixels.min(axis=2) > 0.3).mean()  # markers and share bars, not only text
     assert coloured > 0.01
 
-    again = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--plot", path)
-    assert again.returncode == 2 and "already exists" in again.stderr  # never overwritten, refused before training
+    first = path.read_bytes()
+    again = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--plot", asked)
+    assert again.returncode == 0, again.stderr  # the same --plot again: a second figure, the first untouched
+    assert len(list(tmp_path.glob("routing-*.png"))) == 2 and path.read_bytes() == first
     wrong = routing_eval("--logs", simulated_gsm8k, "--router", "knn", "--plot", tmp_path / "routing.svg")
     assert wrong.returncode == 2 and "give a file name ending in .png" in wrong.stderr
 
@@ -348,4 +352,5 @@ def test_plot_of_a_score_table_without_latency(shared_data, routing_eval, tmp_pa
     table = shared_data / "routing" / "routerdc-7llm" / "gsm8k_test.json"
     done = routing_eval("--scores", table, "--router", "knn", "--policy", "argmax", "--plot", tmp_path / "t.png")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    (path,) = tmp_path.glob("t-*.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
