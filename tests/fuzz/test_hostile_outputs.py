@@ -416,9 +416,14 @@ def test_leftovers_of_a_killed_run_are_reported_and_never_reused(kill_setup, tmp
 
 
 def test_a_target_reserved_by_a_live_run_is_refused(logs, fails, tmp_path):
-    saved = tmp_path / "sv"
-    (tmp_path / ".sv.lock").write_text(str(os.getpid()))  # this process is alive: as another run writing sv
-    fails("--logs", logs, *FAST, "--save", saved, expect=(f"{saved}: being written by another run (pid {os.getpid()})",))
+    import fcntl
+
+    saved, lock = tmp_path / "sv", tmp_path / ".sv.lock"
+    lock.write_text(str(os.getpid()))  # this process is alive and holds the lock: as another run writing sv
+    with open(lock) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        fails("--logs", logs, *FAST, "--save", saved,
+              expect=(f"{saved}: being written by another run (pid {os.getpid()}, lock file {lock})",))
 
 
 def test_two_runs_with_one_timestamp_never_share_a_folder(logs, run, tmp_path, monkeypatch):
