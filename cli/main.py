@@ -7,7 +7,6 @@ fix are one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import signal
 import sys
@@ -24,7 +23,8 @@ from router.logs import ReadOptions, read_queries
 from router.policies import POLICIES, make_policy
 from router.publish import Outputs
 from router.routers import ROUTERS, load_router
-from router.report import dataset_table, render, unused_lines, written_lines
+from router.errors import finite_scores
+from router.report import dataset_table, render, strict_json, unused_lines, written_lines
 from router.spec import EvalSpec
 
 from cli.names import RegistryChoice, feature_names, names_epilog, router_default
@@ -191,11 +191,11 @@ def predict_command(load_dir, queries, queries_file, dataset, policy, seed, as_j
     if empty:
         raise click.BadParameter(f"query {empty[0]} of {len(texts)} is empty: a router has nothing to route on; "
                                  "give the query's text", param_hint="--query/--queries")
-    scores = router.predict_proba(texts, datasets)
+    scores = finite_scores(router.predict_proba(texts, datasets), str(load_dir))
     chosen = make_policy(policy, seed=seed).choose(scores)
     for text, j, row in zip(texts, chosen, scores):
         if as_json:
-            click.echo(json.dumps({"query": text, "model": models[j], "scores": dict(zip(models, map(float, row)))}))
+            click.echo(strict_json({"query": text, "model": models[j], "scores": dict(zip(models, map(float, row)))}))
         else:
             click.echo(f"{models[j]}\t{text}")
 

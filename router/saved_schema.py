@@ -61,7 +61,7 @@ def _text(*choices: str, max_len: int = 300):
 # a rule per hyper-parameter name (every router's), so a hostile value is refused before any router is built
 PARAM_RULES = {
     "n_neighbors": _int(1, 1_000_000), "hidden": _int(1, 16_384), "dim": _int(1, 16_384), "svd_dims": _int(1, 4_096),
-    "epochs": _int(1, 100_000), "batch_size": _int(1, 65_536), "max_length": _int(1, 8_192),
+    "epochs": _int(1, 100_000), "batch_size": _int(1, 65_536), "max_length": _int(8, 8_192),
     "n_estimators": _int(1, 10_000), "min_samples_leaf": _int(1, 10_000_000), "patience": _int(0, 100_000),
     "seed": _int(0, 2**32 - 1), "n_jobs": lambda v: type(v) is int and (v == -1 or 1 <= v <= 1_024),
     "n_clusters": lambda v: v == "auto" or _int(1, 100_000)(v),
@@ -174,7 +174,7 @@ def check_encoder_spec(spec) -> str | None:
         return None
     if not (isinstance(spec, dict) and set(spec) == {"pooling", "max_length"} and spec["pooling"] in POOLINGS
             and PARAM_RULES["max_length"](spec["max_length"])):
-        return f"'encoder' must be null or {{pooling: {' or '.join(POOLINGS)}, max_length: a whole number 1-8192}}"
+        return f"'encoder' must be null or {{pooling: {' or '.join(POOLINGS)}, max_length: a whole number 8-8192}}"
     return None
 
 
