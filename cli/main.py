@@ -113,6 +113,8 @@ def takes_spec(command):
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--allow-overlap", is_flag=True, help="Score even when test queries are also training queries (same text, "
+              "case and spacing aside): a note instead of an error.")
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), metavar="FILE.png",
               help="Also draw accuracy vs latency of every row (with the Pareto frontier) and each router's share of queries per model, as FILE-<time>.png (needs matplotlib: the 'plot' extra).")

@@ -13,6 +13,7 @@ from router.data import RoutingData, RoutingInputError
 from router.evaluate import Evaluation, evaluate
 from router.limits import check_fits
 from router.load import load_routing_data
+from router.overlap import check_overlap
 from router.publish import Outputs
 from router.report import write_routed_models
 from router.routers import Router, check_new_folder, load_router, write_router
@@ -56,6 +57,7 @@ def load_routers(directories: tuple[Path, ...], models: tuple[str, ...]) -> dict
 def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
     """Evaluate as `spec` asks; the routed models, saved routers and plot are staged in `outputs`."""
     data = load_data(spec)
+    overlap = [] if spec.protocol == "test-kfold" else check_overlap(data, *_split_sources(spec), allow=spec.allow_overlap)
     check_fits(data.n_queries, data.n_models, len(spec.routers) + len(spec.load_dirs), spec.policies)  # not an OOM kill
     if spec.save_dir is not None:
         check_new_folder(spec.save_dir)  # before training, not after
@@ -82,7 +84,15 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
         from router.plots import plot_evaluation
 
         plot_evaluation(evaluation, plot_staged)
+    evaluation.notes.extend(overlap)
     return Experiment(data, evaluation, spec.unused_params(), saved, routed, plot)
+
+
+def _split_sources(spec: EvalSpec) -> tuple[str, str]:
+    """Where the training and the test queries were read from, as the user named them."""
+    if spec.test_scores:
+        return ", ".join(map(str, spec.scores)), ", ".join(map(str, spec.test_scores))
+    return f"{spec.logs}, *_train tasks", f"{spec.logs}, test tasks"
 
 
 def save_routers(fitted: dict[str, Router], staging: Path, target: Path, models: tuple[str, ...]) -> list[tuple[str, Path]]:

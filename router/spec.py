@@ -64,6 +64,7 @@ class EvalSpec:
     output_path: Path | None = None  # folder for the routed models in lm-eval's layout
     plot_path: Path | None = None  # new .png
     as_json: bool = False
+    allow_overlap: bool = False  # True: test queries that are also training queries get a note, not an error
 
     def trained_routers(self) -> list[str]:
         """The routers to train: none when only saved routers are scored and none were named."""
