@@ -55,16 +55,21 @@ def save_router(router: Router, directory: Path | str, models: tuple[str, ...]) 
     return directory
 
 
+def _saved_arrays(router: Router) -> dict[str, np.ndarray]:
+    """Every array the saved form of the fitted `router` holds, by npz member name."""
+    arrays = prefixed("router", router._state())
+    if hasattr(router, "featurizer_"):
+        arrays.update(prefixed("features", featurizer_state(router.featurizer_)[1]))
+    return arrays
+
+
 def write_router(router: Router, folder: Path, models: tuple[str, ...]) -> None:
     """The saved form, into the empty `folder`: arrays.npz (no pickles), encoder/ (safetensors) when the router
     has one, and router.json: format, router name, hyper-parameters, pool, features, sha256 of every file."""
     if not hasattr(router, "n_models_"):
         raise NotFittedError("only a fitted router can be saved")
-    arrays = prefixed("router", router._state())
-    features = None
-    if hasattr(router, "featurizer_"):
-        features, feature_arrays = featurizer_state(router.featurizer_)
-        arrays.update(prefixed("features", feature_arrays))
+    arrays = _saved_arrays(router)
+    features = featurizer_state(router.featurizer_)[0] if hasattr(router, "featurizer_") else None
     for key, value in arrays.items():
         if not isinstance(value, np.ndarray) or value.dtype.hasobject:
             raise TypeError(f"{type(router).__name__}._state()[{key!r}] is not a plain numpy array")
@@ -199,6 +204,10 @@ def _build(directory: Path, meta: dict) -> Router:
         probe = router.predict_proba(["a probe query"])  # arrays of a wrong shape fail here, not on a user's query
         if probe.shape != (1, router.n_models_) or not np.isfinite(probe).all():
             raise ValueError(f"scores of shape {probe.shape} for {router.n_models_} models, or not finite")
+        unused = sorted(arrays.keys() - _saved_arrays(router).keys())  # what this router would save again
+        if unused:
+            raise RoutingInputError(f"{directory / ARRAYS_FILE}: member {unused[0][:80]!r} is not part of a saved "
+                                    f"{meta['router']} router; not loaded: save the router again")
     except RoutingInputError:
         raise
     except Exception as error:  # a damaged file of the right hash: whatever fails, say which router and stop
