@@ -44,6 +44,9 @@ PICKLED_WEIGHTS = re.compile(r".*\.(bin|pt|pth|ckpt|pkl|pickle|h5|msgpack)$")
 SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 LAYER_NAME = re.compile(r"(?:^|\.)(?:layer|layers|block|h)\.(\d+)\.")
 LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer")  # the config key a model builds its encoder layers from
+# config sizes a model allocates by (widths, vocabulary, positions, heads): none exceeds its widest tensor dimension
+SIZE_KEY = re.compile(r".*(_size|^d_model|^d_ff|^d_kv|heads|^n_embd|^n_inner|positions|embeddings)$")
+MAX_CONFIG_INT = 1 << 20  # any other whole number of a config (distances, bucket counts, token ids)
 
 
 def _int(low: int, high: int):
@@ -336,9 +339,9 @@ def safetensors_tensors(path: Path) -> dict[str, dict]:
 def check_encoder_folder(folder: Path, max_length: int) -> None:
     """A saved encoder: safetensors weights, a config bounded by them, tokenizer files; RoutingInputError otherwise.
 
-    config.json: no remote code (auto_map); its layer count equals the layers in the weights; every other whole
-    number at most the largest tensor dimension (sizes, vocabulary, positions); `max_length` (tokens) within its
-    position embeddings.
+    config.json: no remote code (auto_map); its layer count equals the layers in the weights; its sizes (widths,
+    vocabulary, positions, heads) at most the largest tensor dimension, other whole numbers at most MAX_CONFIG_INT;
+    `max_length` (tokens) within its position embeddings.
     """
     def bad(path: Path, what: str) -> RoutingInputError:
         return RoutingInputError(f"{path}: {what}; not loaded: {SAVE_AGAIN}")
@@ -372,8 +375,10 @@ def check_encoder_folder(folder: Path, max_length: int) -> None:
             continue
         if key in LAYER_KEYS and value != len(layers):
             raise bad(config_path, f"{key} is {value} but model.safetensors holds {len(layers)} layers")
-        if key not in LAYER_KEYS and not -1 <= value <= max(widest, len(layers), 1):
+        if SIZE_KEY.match(key) and not -1 <= value <= max(widest, 1):
             raise bad(config_path, f"{key} is {value}, beyond every tensor of model.safetensors (widest {widest})")
+        if key not in LAYER_KEYS and not -1 <= value <= MAX_CONFIG_INT:
+            raise bad(config_path, f"{key} is {value}, over {MAX_CONFIG_INT}")
     positions = config.get("max_position_embeddings")
     if type(positions) is int and max_length > positions:
         raise bad(config_path.parent.parent / "router.json",
