@@ -7,7 +7,6 @@ fix are one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import signal
 import sys
@@ -24,7 +23,8 @@ from router.logs import ReadOptions, read_queries
 from router.policies import POLICIES, make_policy
 from router.publish import Outputs
 from router.routers import ROUTERS, load_router
-from router.report import dataset_table, render, unused_lines, written_lines
+from router.errors import finite_scores
+from router.report import dataset_table, render, strict_json, unused_lines, written_lines
 from router.spec import EvalSpec
 
 from cli.names import RegistryChoice, feature_names, names_epilog, router_default
@@ -129,11 +129,13 @@ def takes_spec(command):
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--allow-overlap", is_flag=True, help="Score even when test queries are also training queries (same text, "
+              "case and spacing aside): a note instead of an error.")
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786): cross-fitting's folds and auto's candidates "
               "run on that cluster's workers, with the scores of a local run (pip install 'lm-routing[cluster]').")
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), metavar="FILE.png",
-              help="Also draw accuracy vs latency of every row (with the Pareto frontier) and each router's share of queries per model (needs matplotlib: the 'plot' extra).")
+              help="Also draw accuracy vs latency of every row (with the Pareto frontier) and each router's share of queries per model, as FILE-<time>.png (needs matplotlib: the 'plot' extra).")
 @click.option("--save", "save_dir", type=click.Path(path_type=Path), help="Save each trained router (fit on the training queries) under this new folder.")
 @click.option("--load", "load_dirs", multiple=True, type=click.Path(path_type=Path), help="Also score a router saved with --save (repeatable).")
 @click.option("--features", help=f"Text features for light routers: {', '.join(feature_names())} (default: {router_default('features')}).")
@@ -208,7 +210,7 @@ def predict_command(load_dir, queries, queries_file, dataset, policy, seed, as_j
     if empty:
         raise click.BadParameter(f"query {empty[0]} of {len(texts)} is empty: a router has nothing to route on; "
                                  "give the query's text", param_hint="--query/--queries")
-    scores = router.predict_proba(texts, datasets)
+    scores = finite_scores(router.predict_proba(texts, datasets), str(load_dir))
     chosen = make_policy(policy, seed=seed).choose(scores)
     if getattr(router, "expected_accuracy", None) is not None:  # a saved auto: what its selection expects of it
         cost = "" if router.expected_cost is None else f", {router.expected_cost:.3g} USD/query"
@@ -216,7 +218,7 @@ def predict_command(load_dir, queries, queries_file, dataset, policy, seed, as_j
                    f"(+/- {196 * router.expected_se:.1f} points{cost}), estimated on its training queries", err=True)
     for text, j, row in zip(texts, chosen, scores):
         if as_json:
-            click.echo(json.dumps({"query": text, "model": models[j], "scores": dict(zip(models, map(float, row)))}))
+            click.echo(strict_json({"query": text, "model": models[j], "scores": dict(zip(models, map(float, row)))}))
         else:
             click.echo(f"{models[j]}\t{text}")
 

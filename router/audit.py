@@ -23,6 +23,7 @@ arguments (prompt, and `until` / `max_gen_toks` as used). From that, honestly:
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def _extractor(task: str, config: dict):
     return None
 
 
-def _generation_kwargs(row: dict, config: dict) -> dict:
+def _generation_kwargs(row: dict, config: dict):
     """`until` / `max_gen_toks` as the request used them (logged arguments), else the task config's."""
     arguments = row.get("arguments")
     if isinstance(arguments, dict):
@@ -80,6 +81,23 @@ def _generation_kwargs(row: dict, config: dict) -> dict:
             if isinstance(request, dict) and isinstance(request.get("arg_1"), dict):
                 return request["arg_1"]
     return config.get("generation_kwargs") or {}
+
+
+def _generation_settings(where: str, kwargs) -> tuple[list[str], int | None]:
+    """(stop strings, max_gen_toks or None) of a request's generation kwargs; RoutingInputError naming `where`
+    (file:line) for any other type (lm-eval logs `until` as text or a list of texts, `max_gen_toks` a whole number)."""
+    if not isinstance(kwargs, dict):
+        raise RoutingInputError(f"{where}: the task's generation_kwargs is {json.dumps(kwargs)[:60]}, not an object; "
+                                f"{LAYOUT_HINT}")
+    until, cap = kwargs.get("until") or [], kwargs.get("max_gen_toks")
+    until = [until] if isinstance(until, str) else until
+    if not (isinstance(until, list) and all(isinstance(stop, str) for stop in until)):
+        raise RoutingInputError(f"{where}: 'until' is {json.dumps(kwargs.get('until'))[:60]}, not a stop string or a "
+                                f"list of them; {LAYOUT_HINT}")
+    if cap is not None and not (type(cap) is int and cap >= 0):
+        raise RoutingInputError(f"{where}: 'max_gen_toks' is {json.dumps(cap)[:60]}, not a whole number of tokens; "
+                                f"{LAYOUT_HINT}")
+    return until, cap or None
 
 
 @dataclass
@@ -111,12 +129,9 @@ def _audit_samples(path: Path, task: str, config: dict, tokenizer, counts: _Coun
         answers = answers[0] if isinstance(answers, list) and answers and isinstance(answers[0], list) else answers
         if not isinstance(answers, list) or len(answers) != len(completions):
             raise RoutingInputError(f"{path}:{number}: 'filtered_resps' does not hold one answer per completion")
-        kwargs = _generation_kwargs(row, config)
-        until = kwargs.get("until") or []
-        until = [until] if isinstance(until, str) else until
-        cap = kwargs.get("max_gen_toks")
+        until, cap = _generation_settings(f"{path}:{number}", _generation_kwargs(row, config))
         if cap:
-            counts.max_gen_toks.add(int(cap))
+            counts.max_gen_toks.add(cap)
         counts.documents += 1
         for text, answer in zip(completions, answers):
             text = text if isinstance(text, str) else ""
@@ -130,7 +145,7 @@ def _audit_samples(path: Path, task: str, config: dict, tokenizer, counts: _Coun
                 counts.after_marker += extract is not None and (own or INVALID) != str(answer)
             if tokenizer is not None and cap:
                 counts.measured += 1
-                counts.at_cap += len(tokenizer(text, add_special_tokens=False)["input_ids"]) >= CAP_SHARE * int(cap)
+                counts.at_cap += len(tokenizer(text, add_special_tokens=False)["input_ids"]) >= CAP_SHARE * cap
 
 
 def audit_logs(root: Path | str, tokenizer: str | None = None) -> list[AuditRow]:
@@ -146,7 +161,7 @@ def audit_logs(root: Path | str, tokenizer: str | None = None) -> list[AuditRow]
     by_key: dict[tuple[str, str], _Counts] = defaultdict(_Counts)
     for results_path in results_files:
         results, model = read_results(results_path)
-        loaded, _ = run_tokenizer(results, tokenizer)
+        loaded, _ = run_tokenizer(results, tokenizer, results_path)
         for task, config, samples in run_samples(results_path, results):
             _audit_samples(samples, task, config if isinstance(config, dict) else {}, loaded,
                            by_key[(model, _family(task))])

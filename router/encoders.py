@@ -127,13 +127,13 @@ def load_encoder(source: str, safetensors_only: bool = False):
     from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES
 
     where = resolve_encoder(source)
-    config = AutoConfig.from_pretrained(where.path, local_files_only=where.local_only)
+    local = where.local_only or safetensors_only  # a saved router's encoder is a local folder: never fetched
+    config = AutoConfig.from_pretrained(where.path, local_files_only=local)
     # the text-encoding mapping picks T5EncoderModel for T5; encoders it does not list load as themselves
     auto = AutoModelForTextEncoding if config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES else AutoModel
     extra = {"use_safetensors": True} if safetensors_only else {}
-    model = auto.from_pretrained(where.path, dtype=torch.float32, local_files_only=where.local_only,
-                                 trust_remote_code=False, **extra)
-    return model, AutoTokenizer.from_pretrained(where.path, local_files_only=where.local_only, trust_remote_code=False)
+    model = auto.from_pretrained(where.path, dtype=torch.float32, local_files_only=local, trust_remote_code=False, **extra)
+    return model, AutoTokenizer.from_pretrained(where.path, local_files_only=local, trust_remote_code=False)
 
 
 def map_batches(queries: list[str], batch_size: int, fn: Callable, desc: str) -> np.ndarray:

@@ -63,3 +63,13 @@ def require_latency(latency: np.ndarray, purpose: str) -> np.ndarray:
     if not latency_known(latency):
         raise RoutingInputError(f"{purpose} needs every model's latency; pass --latency MODEL=SECONDS")
     return latency
+
+
+def finite_scores(scores: np.ndarray, source: str) -> np.ndarray:
+    """`scores` (queries x models, P(solve) 0-1) when every one is a number; NaN or inf raises naming `source`
+    (a saved router's folder): a policy fit on them would fail deep inside scikit-learn."""
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise RoutingInputError(f"{source}: scores NaN or infinite for {int(bad.any(axis=1).sum())} of {len(scores)} "
+                                "queries; the saved router is damaged: save it again with routing-eval --save")
+    return scores

@@ -23,7 +23,7 @@ from router.cascade import (
 from router.cost import cost_aware_choices, lambda_for_budget, price_matrix, require_cost
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData, RoutingInputError
-from router.errors import check_known, latency_known, require_latency
+from router.errors import check_known, finite_scores, latency_known, require_latency
 from router.limits import auto_arguments
 from router.metrics import expected_calibration_error, paired_test, proportions_differ
 from router.policies import make_policy, policies_to_run
@@ -306,8 +306,9 @@ def _add_loaded_rows(evaluation: Evaluation, name: str, router: Router, train: R
                      seed: int, cost: tuple[float | None, dict[str, float] | None, float | None]) -> None:
     """Rows of a saved router: scored only; its policies that need fitting fit on its scores for the training
     queries, or are left out (with a note) when there are none. `cost`: (max_latency, prices, budget)."""
-    scores = router.predict_proba(list(evaluation.data.queries), list(evaluation.data.datasets))
-    in_sample = (lambda: (router.predict_proba(list(train.queries), list(train.datasets)), train.labels)) if train.n_queries else None
+    scores = finite_scores(router.predict_proba(list(evaluation.data.queries), list(evaluation.data.datasets)), name)
+    in_sample = (lambda: (finite_scores(router.predict_proba(list(train.queries), list(train.datasets)), name), train.labels)
+                 ) if train.n_queries else None
     choices = _choose(policies, scores, seed, in_sample)
     skipped = [p for p in policies if p not in choices]
     if skipped:

@@ -16,6 +16,7 @@ from router.data import TRAIN, RoutingData, RoutingInputError
 from router.evaluate import Evaluation, evaluate
 from router.limits import Estimate, auto_plan, check_fits, estimate_run
 from router.load import load_routing_data
+from router.overlap import check_overlap
 from router.publish import Outputs
 from router.report import write_routed_models
 from router.routers import Router, check_new_folder, load_router, write_router
@@ -83,16 +84,19 @@ def run_estimate(data: RoutingData, spec: EvalSpec) -> Estimate:
 def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
     """Evaluate as `spec` asks; the routed models, saved routers and plot are staged in `outputs`."""
     data = load_data(spec)
+    overlap = [] if spec.protocol == "test-kfold" else check_overlap(data, *_split_sources(spec), allow=spec.allow_overlap)
     check_fits(data.n_queries, data.n_models, len(spec.routers) + len(spec.load_dirs), spec.policies,
                run_estimate(data, spec))  # not an OOM kill: every worker process counted
     if spec.save_dir is not None:
         check_new_folder(spec.save_dir)  # before training, not after
     routed_folder, stamp = outputs.stamped_folder(spec.output_path, "routed") if spec.output_path is not None else (None, None)
     save_folder = outputs.folder(spec.save_dir) if spec.save_dir is not None else None  # reserved before training
+    plot_staged, plot = None, None
     if spec.plot_path is not None:
         from router.plots import check_plot_path  # matplotlib only when asked for
 
         check_plot_path(spec.plot_path)
+        plot_staged, plot = outputs.stamped_file(spec.plot_path)  # plot-<time>.png, published with the rest
     with on_scheduler(spec.scheduler):  # local worker processes, or the named Dask cluster's workers
         evaluation = evaluate(
             data, spec.trained_routers(), list(spec.policies), seed=spec.seed, folds=spec.folds,
@@ -106,12 +110,19 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
         names = write_routed_models(routed_folder, evaluation.data, evaluation.routed, stamp)
         routed = [spec.output_path / f"routed-{stamp}" / name for name in names]
     saved = save_routers(evaluation.fitted, save_folder, spec.save_dir, data.models) if save_folder is not None else []
-    plot = None
-    if spec.plot_path is not None:
+    if plot_staged is not None:
         from router.plots import plot_evaluation
 
-        plot = plot_evaluation(evaluation, spec.plot_path)
+        plot_evaluation(evaluation, plot_staged)
+    evaluation.notes.extend(overlap)
     return Experiment(data, evaluation, spec.unused_params(), saved, routed, plot)
+
+
+def _split_sources(spec: EvalSpec) -> tuple[str, str]:
+    """Where the training and the test queries were read from, as the user named them."""
+    if spec.test_scores:
+        return ", ".join(map(str, spec.scores)), ", ".join(map(str, spec.test_scores))
+    return f"{spec.logs}, *_train tasks", f"{spec.logs}, test tasks"
 
 
 def save_routers(fitted: dict[str, Router], staging: Path, target: Path, models: tuple[str, ...]) -> list[tuple[str, Path]]:

@@ -38,13 +38,15 @@ def encoder_source(name: str) -> str:
 
 
 @functools.cache
-def load_text_encoder(name: str, max_length: int):
-    """The embedding features' encoder, loaded once per process (several routers share it)."""
+def load_text_encoder(name: str, max_length: int, saved: str | None = None):
+    """The embedding features' encoder, loaded once per process (several routers share it); `saved`: the
+    encoder folder of a saved router, loaded from its safetensors only, instead of `name`."""
     from router.encoders import TextEncoder, quiet_transformers
 
     try:
         with quiet_transformers():
-            return TextEncoder(encoder_source(name), pooling="mean", max_length=max_length)
+            return TextEncoder(saved or encoder_source(name), pooling="mean", max_length=max_length,
+                               safetensors_only=saved is not None)
     except OSError as error:
         raise RoutingInputError(f"cannot load encoder {name!r} ({error}); pass a local folder or a cached hub id") from None
 
@@ -54,21 +56,27 @@ class SentenceEmbeddings:
 
     `name`: 'minilm' or 'hf:<hub id or folder>'; queries are cut at `max_length` tokens and
     encoded `batch_size` at a time. Each text is encoded once per process (EMBEDDING_CACHE).
-    Pickles as its name only: the encoder is reloaded from `name` on first use.
+    Pickles as its name only: the encoder is reloaded from `name` on first use. `saved`: the encoder
+    folder of a loaded router (its own copy of `name`'s weights, safetensors only), used instead of `name`.
     """
 
-    def __init__(self, name: str, max_length: int = 256, batch_size: int = 64):
+    def __init__(self, name: str, max_length: int = 256, batch_size: int = 64, saved: str | None = None):
         self.name = name
         self.max_length = max_length
         self.batch_size = batch_size
+        self.saved = saved
+
+    def encoder(self):
+        """The TextEncoder these features embed with (loaded once per process)."""
+        return load_text_encoder(self.name, self.max_length, self.saved)
 
     def fit(self, queries: list[str]) -> SentenceEmbeddings:
-        load_text_encoder(self.name, self.max_length)  # nothing to learn: only fail early if it does not load
+        self.encoder()  # nothing to learn: only fail early if it does not load
         return self
 
     def transform(self, queries: list[str]) -> np.ndarray:
         """(len(queries), encoder width) float32 rows of L2 norm 1."""
-        cache = EMBEDDING_CACHE.setdefault((self.name, self.max_length), {})
+        cache = EMBEDDING_CACHE.setdefault((self.saved or self.name, self.max_length), {})
         keys = [hashlib.sha256(q.encode()).hexdigest() for q in queries]
         new = dict(zip(keys, queries))
         for key in cache.keys() & new.keys():
@@ -76,11 +84,11 @@ class SentenceEmbeddings:
         if new:
             cache.update(zip(new, self._embed(list(new.values()))))
         if not keys:
-            return np.zeros((0, load_text_encoder(self.name, self.max_length).width), dtype=np.float32)
+            return np.zeros((0, self.encoder().width), dtype=np.float32)
         return np.stack([cache[key] for key in keys])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        rows = load_text_encoder(self.name, self.max_length).embed(texts, self.batch_size)
+        rows = self.encoder().embed(texts, self.batch_size)
         return (rows / np.linalg.norm(rows, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)
 
 
@@ -118,8 +126,9 @@ def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
     raise TypeError(f"features of type {type(featurizer).__name__} have no saved form")
 
 
-def restore_featurizer(spec: dict, arrays: dict[str, np.ndarray]):
-    """The fitted featurizer `featurizer_state` described; ValueError for anything else."""
+def restore_featurizer(spec: dict, arrays: dict[str, np.ndarray], saved_encoder: str | None = None):
+    """The fitted featurizer `featurizer_state` described (router.saved_schema checked `spec` first); ValueError
+    for anything else. `saved_encoder`: the saved router's copy of an hf: encoder (its encoder/ folder)."""
     if set(spec) == {"kind", "params"} and spec["kind"] == "tfidf" and isinstance(spec["params"], dict):
         from router.tfidf import restored_tfidf
 
@@ -134,5 +143,5 @@ def restore_featurizer(spec: dict, arrays: dict[str, np.ndarray]):
     if (set(spec) == {"kind", "name", "max_length", "batch_size"} and spec["kind"] == "embeddings"
             and isinstance(name, str) and (name == "minilm" or name.startswith(HF_PREFIX))
             and all(type(n) is int and n > 0 for n in (max_length, batch_size))):
-        return SentenceEmbeddings(name, max_length, batch_size)
+        return SentenceEmbeddings(name, max_length, batch_size, saved=saved_encoder if name.startswith(HF_PREFIX) else None)
     raise ValueError(f"features described as {json.dumps(spec)[:200]} are not a kind lm-routing saves")

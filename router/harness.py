@@ -345,16 +345,23 @@ def run_files(root: Path | str, stamp: str, results: dict, samples: dict[str, li
     return files
 
 
-def run_tokenizer(results: dict, override: str | None = None):
+def run_tokenizer(results: dict, override: str | None = None, path: Path | None = None):
     """(tokenizer, its name) of a run: `override` (a name or folder the user gives), else the `tokenizer=` or
     `pretrained=` of the run's model_args, loaded offline (local files only); (None, the name or None) when
-    it cannot load here."""
-    model_args = (results.get("config") or {}).get("model_args")
+    it cannot load here. A config or model_args of another type than lm-eval writes is a RoutingInputError
+    naming the results file `path`."""
+    config = results.get("config") or {}
+    if not isinstance(config, dict):
+        raise RoutingInputError(f"{path}: 'config' is {json.dumps(config)[:60]}, not an object; {LAYOUT_HINT}")
+    model_args = config.get("model_args")
     if isinstance(model_args, str):
         model_args = dict(part.split("=", 1) for part in model_args.split(",") if "=" in part)
-    args = model_args if isinstance(model_args, dict) else {}
+    if not (model_args is None or (isinstance(model_args, dict) and all(isinstance(k, str) for k in model_args))):
+        raise RoutingInputError(f"{path}: 'config.model_args' is {json.dumps(model_args)[:60]}, not text or an object; "
+                                f"{LAYOUT_HINT}")
+    args = model_args or {}
     source = override or args.get("tokenizer") or args.get("pretrained")
-    if not source:
+    if not isinstance(source, str) or not source:
         return None, None
     if not (Path(str(source)).is_dir() or _in_hub_cache(str(source))):
         return None, str(source)  # not here: no need to import transformers (seconds) to learn it

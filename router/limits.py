@@ -3,7 +3,8 @@
 The estimate counts the arrays an evaluation holds at once (bytes, float64): the table itself
 (labels, solve rates, answers, latency, agreement), each router's scores on every query (the
 evaluated ones and the out-of-fold ones a fitted policy needs) and, for the policies that fit a
-regression from the whole confidence vector to every model's label, its models x models coefficients.
+regression from the whole confidence vector to every model's label, its models x models coefficients,
+and the bootstrap interval's working memory (router.metrics.bootstrap_bytes: one chunk of resamples).
 It also counts every local worker process that fits folds at once (router.crossfit: one per core),
 each holding its copy of the table and the largest fit among the routers it runs (`fit_bytes`), and
 gives an estimate of the CPU time (`fit_seconds`), so that a refusal says what the run would have cost.
@@ -16,6 +17,7 @@ import resource
 from dataclasses import dataclass
 
 from router.data import RoutingInputError
+from router.metrics import bootstrap_bytes
 
 TABLE_ARRAYS = 8  # the table's arrays plus their train/test copies
 SCORE_COPIES = 4  # per router: test scores, out-of-fold scores, clipped copies
@@ -71,7 +73,7 @@ def estimated_bytes(n_queries: int, n_models: int, n_routers: int, policies: lis
     """Rough peak bytes of the main process evaluating `n_routers` routers x `policies` on a queries x models table."""
     cells = n_queries * n_models
     squares = sum(SQUARE_POLICIES.get(p, 0) for p in set(policies)) * n_models * n_models
-    return 8 * (cells * (TABLE_ARRAYS + SCORE_COPIES * max(n_routers, 1)) + squares * max(n_routers, 1))
+    return 8 * (cells * (TABLE_ARRAYS + SCORE_COPIES * max(n_routers, 1)) + squares * max(n_routers, 1)) + bootstrap_bytes(n_queries)
 
 
 def estimate_run(n_train: int, n_test: int, n_models: int, routers: list[str], policies: list[str] | tuple[str, ...],

@@ -261,7 +261,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
     if routed_output(results):
         return model, None, [samples for _, _, samples in listed]  # the pool's own choice, not a member
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
-    tokenizer, name = run_tokenizer(results, options.tokenizer)
+    tokenizer, name = run_tokenizer(results, options.tokenizer, results_path)
     logs.tokens = f"tokenizer {name}" if tokenizer is not None else (
         f"approximation: characters/{CHARS_PER_TOKEN} (tokenizer {name or 'unknown'} not available offline; pass --tokenizer)")
     for task, config, samples in listed:

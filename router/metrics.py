@@ -11,15 +11,27 @@ from dataclasses import dataclass
 import numpy as np
 
 BOOTSTRAP_ITERS = 1000
+BOOTSTRAP_CHUNK_CELLS = 1 << 22  # resampled indices held at once: 4 Mi int64 plus their gathered values = 64 MiB
+
+
+def bootstrap_bytes(n_queries: int, iters: int = BOOTSTRAP_ITERS) -> int:
+    """Peak working bytes of `bootstrap_ci` on `n_queries` queries: one chunk of indices and values, and the means."""
+    return 16 * min(n_queries * iters, max(BOOTSTRAP_CHUNK_CELLS, n_queries)) + 8 * iters
 
 
 def bootstrap_ci(correct: np.ndarray, seed: int = 0, iters: int = BOOTSTRAP_ITERS, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `correct` (fractions 0-1), resampling queries."""
+    """Percentile bootstrap interval of the mean of `correct` (fractions 0-1), resampling queries.
+
+    Resamples are drawn a chunk of rows at a time (memory: `bootstrap_bytes`), from the same random stream
+    as one (iters, n) draw: the interval is the same for the same seed whatever the chunk size.
+    """
     correct = np.asarray(correct, dtype=float)
     if len(correct) < 2:
         return float(correct.mean()) if len(correct) else float("nan"), float(correct.mean()) if len(correct) else float("nan")
     rng = np.random.default_rng(seed)
-    means = correct[rng.integers(0, len(correct), size=(iters, len(correct)))].mean(axis=1)
+    rows = max(1, BOOTSTRAP_CHUNK_CELLS // len(correct))
+    means = np.concatenate([correct[rng.integers(0, len(correct), size=(min(rows, iters - start), len(correct)))].mean(axis=1)
+                            for start in range(0, iters, rows)])
     tail = (1 - level) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 

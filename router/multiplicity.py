@@ -32,6 +32,7 @@ class Bounds:
     gain: np.ndarray
     se: np.ndarray
     critical: float
+    floor: float = 0.0  # the standard error given to a candidate that never differs from the reference
 
     @property
     def lower(self) -> np.ndarray:
@@ -40,8 +41,10 @@ class Bounds:
 
     @property
     def required_gain(self) -> float:
-        """The gain a typical candidate (median standard error) needs for its bound to clear 0 (fraction)."""
-        return float(self.critical * np.median(self.se))
+        """The gain a typical candidate (median standard error among those that differ from the reference at all)
+        needs for its bound to clear 0 (fraction)."""
+        differing = self.se[self.se > self.floor * (1 + 1e-9)]
+        return float(self.critical * np.median(differing if differing.size else self.se))
 
 
 def simultaneous_bounds(gains: np.ndarray, seed: int = 0, level: float = LEVEL, draws: int = DRAWS) -> Bounds:
@@ -64,4 +67,4 @@ def simultaneous_bounds(gains: np.ndarray, seed: int = 0, level: float = LEVEL, 
         size = min(chunk, draws - start)
         weights = rng.poisson(1.0, size=(size, len(active))).astype(float)
         maxima[start:start + size] = ((weights @ active / n - mean) / se).max(axis=1)
-    return Bounds(mean, se, max(float(np.quantile(maxima, level)), 0.0))
+    return Bounds(mean, se, max(float(np.quantile(maxima, level)), 0.0), 1.0 / n)

@@ -139,21 +139,19 @@ def _draw_shares(ax, evaluation: Evaluation) -> None:
 
 
 def check_plot_path(path: Path | str) -> None:
-    """Refuse, before any work, a plot path that is not a new .png in an existing folder, or a missing matplotlib."""
+    """Refuse, before any work, a plot path that is not a .png in an existing folder, or a missing matplotlib.
+    (The figure is written as <stem>-<timestamp>.png beside it: never over an earlier one.)"""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise RoutingInputError(f"{path}: --plot writes a PNG; give a file name ending in .png")
-    if path.exists():
-        raise RoutingInputError(f"{path}: already exists; earlier results are never overwritten, choose another --plot file")
     if not path.parent.is_dir():
         raise RoutingInputError(f"{path.parent}: no such folder for --plot; create it or choose another path")
     pyplot()
 
 
 def plot_evaluation(evaluation: Evaluation, path: Path | str) -> Path:
-    """Write the two-panel figure of `evaluation` to a new PNG at `path` (never over an existing file)."""
+    """Write the two-panel figure of `evaluation` as PNG into the existing (staged, empty) file `path`."""
     path = Path(path)
-    check_plot_path(path)
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6.5), gridspec_kw={"width_ratios": [3, 2]})
     unplaced: list[str] = []
@@ -170,6 +168,6 @@ def plot_evaluation(evaluation: Evaluation, path: Path | str) -> Path:
         what = "cost" if evaluation.data.cost_known else "latency"
         fig.text(0.01, 0.005, f"no {what}, not placed: {', '.join(unplaced)}", fontsize=7, color="dimgrey")
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # legends sit below the axes: keep them in the file
+    fig.savefig(path, format="png", dpi=110, bbox_inches="tight")  # legends sit below the axes: keep them in the file
     plt.close(fig)
     return path

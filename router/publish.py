@@ -1,7 +1,8 @@
 """All-or-nothing outputs: everything a command writes appears whole, or not at all.
 
 `Outputs` is the one way a command writes: each target folder is reserved up front (an
-O_EXCL lock file beside it, so two runs never share one), filled in a fresh temporary
+O_EXCL lock file beside it holding the run's pid and, while the run lives, its fcntl.flock: a
+lock no live run holds — killed run, reused pid, empty or garbled file — is reported and taken over), filled in a fresh temporary
 folder beside it, and only when every file is written are all files and folders fsynced
 and each temporary folder renamed onto its target (one atomic rename per target, with
 SIGINT/SIGTERM held back between the renames). Any error, SIGINT or SIGTERM removes the
@@ -15,12 +16,14 @@ at the Nth write step (file written, fsync or rename), to prove the above under 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
 import shutil
 import signal
 import threading
+import time
 from pathlib import Path
 
 from router.data import RoutingInputError
@@ -70,7 +73,14 @@ def write_new_files(files: dict[Path, str | bytes]) -> None:
         write_new_file(path, content)
 
 
+PID_MAX = 1 << 22  # the kernel's largest pid (PID_MAX_LIMIT): a larger number names no process
+FRESH_LOCK_S = 2.0  # an empty lock younger than this may be a live run's between creating and writing it
+
+
 def _pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists; numbers no process can have (0, negative, over PID_MAX) are dead."""
+    if not 0 < pid <= PID_MAX:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -81,12 +91,40 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _lock_owner(lock: Path) -> int | None:
-    """The pid in a lock file; None while its creator has not written it yet."""
+    """The pid written in a lock file; None when it is empty, unreadable or not a pid."""
     try:
-        text = lock.read_text().strip()
+        text = lock.read_text(errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and len(text) <= 12 else None
+
+
+def _lock_held(lock: Path) -> bool | None:
+    """Whether a live run holds `lock` (its OS lock, fcntl.flock, dies with its process: a dead run, a reused pid,
+    an empty or garbled file all read as not held); None when the file is gone."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
-    return int(text) if text.isdigit() else None
+    except OSError:
+        return False  # not a lock file we can open (a link, a folder): no run holds it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases the probe's own lock
+    try:  # an empty lock just created: its run has not taken the OS lock yet
+        return os.stat(lock).st_size == 0 and time.time() - os.stat(lock).st_mtime < FRESH_LOCK_S
+    except FileNotFoundError:
+        return None
+
+
+def _describe_owner(lock: Path) -> str:
+    owner = _lock_owner(lock)
+    return f"pid {owner}" if owner is not None else "empty or unreadable"
 
 
 def _fsync(path: Path) -> None:
@@ -103,7 +141,7 @@ class Outputs:
 
     `folder(target)` reserves `target` (which must not exist) and returns the temporary folder
     to write its files into; `stamped_folder(parent, prefix)` does the same for a new
-    `parent/prefix-<timestamp>` and also returns the timestamp. Leaving the block normally
+    `parent/prefix-<timestamp>` and also returns the timestamp; `file` and `stamped_file` stage one file. Leaving the block normally
     publishes every folder; an exception (or SIGINT/SIGTERM, raised as `Interrupted`) removes them.
     """
 
@@ -112,26 +150,44 @@ class Outputs:
         self._staged: list[tuple[Path, Path, Path]] = []  # (temporary folder, target, lock file)
         self._handlers: dict[int, object] = {}
         self._made: list[Path] = []  # parent folders this run created, deepest first
+        self._lock_fds: dict[Path, int] = {}  # lock file -> open descriptor holding its OS lock while this run lives
 
     def folder(self, target: Path | str) -> Path:
-        target = Path(target)
+        return self._stage(Path(target), Path.mkdir)
+
+    def file(self, target: Path | str) -> Path:
+        """The temporary path to write the new file `target` at (one file, published like a folder)."""
+        return self._stage(Path(target), Path.touch)
+
+    def _stage(self, target: Path, make) -> Path:
         lock = self._reserve(target)
         temp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
-            temp.mkdir()
+            make(temp, exist_ok=False)
         except BaseException:
             lock.unlink(missing_ok=True)
+            os.close(self._lock_fds.pop(lock))
             raise
         self._staged.append((temp, target, lock))
         return temp
 
     def stamped_folder(self, parent: Path | str, prefix: str) -> tuple[Path, str]:
         """(temporary folder, timestamp) for the new target `parent/prefix-<timestamp>`; a taken name gets a new stamp."""
+        return self._stamped(Path(parent), prefix, "", self.folder)
+
+    def stamped_file(self, path: Path | str) -> tuple[Path, Path]:
+        """(temporary file, target) for the new file `<stem>-<timestamp><suffix>` beside `path` (e.g. plot-<time>.png):
+        two runs given the same name never overwrite each other."""
+        path = Path(path)
+        temp, stamp = self._stamped(path.parent, path.stem, path.suffix, self.file)
+        return temp, path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+
+    def _stamped(self, parent: Path, prefix: str, suffix: str, stage) -> tuple[Path, str]:
         for _ in range(100):
             stamp = timestamp()
             with contextlib.suppress(TargetTaken):
-                return self.folder(Path(parent) / f"{prefix}-{stamp}"), stamp
-        raise RoutingInputError(f"{Path(parent) / f'{prefix}-{stamp}'}: already exists; earlier results are never "
+                return stage(parent / f"{prefix}-{stamp}{suffix}"), stamp
+        raise RoutingInputError(f"{parent / f'{prefix}-{stamp}{suffix}'}: already exists; earlier results are never "
                                 "overwritten, and the clock gave no new timestamp in 100 tries: run again")
 
     def _reserve(self, target: Path) -> Path:
@@ -151,19 +207,21 @@ class Outputs:
             try:
                 fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
-                owner = _lock_owner(lock)
-                if owner is None and not lock.exists():  # its run just published or gave up: try again
+                held = _lock_held(lock)
+                if held is None:  # its run just published or gave up: try again
                     continue
-                if owner is None or _pid_alive(owner):
-                    raise TargetTaken(f"{target}: being written by another run (pid {owner}); choose a new name") from None
-                self._note(lock, owner, "taken over")
+                if held:
+                    raise TargetTaken(f"{target}: being written by another run ({_describe_owner(lock)}, lock file {lock}); "
+                                      "choose a new name, or wait for it to finish") from None
+                self._note(lock, _describe_owner(lock), "taken over")
                 with contextlib.suppress(FileNotFoundError):  # one run takes a dead run's lock over; the others retry
                     stale = lock.with_name(f"{lock.name}.{secrets.token_hex(4)}.stale")
                     os.rename(lock, stale)
                     stale.unlink()
                 continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(str(os.getpid()))
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until this run ends: a killed run's lock reads as free at once
+            os.write(fd, str(os.getpid()).encode())
+            self._lock_fds[lock] = fd
             return lock
         raise TargetTaken(f"{target}: its reservation keeps changing hands; choose a new name")
 
@@ -171,15 +229,13 @@ class Outputs:
         for entry in sorted(parent.iterdir()):
             match = _LEFTOVER.match(entry.name)
             if match and not _pid_alive(int(match["pid"])):
-                self._note(entry, int(match["pid"]), "delete it")
-            elif entry.name.startswith(".") and entry.name.endswith(".lock"):
-                owner = _lock_owner(entry)
-                if owner is not None and not _pid_alive(owner):
-                    self._note(entry, owner, "delete it")
+                self._note(entry, f"pid {match['pid']}", "delete it")
+            elif entry.name.startswith(".") and entry.name.endswith(".lock") and _lock_held(entry) is False:
+                self._note(entry, _describe_owner(entry), "delete it")
 
-    def _note(self, path: Path, pid: int, then: str) -> None:
+    def _note(self, path: Path, owner: str, then: str) -> None:
         if not any(note.startswith(f"ignored {path}:") for note in self.notes):
-            self.notes.append(f"ignored {path}: left by a killed run (pid {pid}), never reused; {then}")
+            self.notes.append(f"ignored {path}: left by a killed run ({owner}), never reused; {then}")
 
     def __enter__(self) -> Outputs:
         if threading.current_thread() is threading.main_thread():
@@ -198,7 +254,7 @@ class Outputs:
 
     def _publish(self) -> None:
         for temp, _, _ in self._staged:
-            for path in sorted(temp.rglob("*"), reverse=True):  # files before the folders holding them
+            for path in sorted(temp.rglob("*") if temp.is_dir() else [], reverse=True):  # files before their folders
                 _fsync(path)
             _fsync(temp)
         blocked = {signal.SIGINT, signal.SIGTERM}
@@ -226,8 +282,14 @@ class Outputs:
     def _discard(self) -> None:
         published = self._staged and not any(temp.exists() for temp, _, _ in self._staged)
         for temp, _, lock in self._staged:
-            shutil.rmtree(temp, ignore_errors=True)
+            if temp.is_dir() and not temp.is_symlink():
+                shutil.rmtree(temp, ignore_errors=True)
+            else:
+                temp.unlink(missing_ok=True)
             lock.unlink(missing_ok=True)
+            fd = self._lock_fds.pop(lock, None)
+            if fd is not None:
+                os.close(fd)  # after the unlink: no other run can take the name over while this run still holds it
         if not published:
             for folder in self._made:
                 with contextlib.suppress(OSError):  # not empty: another run's files are there now

@@ -7,6 +7,7 @@ folder staged by router.publish.Outputs: published whole or not at all.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -164,11 +165,25 @@ def _rounded(value):
     return value
 
 
+def strict_json(value, **options) -> str:
+    """`value` as strict JSON: a float that is NaN or infinite (no JSON number) becomes null."""
+    def finite(item):
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, dict):
+            return {key: finite(v) for key, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [finite(v) for v in item]
+        return item
+
+    return json.dumps(finite(value), allow_nan=False, **options)
+
+
 def render(experiment: Experiment, as_json: bool = False) -> str:
     """The run's report: the JSON object, or the join report, notes and table as people read them."""
     result, data = experiment.evaluation, experiment.data
     if as_json:
-        return json.dumps(to_json(result, data), indent=2, sort_keys=True)
+        return strict_json(to_json(result, data), indent=2, sort_keys=True)
     return "\n".join(data.report.lines() + result.notes) + "\n" + format_table(result)
 
 

@@ -7,7 +7,6 @@ this module is the saved form: `save_router` / `load_router` without pickle.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import io
 import json
 import re
@@ -17,17 +16,23 @@ import numpy as np
 
 from router.errors import NotFittedError, RoutingInputError
 from router.estimator_arrays import prefixed, unprefixed
-from router.features import featurizer_state, restore_featurizer
+from router.features import HF_PREFIX, SentenceEmbeddings, featurizer_state, restore_featurizer
 from router.publish import Outputs, write_new_file
+from router.saved_schema import (
+    check_declared, check_encoder_folder, check_encoder_spec, check_features, check_file_names, check_params,
+    declared_arrays, read_arrays,
+)
 from router.routers.base import ROUTERS, SAVED_FORMS, Router, make_router, register_router, register_saved_form
 
 __all__ = ["ROUTERS", "SAVED_FORMS", "NotFittedError", "Router", "make_router", "register_router", "register_saved_form",
            "check_new_folder", "save_router", "write_router", "load_router"]
 
-FORMAT_VERSION = 2  # 1: a pickle (router.pkl), refused since it can run code when loaded
+FORMAT_VERSION = 3  # 1: a pickle (router.pkl), refused since it can run code when loaded; 2: no 'arrays' sizes
+READ_FORMATS = (2, 3)  # format 2 (lm-routing before 'arrays') still loads: its npz headers are checked all the same
 META_FILE, ARRAYS_FILE, ENCODER_FOLDER, PICKLE_FILE = "router.json", "arrays.npz", "encoder", "router.pkl"
 MAX_META_BYTES = 50_000_000  # router.json holds hyper-parameters, the pool and file hashes: never this large
-META_KEYS = {"format", "router", "params", "models", "n_models", "features", "encoder", "files"}
+META_KEYS = {"format", "router", "params", "models", "n_models", "features", "encoder", "files", "arrays"}
+MAX_MODELS = 100_000
 
 
 def _saved_kinds() -> dict[str, type[Router]]:
@@ -50,16 +55,21 @@ def save_router(router: Router, directory: Path | str, models: tuple[str, ...]) 
     return directory
 
 
+def _saved_arrays(router: Router) -> dict[str, np.ndarray]:
+    """Every array the saved form of the fitted `router` holds, by npz member name."""
+    arrays = prefixed("router", router._state())
+    if hasattr(router, "featurizer_"):
+        arrays.update(prefixed("features", featurizer_state(router.featurizer_)[1]))
+    return arrays
+
+
 def write_router(router: Router, folder: Path, models: tuple[str, ...]) -> None:
     """The saved form, into the empty `folder`: arrays.npz (no pickles), encoder/ (safetensors) when the router
     has one, and router.json: format, router name, hyper-parameters, pool, features, sha256 of every file."""
     if not hasattr(router, "n_models_"):
         raise NotFittedError("only a fitted router can be saved")
-    arrays = prefixed("router", router._state())
-    features = None
-    if hasattr(router, "featurizer_"):
-        features, feature_arrays = featurizer_state(router.featurizer_)
-        arrays.update(prefixed("features", feature_arrays))
+    arrays = _saved_arrays(router)
+    features = featurizer_state(router.featurizer_)[0] if hasattr(router, "featurizer_") else None
     for key, value in arrays.items():
         if not isinstance(value, np.ndarray) or value.dtype.hasobject:
             raise TypeError(f"{type(router).__name__}._state()[{key!r}] is not a plain numpy array")
@@ -67,12 +77,15 @@ def write_router(router: Router, folder: Path, models: tuple[str, ...]) -> None:
     if hasattr(router, "encoder_"):
         router.encoder_.save(folder / ENCODER_FOLDER)
         encoder = {"pooling": router.encoder_.pooling, "max_length": router.encoder_.max_length}
+    elif isinstance(getattr(router, "featurizer_", None), SentenceEmbeddings) and router.featurizer_.name.startswith(HF_PREFIX):
+        router.featurizer_.encoder().save(folder / ENCODER_FOLDER)  # its own copy: a loaded router never fetches weights
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_new_file(folder / ARRAYS_FILE, buffer.getvalue())
     files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
     meta = {"format": FORMAT_VERSION, "router": router.name, "params": router.get_params(), "models": list(models),
-            "n_models": router.n_models_, "features": features, "encoder": encoder, "files": files}
+            "n_models": router.n_models_, "features": features, "encoder": encoder, "files": files,
+            "arrays": declared_arrays(arrays)}
     write_new_file(folder / META_FILE, json.dumps(meta, indent=2) + "\n")
 
 
@@ -112,30 +125,32 @@ def _read_meta(directory: Path) -> dict:
         raise bad(f"not JSON ({_one_line(error)})") from None
     if not isinstance(meta, dict):
         raise bad(f"a JSON {type(meta).__name__}, not an object")
-    if meta.get("format") != FORMAT_VERSION:
-        raise RoutingInputError(f"{path}: saved in format {str(meta.get('format'))[:20]!r}; this lm-routing reads format "
-                                f"{FORMAT_VERSION}: save the router again with routing-eval --save")
-    if set(meta) != META_KEYS:
-        raise bad(f"keys {', '.join(sorted(map(str, meta)))[:200]}, expected {', '.join(sorted(META_KEYS))}")
-    name, params, models, files = meta["router"], meta["params"], meta["models"], meta["files"]
+    if meta.get("format") not in READ_FORMATS or type(meta.get("format")) is not int:
+        raise RoutingInputError(f"{path}: saved in format {str(meta.get('format'))[:20]!r}; this lm-routing reads formats "
+                                f"{', '.join(map(str, READ_FORMATS))}: save the router again with routing-eval --save")
+    expected = META_KEYS if meta["format"] == FORMAT_VERSION else META_KEYS - {"arrays"}
+    if set(meta) != expected:
+        raise bad(f"keys {', '.join(sorted(map(str, meta)))[:200]}, expected {', '.join(sorted(expected))}")
+    name, models, files = meta["router"], meta["models"], meta["files"]
     kinds = _saved_kinds()
     if not isinstance(name, str) or name not in kinds:
         raise bad(f"unknown router {str(name)[:50]!r}")
-    accepted = set(inspect.signature(kinds[name].__init__).parameters) - {"self"}
-    if not isinstance(params, dict) or not set(params) <= accepted:
-        raise bad(f"'params' must be an object with keys among {', '.join(sorted(accepted))}")
-    if (not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models)
+    if (not isinstance(models, list) or not 0 < len(models) <= MAX_MODELS
+            or not all(isinstance(m, str) and 0 < len(m) <= 500 for m in models)
             or len(set(models)) != len(models) or meta["n_models"] != len(models) or type(meta["n_models"]) is not int):
         raise bad("'models' must be a list of distinct model names, 'n_models' its length")
     if not isinstance(files, dict) or ARRAYS_FILE not in files or not all(
             isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h) for h in files.values()):
         raise bad(f"'files' must map each file (with {ARRAYS_FILE}) to its sha256")
-    if meta["features"] is not None and not isinstance(meta["features"], dict):
-        raise bad("'features' must be an object or null")
-    encoder = meta["encoder"]
-    if encoder is not None and not (isinstance(encoder, dict) and set(encoder) == {"pooling", "max_length"}
-                                    and isinstance(encoder["pooling"], str) and type(encoder["max_length"]) is int):
-        raise bad("'encoder' must be null or {pooling, max_length}")
+    problem = (check_params(kinds[name], meta["params"]) or check_features(meta["features"])
+               or check_encoder_spec(meta["encoder"]) or check_file_names(files)
+               or (check_declared(meta["arrays"]) if "arrays" in meta else None))
+    if problem:
+        raise bad(problem)
+    if _saved_encoder(meta) and meta["format"] != FORMAT_VERSION:
+        raise RoutingInputError(f"{path}: its features load an encoder from outside the saved folder "
+                                f"({meta['features']['name'][:80]!r}); not loaded: save the router again with "
+                                "routing-eval --save (the saved folder then holds its own safetensors copy)")
     return meta
 
 
@@ -157,14 +172,28 @@ def _check_files(directory: Path, files: dict[str, str]) -> None:
                                     "not loaded: save the router again")
 
 
+def _saved_encoder(meta: dict) -> bool:
+    """Whether the router loads an encoder from its encoder/ folder (its own, or its hf: features')."""
+    features = meta["features"]
+    return meta["encoder"] is not None or (
+        isinstance(features, dict) and features.get("kind") == "embeddings" and features["name"].startswith(HF_PREFIX))
+
+
 def _build(directory: Path, meta: dict) -> Router:
     """The fitted router from checked files; any failure is one line naming the folder."""
+    from router.limits import available_bytes
+
+    arrays = read_arrays(directory / ARRAYS_FILE, meta.get("arrays"), available_bytes())
+    encoder_folder = directory / ENCODER_FOLDER
+    if _saved_encoder(meta):
+        check_encoder_folder(encoder_folder, (meta["encoder"] or meta["features"])["max_length"])
+    elif encoder_folder.exists():
+        raise RoutingInputError(f"{encoder_folder}: an encoder this router does not use; not loaded: save the router again")
     try:
         router = _saved_kinds()[meta["router"]](**meta["params"])
         router.n_models_ = meta["n_models"]
-        arrays = _read_arrays(directory / ARRAYS_FILE)
         if meta["features"] is not None:
-            router.featurizer_ = restore_featurizer(meta["features"], unprefixed("features", arrays))
+            router.featurizer_ = restore_featurizer(meta["features"], unprefixed("features", arrays), str(encoder_folder))
         if meta["encoder"] is not None:
             from router.encoders import TextEncoder, quiet_transformers
 
@@ -175,24 +204,16 @@ def _build(directory: Path, meta: dict) -> Router:
         probe = router.predict_proba(["a probe query"])  # arrays of a wrong shape fail here, not on a user's query
         if probe.shape != (1, router.n_models_) or not np.isfinite(probe).all():
             raise ValueError(f"scores of shape {probe.shape} for {router.n_models_} models, or not finite")
+        unused = sorted(arrays.keys() - _saved_arrays(router).keys())  # what this router would save again
+        if unused:
+            raise RoutingInputError(f"{directory / ARRAYS_FILE}: member {unused[0][:80]!r} is not part of a saved "
+                                    f"{meta['router']} router; not loaded: save the router again")
     except RoutingInputError:
         raise
     except Exception as error:  # a damaged file of the right hash: whatever fails, say which router and stop
         raise RoutingInputError(f"{directory}: cannot rebuild the saved router ({type(error).__name__}: "
                                 f"{_one_line(error)}); save it again") from None
     return router
-
-
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array of a .npz, refusing pickled data (numpy's ValueError says "pickled" then)."""
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            return {key: stored[key] for key in stored.files}
-    except ValueError as error:
-        if "pickle" in str(error):
-            raise RoutingInputError(f"{path}: holds pickled data, which can run code and is never loaded; "
-                                    "save the router again with routing-eval --save") from None
-        raise
 
 
 def _one_line(error: BaseException) -> str:

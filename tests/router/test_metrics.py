@@ -41,3 +41,30 @@ def test_contamination_warning_only_beyond_the_interval():
     test = make_data([[1, 1]] * 60 + [[0, 1]] * 40)
     notes = contamination_notes(train, test)
     assert len(notes) == 1 and notes[0].startswith("warning: m0 solves 90.0% of training queries but 60.0% of test")
+
+
+def test_bootstrap_is_chunked_in_bounded_memory_with_the_one_draw_result():
+    """The interval equals the one (iters, n) draw's for the same seed, and its peak stays one chunk, not iters x n."""
+    import tracemalloc
+
+    import router.metrics
+
+    correct = (np.random.default_rng(3).random(50_000) > 0.4).astype(float)
+    rng = np.random.default_rng(7)
+    means = correct[rng.integers(0, len(correct), size=(1000, len(correct)))].mean(axis=1)  # the unchunked draw
+    expected = (float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)))
+    del means
+    tracemalloc.start()
+    try:
+        assert bootstrap_ci(correct, seed=7) == expected
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * router.metrics.bootstrap_bytes(len(correct)) < 1000 * len(correct) * 8  # one draw: 400 MB
+
+
+def test_memory_estimate_counts_the_bootstrap():
+    from router.limits import estimated_bytes
+    from router.metrics import bootstrap_bytes
+
+    assert estimated_bytes(1_120_000, 1, 0, []) >= 8 * 1_120_000 * 12 + bootstrap_bytes(1_120_000)

@@ -1,0 +1,39 @@
+"""Train/test overlap: test queries whose text is also a training query score a router on what it memorised.
+
+Texts are compared normalised (case-folded, whitespace collapsed), so a copied table or two
+overlapping splits are found even when spacing or case differs.
+"""
+
+from __future__ import annotations
+
+from router.data import TEST, TRAIN, RoutingData, RoutingInputError
+
+ALLOW_OPTION = "--allow-overlap"
+
+
+def normalised(text: str) -> str:
+    """A query text as compared for overlap: case-folded, runs of whitespace as one space, no outer space."""
+    return " ".join(text.casefold().split())
+
+
+def overlapping_queries(data: RoutingData) -> list[int]:
+    """Indices into `data.split(TEST)` of the test queries whose normalised text is also a training query's."""
+    train = {normalised(q) for q, split in zip(data.queries, data.splits) if split == TRAIN}
+    tests = [q for q, split in zip(data.queries, data.splits) if split == TEST]
+    return [i for i, query in enumerate(tests) if normalised(query) in train] if train else []
+
+
+def check_overlap(data: RoutingData, train_source: str, test_source: str, allow: bool = False) -> list[str]:
+    """Notes on train/test overlap (none when there is none). Without `allow`, any overlap is a RoutingInputError:
+    one line naming both sources, the count and one example query."""
+    found = overlapping_queries(data)
+    if not found:
+        return []
+    tests = [q for q, split in zip(data.queries, data.splits) if split == TEST]
+    example = " ".join(tests[found[0]].split())[:80]
+    what = (f"{len(found)} of {len(tests)} test queries ({test_source}) are also training queries ({train_source}), "
+            f"e.g. {example!r}")
+    if not allow:
+        raise RoutingInputError(f"{what}; routers would be scored on queries they trained on: remove them from one "
+                                f"side, or pass {ALLOW_OPTION} to score anyway (with a note)")
+    return [f"note: {what}; scored anyway ({ALLOW_OPTION}): routers may have memorised them"]

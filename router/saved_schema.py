@@ -1,0 +1,393 @@
+"""What a saved router may contain: router.json, arrays.npz and encoder/ checked as untrusted input.
+
+A saved router is shared like any data file, and `router.json` is hashed by nothing, so every
+field is checked for type and range here before anything is built (`check_meta`): hyper-parameters
+against each router's signature and a range per name; text features only as the library writes
+them (TF-IDF's token pattern is one of `TOKEN_PATTERNS`, never compiled before it matches one);
+encoder weights only as safetensors inside the saved folder or the offline MiniLM package.
+`read_arrays` reads arrays.npz member by member: each npy header (shape, dtype) is read without
+its data and must match the sizes router.json declares and the member's stored size, so nothing
+is allocated before the total is known to fit; `check_encoder_folder` bounds an encoder's
+config.json by the tensors its safetensors header lists. Every refusal is a RoutingInputError.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from router.errors import RoutingInputError
+
+SAVE_AGAIN = "save the router again with routing-eval --save"
+# the token patterns lm-routing's TF-IDF writes (router.features.tfidf) and scikit-learn's default; nothing else compiles
+TOKEN_PATTERNS = (r"(?u)\b\w+\b", r"(?u)\b\w\w+\b")
+ANALYZERS = ("word", "char", "char_wb")
+MAX_NGRAM = 3
+MAX_TFIDF_FEATURES = 10_000_000
+MEMBER = re.compile(r"(router|features)\.[A-Za-z0-9_.\-]{1,200}")
+NAN_ALLOWED = ("constant", "history")  # members whose NaN means "none" (a model with no fixed score, an epoch unscored)
+FRACTION_MEMBERS = ("labels", "rates")  # solve labels and rates: 0-1
+MAX_DIMS = 8  # no saved array has more axes
+MAX_SAFETENSORS_HEADER = 100_000_000  # bytes of the JSON header of a model.safetensors
+MAX_CONFIG_BYTES = 1_000_000
+ENCODER_FILES = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                 "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model", "added_tokens.json",
+                 "generation_config.json"}
+PICKLED_WEIGHTS = re.compile(r".*\.(bin|pt|pth|ckpt|pkl|pickle|h5|msgpack)$")
+SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+LAYER_NAME = re.compile(r"(?:^|\.)(?:layer|layers|block|h)\.(\d+)\.")
+LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer")  # the config key a model builds its encoder layers from
+# config sizes a model allocates by (widths, vocabulary, positions, heads): none exceeds its widest tensor dimension
+SIZE_KEY = re.compile(r".*(_size|^d_model|^d_ff|^d_kv|heads|^n_embd|^n_inner|positions|embeddings)$")
+MAX_CONFIG_INT = 1 << 20  # any other whole number of a config (distances, bucket counts, token ids)
+
+
+def _int(low: int, high: int):
+    return lambda v: type(v) is int and low <= v <= high
+
+
+def _number(low: float, high: float):
+    return lambda v: type(v) in (int, float) and math.isfinite(v) and low <= v <= high
+
+
+def _text(*choices: str, max_len: int = 300):
+    return lambda v: isinstance(v, str) and 0 < len(v) <= max_len and (not choices or v in choices)
+
+
+# a rule per hyper-parameter name (every router's), so a hostile value is refused before any router is built
+PARAM_RULES = {
+    "n_neighbors": _int(1, 1_000_000), "hidden": _int(1, 16_384), "dim": _int(1, 16_384), "svd_dims": _int(1, 4_096),
+    "epochs": _int(1, 100_000), "batch_size": _int(1, 65_536), "max_length": _int(8, 8_192),
+    "n_estimators": _int(1, 10_000), "min_samples_leaf": _int(1, 10_000_000), "patience": _int(0, 100_000),
+    "seed": _int(0, 2**32 - 1), "n_jobs": lambda v: type(v) is int and (v == -1 or 1 <= v <= 1_024),
+    "n_clusters": lambda v: v == "auto" or _int(1, 100_000)(v),
+    "C": _number(1e-12, 1e12), "lr": _number(0, 10), "model_lr_scale": _number(0, 1e6), "temperature": _number(1e-6, 1e6),
+    "sample_weight": _number(0, 1e6), "prior_weight": _number(0, 1e9), "weight_decay": _number(0, 1e3),
+    "dropout": _number(0, 1), "validation_fraction": _number(0, 1), "soft_targets": lambda v: type(v) is bool,
+    "encoder": _text(), "pick": lambda v: isinstance(v, str) and len(v) <= 300,
+    # auto's pick: its cost weight, what its selection expects of it, an agreement cascade's stages and share
+    "lam": lambda v: v is None or _number(0, 1e12)(v), "expected_accuracy": lambda v: v is None or _number(0, 1)(v),
+    "expected_se": lambda v: v is None or _number(0, 1)(v), "expected_cost": lambda v: v is None or _number(0, 1e6)(v),
+    "share": lambda v: v is None or _number(0, 1)(v),
+    "stages": lambda v: v is None or (isinstance(v, list) and 2 <= len(v) <= 100 and all(
+        isinstance(stage, list) and 1 <= len(stage) <= 1_000 and all(_text()(m) for m in stage) for stage in v)),
+}
+
+
+def _generic_rule(default):
+    """A hyper-parameter without its own rule: the type of its default, bounded."""
+    if isinstance(default, bool):
+        return lambda v: type(v) is bool
+    if isinstance(default, int):
+        return _int(-2**31, 2**31 - 1)
+    if isinstance(default, float):
+        return _number(-1e12, 1e12)
+    return _text()
+
+
+def _param_problem(kind: type, name: str, value) -> str | None:
+    """Why `value` is not a hyper-parameter `name` of router class `kind` could have saved, or None."""
+    from router.encoders import POOLINGS
+    from router.features import FEATURES, HF_PREFIX
+
+    default = inspect.signature(kind.__init__).parameters[name].default
+    if name == "features":
+        ok = value is None or (isinstance(value, str) and (value in FEATURES or (
+            value.startswith(HF_PREFIX) and 0 < len(value) - len(HF_PREFIX) <= 300)))
+    elif name == "pooling":
+        ok = value in POOLINGS
+    elif name in ("kind", "router", "policy", "datasets"):
+        ok = _pick_param_ok(name, value)
+    else:
+        ok = PARAM_RULES.get(name, _generic_rule(default))(value)
+    return None if ok else f"'params.{name}' is {json.dumps(value)[:60]}, not a value lm-routing saves"
+
+
+def _pick_param_ok(name: str, value) -> bool:
+    """auto's pick (router.select.DeployedPick): its kind, picked router and policy by name, its datasets."""
+    from router.policies import POLICIES
+    from router.routers.base import ROUTERS
+    from router.select import CASCADE, MODEL, PER_DATASET, ROUTED, SINGLE
+
+    if name == "kind":
+        return value in (SINGLE, PER_DATASET, ROUTED, MODEL, CASCADE)
+    if name == "router" and isinstance(value, str):  # a registered router, or (kind model) a pool model's name
+        return 0 < len(value) <= 300
+    if name == "datasets":
+        return value is None or (isinstance(value, list) and len(value) <= 100_000
+                                 and all(isinstance(d, str) and 0 < len(d) <= 300 for d in value))
+    return value is None or (isinstance(value, str) and value in (ROUTERS if name == "router" else POLICIES))
+
+
+def check_params(kind: type, params) -> str | None:
+    """Why `params` are not hyper-parameters of router class `kind` as lm-routing saves them, or None."""
+    accepted = set(inspect.signature(kind.__init__).parameters) - {"self"}
+    if not isinstance(params, dict) or not set(params) <= accepted:
+        return f"'params' must be an object with keys among {', '.join(sorted(accepted))}"
+    for name, value in params.items():
+        problem = _param_problem(kind, name, value)
+        if problem:
+            return problem
+    return None
+
+
+def check_features(spec) -> str | None:
+    """Why `spec` (router.json 'features') is not a featurizer lm-routing saves, or None. TF-IDF's token
+    pattern must be one of TOKEN_PATTERNS: compared as text, never compiled."""
+    from router.encoders import MINILM
+    from router.features import HF_PREFIX
+    from router.tfidf import SAVED_PARAMS
+
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        return "'features' must be an object or null"
+    if spec.get("kind") == "tfidf" and set(spec) == {"kind", "params"}:
+        params = spec["params"]
+        if not isinstance(params, dict) or set(params) != set(SAVED_PARAMS):
+            return f"'features.params' must have exactly the keys {', '.join(sorted(SAVED_PARAMS))}"
+        if params["token_pattern"] not in TOKEN_PATTERNS:
+            return ("'features.params.token_pattern' is not a pattern lm-routing writes (a saved router may not "
+                    "carry its own regular expression)")
+        ngram = params["ngram_range"]
+        if not (isinstance(ngram, list) and len(ngram) == 2 and all(type(n) is int for n in ngram)
+                and 1 <= ngram[0] <= ngram[1] <= MAX_NGRAM):
+            return f"'features.params.ngram_range' must be [low, high] with 1 <= low <= high <= {MAX_NGRAM}"
+        if params["analyzer"] not in ANALYZERS:
+            return f"'features.params.analyzer' must be one of {', '.join(ANALYZERS)}"
+        if type(params["lowercase"]) is not bool or type(params["sublinear_tf"]) is not bool:
+            return "'features.params.lowercase' and 'sublinear_tf' must be true or false"
+        if not (params["max_features"] is None or _int(1, MAX_TFIDF_FEATURES)(params["max_features"])):
+            return f"'features.params.max_features' must be null or a whole number 1-{MAX_TFIDF_FEATURES}"
+        return None
+    if spec.get("kind") == "embeddings" and set(spec) == {"kind", "name", "max_length", "batch_size"}:
+        name = spec["name"]
+        if not (name == MINILM or (isinstance(name, str) and name.startswith(HF_PREFIX) and 0 < len(name) <= 300)):
+            return f"'features.name' must be {MINILM!r} or {HF_PREFIX}<model>"
+        if not (PARAM_RULES["max_length"](spec["max_length"]) and PARAM_RULES["batch_size"](spec["batch_size"])):
+            return "'features.max_length' and 'features.batch_size' must be whole numbers in range"
+        return None
+    return f"'features' described as {json.dumps(spec)[:100]} are not a kind lm-routing saves"
+
+
+def check_encoder_spec(spec) -> str | None:
+    """Why `spec` (router.json 'encoder') is not {pooling, max_length} as lm-routing saves it, or None."""
+    from router.encoders import POOLINGS
+
+    if spec is None:
+        return None
+    if not (isinstance(spec, dict) and set(spec) == {"pooling", "max_length"} and spec["pooling"] in POOLINGS
+            and PARAM_RULES["max_length"](spec["max_length"])):
+        return f"'encoder' must be null or {{pooling: {' or '.join(POOLINGS)}, max_length: a whole number 8-8192}}"
+    return None
+
+
+def check_file_names(files: dict) -> str | None:
+    """Why the names in router.json 'files' are not what a saved router holds, or None: arrays.npz, and encoder
+    files (safetensors weights, JSON config, tokenizer files) under encoder/; never pickled weights."""
+    for name in files:
+        if not isinstance(name, str):
+            return "'files' names must be text"
+        top, _, rest = name.partition("/")
+        if name == "arrays.npz":
+            continue
+        if top == "encoder" and rest in ENCODER_FILES:
+            continue
+        if PICKLED_WEIGHTS.match(name):
+            return (f"lists {name[:80]!r}: pickled weights, which can run code when loaded; a saved router's encoder "
+                    "loads from model.safetensors only")
+        return f"lists {name[:80]!r}, not a file lm-routing saves"
+    return None
+
+
+def declared_arrays(arrays: dict[str, np.ndarray]) -> dict[str, dict]:
+    """router.json's 'arrays': each member's dtype (numpy's npy descr) and shape, as written."""
+    return {key: {"dtype": _descr(value.dtype), "shape": list(value.shape)} for key, value in arrays.items()}
+
+
+def check_declared(declared) -> str | None:
+    """Why router.json 'arrays' is not {member: {dtype, shape}}, or None."""
+    if not isinstance(declared, dict):
+        return "'arrays' must map each member of arrays.npz to its dtype and shape"
+    for key, entry in declared.items():
+        if not MEMBER.fullmatch(key):
+            return f"'arrays' names member {key[:80]!r}, not one lm-routing writes"
+        if not (isinstance(entry, dict) and set(entry) == {"dtype", "shape"} and isinstance(entry["shape"], list)
+                and len(entry["shape"]) <= MAX_DIMS and all(_int(0, 2**62)(n) for n in entry["shape"])):
+            return f"'arrays.{key}' must be {{dtype, shape: up to {MAX_DIMS} whole numbers}}"
+    return None
+
+
+def _descr(dtype: np.dtype):
+    """A dtype as JSON holds it (npy's descr, tuples as lists), for comparing a header with router.json."""
+    return json.loads(json.dumps(np.lib.format.dtype_to_descr(dtype)))
+
+
+def _plain(dtype: np.dtype) -> bool:
+    """Numbers, booleans, text, or records of those: never objects."""
+    if dtype.fields:
+        return all(_plain(field[0]) for field in dtype.fields.values())
+    return dtype.kind in "fiubU" and dtype.itemsize <= 4096 and not dtype.subdtype
+
+
+def read_arrays(path: Path, declared: dict | None, limit_bytes: int) -> dict[str, np.ndarray]:
+    """Every member of the saved `arrays.npz`, read only after each npy header matched `declared` (router.json's
+    'arrays'; None for a format-2 router, which declares none) and its stored size, and the total fits `limit_bytes`.
+
+    Members must be stored uncompressed (as np.savez writes them): memory is then bounded by the file's size.
+    Float arrays must be finite (NaN only where it means "none"); labels and rates lie in 0-1.
+    """
+    bad = lambda what: RoutingInputError(f"{path}: {what}; not loaded: {SAVE_AGAIN}")  # noqa: E731
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise bad(f"not a .npz archive ({' '.join(str(error).split())[:100]})") from None
+    with archive:
+        infos = archive.infolist()
+        names = [info.filename for info in infos]
+        if len(set(names)) != len(names):
+            raise bad("holds a member twice")
+        total, headers = 0, {}
+        for info in infos:
+            key = info.filename.removesuffix(".npy")
+            if not info.filename.endswith(".npy") or not MEMBER.fullmatch(key):
+                raise bad(f"holds member {info.filename[:80]!r}, not one lm-routing writes")
+            if declared is not None and key not in declared:
+                raise bad(f"holds member {key[:80]!r}, which router.json does not declare")
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise bad(f"member {key[:80]!r} is compressed; lm-routing stores arrays uncompressed")
+            shape, dtype, header_bytes = _npy_header(archive, info, bad)
+            if dtype.hasobject:
+                raise bad(f"holds pickled data, which can run code and is never loaded (member {key[:80]!r})")
+            if not _plain(dtype) or len(shape) > MAX_DIMS:
+                raise bad(f"member {key[:80]!r} holds {dtype} data, not numbers or text")
+            if declared is not None and (_descr(dtype) != declared[key]["dtype"] or list(shape) != declared[key]["shape"]):
+                raise bad(f"member {key[:80]!r} is {dtype} {tuple(shape)}, router.json declares "
+                          f"{str(declared[key]['dtype'])[:40]} {tuple(declared[key]['shape'])}")
+            size = math.prod(shape) * dtype.itemsize
+            if info.file_size != header_bytes + size:
+                raise bad(f"member {key[:80]!r} declares {size} bytes of data but stores {info.file_size - header_bytes}")
+            total += size
+            headers[key] = info
+        if declared is not None and declared.keys() - headers.keys():
+            raise bad(f"lacks member {sorted(declared.keys() - headers.keys())[0][:80]!r}, which router.json declares")
+        if total > limit_bytes:
+            raise bad(f"its arrays need {total / 2**30:.2f} GiB, over the {limit_bytes / 2**30:.2f} GiB this load may use")
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    for key, value in arrays.items():
+        _check_values(key, value, bad)
+    return arrays
+
+
+def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, bad) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length in bytes) of one .npy member, read without its data."""
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read is None:
+                raise ValueError(f"npy version {version}")
+            shape, _, dtype = read(member, max_header_size=10_000)
+        except Exception as error:  # noqa: BLE001  (numpy parses the header text with ast: any failure means the same)
+            raise bad(f"member {info.filename[:80]!r} has no valid npy header ({' '.join(str(error).split())[:100]})") from None
+        return tuple(shape), dtype, member.tell()
+
+
+def _check_values(key: str, value: np.ndarray, bad) -> None:
+    """Finite floats (NaN only in NAN_ALLOWED members), labels and rates within 0-1."""
+    if value.dtype.kind != "f":
+        return
+    last = key.rsplit(".", 1)[-1]
+    finite = np.isfinite(value)
+    if not finite.all() and (last not in NAN_ALLOWED or np.isinf(value).any()):
+        raise bad(f"member {key!r} holds NaN or infinite values")
+    if last in FRACTION_MEMBERS and value.size and not ((value >= 0) & (value <= 1)).all():
+        raise bad(f"member {key!r} holds values outside 0-1")
+
+
+def safetensors_tensors(path: Path) -> dict[str, dict]:
+    """The tensors a model.safetensors holds (name -> {dtype, shape, data_offsets}), from its header only; each
+    tensor's bytes and the file's size must agree with the shapes. ValueError otherwise."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) != 8:
+            raise ValueError("shorter than a safetensors header")
+        (length,) = struct.unpack("<Q", head)
+        if length > min(MAX_SAFETENSORS_HEADER, size - 8):
+            raise ValueError(f"a header of {length} bytes in a file of {size}")
+        header = json.loads(handle.read(length).decode("utf-8"))
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    header.pop("__metadata__", None)
+    end = 0
+    for name, tensor in header.items():
+        if not (isinstance(tensor, dict) and tensor.get("dtype") in SAFETENSORS_BYTES
+                and isinstance(tensor.get("shape"), list) and all(_int(0, 2**40)(n) for n in tensor["shape"])
+                and isinstance(tensor.get("data_offsets"), list) and len(tensor["data_offsets"]) == 2
+                and all(_int(0, size)(n) for n in tensor["data_offsets"])):
+            raise ValueError(f"tensor {str(name)[:80]!r} is described wrongly")
+        begin, stop = tensor["data_offsets"]
+        if stop - begin != math.prod(tensor["shape"]) * SAFETENSORS_BYTES[tensor["dtype"]]:
+            raise ValueError(f"tensor {str(name)[:80]!r}: its shape and its bytes disagree")
+        end = max(end, stop)
+    if 8 + length + end != size:
+        raise ValueError(f"{size} bytes, the header accounts for {8 + length + end}")
+    return header
+
+
+def check_encoder_folder(folder: Path, max_length: int) -> None:
+    """A saved encoder: safetensors weights, a config bounded by them, tokenizer files; RoutingInputError otherwise.
+
+    config.json: no remote code (auto_map); its layer count equals the layers in the weights; its sizes (widths,
+    vocabulary, positions, heads) at most the largest tensor dimension, other whole numbers at most MAX_CONFIG_INT;
+    `max_length` (tokens) within its position embeddings.
+    """
+    def bad(path: Path, what: str) -> RoutingInputError:
+        return RoutingInputError(f"{path}: {what}; not loaded: {SAVE_AGAIN}")
+
+    weights, config_path = folder / "model.safetensors", folder / "config.json"
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if PICKLED_WEIGHTS.match(path.name):
+            raise bad(path, "pickled weights, which can run code when loaded; encoders load from model.safetensors only")
+        if path.name not in ENCODER_FILES:
+            raise bad(path, "not a file of a saved encoder")
+    if not weights.is_file() or not config_path.is_file():
+        raise bad(folder, "no model.safetensors and config.json; encoders load from safetensors only")
+    try:
+        tensors = safetensors_tensors(weights)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise bad(weights, f"not a valid safetensors file ({' '.join(str(error).split())[:120]})") from None
+    if config_path.stat().st_size > MAX_CONFIG_BYTES:
+        raise bad(config_path, f"over {MAX_CONFIG_BYTES} bytes")
+    try:
+        config = json.loads(config_path.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as error:
+        raise bad(config_path, f"not JSON ({' '.join(str(error).split())[:100]})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise bad(config_path, "not a model config (a JSON object with model_type)")
+    if "auto_map" in config:
+        raise bad(config_path, "names its own model code (auto_map), which is never run")
+    layers = {int(m.group(1)) for name in tensors for m in LAYER_NAME.finditer(name)}
+    widest = max((n for tensor in tensors.values() for n in tensor["shape"]), default=0)
+    for key, value in config.items():
+        if type(value) is not int:
+            continue
+        if key in LAYER_KEYS and value != len(layers):
+            raise bad(config_path, f"{key} is {value} but model.safetensors holds {len(layers)} layers")
+        if SIZE_KEY.match(key) and not -1 <= value <= max(widest, 1):
+            raise bad(config_path, f"{key} is {value}, beyond every tensor of model.safetensors (widest {widest})")
+        if key not in LAYER_KEYS and not -1 <= value <= MAX_CONFIG_INT:
+            raise bad(config_path, f"{key} is {value}, over {MAX_CONFIG_INT}")
+    positions = config.get("max_position_embeddings")
+    if type(positions) is int and max_length > positions:
+        raise bad(config_path.parent.parent / "router.json",
+                  f"encoder max_length {max_length} is over the encoder's {positions} positions")
