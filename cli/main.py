@@ -129,8 +129,9 @@ def takes_spec(command):
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True, help="k for k-fold when there is no training split.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-@click.option("--allow-overlap", is_flag=True, help="Score even when test queries are also training queries (same text, "
-              "case and spacing aside): a note instead of an error.")
+@click.option("--allow-overlap/--refuse-overlap", default=True, show_default=True,
+              help="Test queries that are also training queries (same text, case and spacing aside): score them with a "
+              "warning naming how many, or refuse to score (exit 2).")
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786): cross-fitting's folds and auto's candidates "
               "run on that cluster's workers, with the scores of a local run (pip install 'lm-routing[cluster]').")
 @click.option("--output-path", type=click.Path(path_type=Path), help="Also write each router x policy as an lm-eval model here.")

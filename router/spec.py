@@ -70,7 +70,7 @@ class EvalSpec:
     output_path: Path | None = None  # folder for the routed models in lm-eval's layout
     plot_path: Path | None = None  # new .png
     as_json: bool = False
-    allow_overlap: bool = False  # True: test queries that are also training queries get a note, not an error
+    allow_overlap: bool = True  # test queries that are also training queries: scored with a warning; False: an error
     scheduler: str | None = None  # Dask scheduler address: folds and auto's candidates run on that cluster
 
     def auto_objective(self) -> Objective:

@@ -595,16 +595,16 @@ TRAIN_Q = [f"what is {i} plus {i + 1} apples" for i in range(30)]
     (TRAIN_Q[:20], 20), ([q.upper() for q in TRAIN_Q[:5]] + [f"new {i} question" for i in range(15)], 5),
     ([f"  {q}  ".replace(" ", "   ") for q in TRAIN_Q[:1]] + [f"other {i} question" for i in range(19)], 1),
 ], ids=["copy", "case", "spacing"])
-def test_test_queries_that_are_training_queries_are_an_error(run, tmp_path, test_q, count):
+def test_test_queries_that_are_training_queries_are_counted_or_refused(run, tmp_path, test_q, count):
     train, test = _table(tmp_path / "a_train.json", TRAIN_Q), _table(tmp_path / "a_test.json", test_q)
-    done = run("--scores", train, "--test-scores", test, "--router", "knn", "--policy", "argmax")
+    done = run("--scores", train, "--test-scores", test, "--router", "knn", "--policy", "argmax", "--refuse-overlap")
     message = assert_one_line_error(done.code, done.out, done.err, str(train), str(test),
-                                    f"{count} of {len(test_q)} test queries", "--allow-overlap")
+                                    f"{count} of {len(test_q)} test queries")
     assert "e.g. " in message
-    allowed = run("--scores", train, "--test-scores", test, "--router", "knn", "--policy", "argmax", "--json",
-                  "--allow-overlap")
-    assert allowed.code == 0, allowed.err
-    assert any(f"{count} of {len(test_q)} test queries" in note for note in json.loads(allowed.out)["notes"])
+    allowed = run("--scores", train, "--test-scores", test, "--router", "knn", "--policy", "argmax", "--json")
+    assert allowed.code == 0, allowed.err  # the default: scored, with a warning that counts them
+    assert any(f"{count} of {len(test_q)} test queries" in note and "--refuse-overlap" in note
+               for note in json.loads(allowed.out)["notes"])
 
 
 def test_disjoint_splits_get_no_overlap_word(run, tmp_path):
