@@ -452,17 +452,30 @@ def label_warnings(train: RoutingData, bounds: Bounds | None) -> tuple[LabelWarn
     return tuple(warnings)
 
 
+def _within_cross_validated(ranked: list[Scored], parts, seed: int, objective: Objective, datasets):
+    """`within`'s correction: the rule at the tolerance asked for, else at half, a quarter, then 0, the first
+    whose pick made without each fold stays within `within` of the best single model out of fold; else the
+    best single model. Returns the pick, its bounds and the expected accuracy of that rule, cross-validated."""
+    single = next(s for s in ranked if s.candidate.kind == SINGLE)
+    for share in (1.0, 0.5, 0.25, 0.0):
+        tried = Objective(within=objective.within * share)
+        expected = selection_estimate(ranked, parts, seed, tried, datasets)
+        if expected.accuracy >= single.accuracy - objective.within - 1e-12:
+            return (*contest(ranked, seed=seed, objective=tried), expected)
+    return single, None, _estimate(single.correct, single.cost, datasets)
+
+
 def choose(scored: list[Scored], folds: int, parts=None, seed: int = 0, train: RoutingData | None = None,
            objective: Objective = ACCURACY) -> Selection:
     """auto's pick among `scored` (`contest`), the expected accuracy of the whole selection (`selection_estimate`,
     when the inner folds `parts` are given) and the warnings `label_warnings` finds in `train`."""
     ranked = sorted(scored, key=lambda s: (-s.accuracy, SIMPLICITY[s.candidate.kind]))
-    pick, bounds = contest(ranked, seed=seed, objective=objective)
     datasets = train.datasets if train is not None else None
-    expected = None if parts is None else selection_estimate(ranked, parts, seed, objective, datasets)
-    single = next(s for s in ranked if s.candidate.kind == SINGLE)
-    if objective.within is not None and expected is not None and expected.accuracy < single.accuracy - objective.within:
-        pick, expected = single, _estimate(single.correct, single.cost, datasets)  # the rule loses more out of fold
+    if objective.within is not None and parts is not None:
+        pick, bounds, expected = _within_cross_validated(ranked, parts, seed, objective, datasets)
+    else:
+        pick, bounds = contest(ranked, seed=seed, objective=objective)
+        expected = None if parts is None else selection_estimate(ranked, parts, seed, objective, datasets)
     runner_up = next((s for s in ranked if s is not pick), None)
     warnings = label_warnings(train, bounds if objective.within is None else None) if train is not None else ()
     required = bounds.required_gain if bounds is not None else float("nan")
