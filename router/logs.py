@@ -603,7 +603,8 @@ def _csv_records(path: Path, columns: tuple[str, ...] = LONG_COLUMNS, any_of: bo
         try:
             found = set(reader.fieldnames or ())
             if not (found & set(columns) if any_of else set(columns) <= found):
-                need = " or ".join(f"'{c}'" for c in columns) if any_of else ", ".join(f"'{c}'" for c in columns)
+                quoted = [f"'{c}'" for c in columns]
+                need = " or ".join(quoted) if any_of else ", ".join(quoted[:-1]) + " and " + quoted[-1] if len(quoted) > 1 else quoted[0]
                 raise RoutingInputError(
                     f"{path}:1: needs {need} column{'' if any_of else 's'} (found {', '.join(reader.fieldnames or ()) or 'none'}); "
                     "fix the header"

@@ -7,13 +7,15 @@ router's out-of-fold scores (shared with every policy, `router.crossfit`), a
 fitted policy fit on the other folds' out-of-fold scores, a single model chosen
 on the other folds.
 
-The pick corrects for choosing among many candidates: a candidate other than the
-best single model is deployed only when its paired inner-CV gain over the best
-single model stays above 0 at a simultaneous 95% lower bound over every
-candidate (a max-t paired bootstrap over the training queries, the multiple-
-testing correction of White's reality check and Romano-Wolf); among those, the
-one with the highest bound. Fewer queries or more candidates widen the bound, so
-small training sets deploy the best single model. The expected accuracy printed
+The pick corrects for choosing among many candidates, in a fixed sequence: the
+best single model per dataset replaces the best single model when its paired
+inner-CV gain stays above 0 at a one-sided 95% bound (one test); then a router
+replaces that reference only when its gain stays above 0 at a simultaneous 95%
+lower bound over every router candidate (a max-t paired bootstrap over the
+training queries, the multiple-testing correction of White's reality check and
+Romano-Wolf), the highest bound winning; and the whole selection, cross-validated,
+must not score below the best single model. Fewer queries or more candidates
+widen the bound, so small training sets deploy the best single model. The expected accuracy printed
 and saved is the whole selection cross-validated (each inner fold scored by the
 pick made on the other folds), not the winner's inner-CV score, which the choice
 biases upward. Test labels are never read here.
@@ -375,7 +377,9 @@ def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
             objective: Objective = ACCURACY) -> tuple[Scored, Bounds | None]:
     """auto's rule on `rows` of the candidates' correctness (all when None). Each candidate's paired gain over
     the reference (the best single model; see `_cost_pool` for a budget) gets a simultaneous lower bound
-    (`router.multiplicity`). Accuracy (and a budget): the candidate with the highest bound when it is above 0,
+    (`router.multiplicity`). Accuracy (and a budget), in a fixed sequence: the best single model per dataset
+    first, alone (one test, no share of the correction), becoming the reference when its bound is above 0;
+    then the candidate (router, model) with the highest simultaneous bound over the reference, when above 0;
     else the reference. `within`: the cheapest of the reference and the candidates whose gain is >= -within
     (`choose` cross-validates that rule as its correction). Returns the pick and the bounds (None when there is
     nothing to contest)."""
@@ -384,13 +388,21 @@ def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
     others = [s for s in pool if s is not reference]
     if not others or len(rows) < 2:
         return reference, None
-    bounds = simultaneous_bounds(np.stack([s.correct[rows] - reference.correct[rows] for s in others], axis=1), seed=seed)
+    gains = lambda group, ref: np.stack([s.correct[rows] - ref.correct[rows] for s in group], axis=1)  # noqa: E731
+    if objective.within is not None:
+        bounds = simultaneous_bounds(gains(others, reference), seed=seed)
+        allowed = [others[i] for i in range(len(others)) if bounds.gain[i] >= -objective.within - 1e-12]
+        return min([reference, *allowed], key=lambda s: (s.cost[rows].mean(), -s.correct[rows].mean())), bounds
+    per_dataset = [s for s in others if s.candidate.kind == PER_DATASET]
+    if per_dataset and simultaneous_bounds(gains(per_dataset, reference), seed=seed).lower[0] > 1e-12:
+        reference = per_dataset[0]  # tested first, alone: the simpler step needs no share of the correction
+    others = [s for s in others if s.candidate.kind != PER_DATASET]
+    if not others:
+        return reference, None
+    bounds = simultaneous_bounds(gains(others, reference), seed=seed)
     lower = bounds.lower
-    if objective.within is None:
-        best = min(range(len(others)), key=lambda i: (-lower[i], SIMPLICITY[others[i].candidate.kind]))
-        return (others[best] if lower[best] > 1e-12 else reference), bounds
-    allowed = [others[i] for i in range(len(others)) if bounds.gain[i] >= -objective.within - 1e-12]
-    return min([reference, *allowed], key=lambda s: (s.cost[rows].mean(), -s.correct[rows].mean())), bounds
+    best = min(range(len(others)), key=lambda i: (-lower[i], SIMPLICITY[others[i].candidate.kind]))
+    return (others[best] if lower[best] > 1e-12 else reference), bounds
 
 
 def _mean_and_se(values: np.ndarray) -> tuple[float, float]:
@@ -476,6 +488,10 @@ def choose(scored: list[Scored], folds: int, parts=None, seed: int = 0, train: R
     else:
         pick, bounds = contest(ranked, seed=seed, objective=objective)
         expected = None if parts is None else selection_estimate(ranked, parts, seed, objective, datasets)
+        reference = next(s for s in ranked if s.candidate.kind == SINGLE)
+        if expected is not None and pick is not reference and objective.max_cost is None \
+                and expected.accuracy < reference.accuracy - 1e-12:  # the selection loses out of fold: do not trust it
+            pick, expected = reference, _estimate(reference.correct, reference.cost, datasets)
     runner_up = next((s for s in ranked if s is not pick), None)
     warnings = label_warnings(train, bounds if objective.within is None else None) if train is not None else ()
     required = bounds.required_gain if bounds is not None else float("nan")

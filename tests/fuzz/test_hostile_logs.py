@@ -179,7 +179,7 @@ def test_too_many_models_for_the_stacked_policy_is_refused(tmp_path, fails):
     path.write_text(json.dumps([{"question": f"question {i}", "scores": dict.fromkeys(models, 0.5)} for i in range(12)]))
     fails("--scores", path, "--router", "knn", "--policy", "stacked",
           expect=("12 queries x 50000 models with 1 router(s) and 1 policies need about ", "GiB available; drop --policy stacked "
-                  "(models x models per fit) or route fewer models or queries at a time"))
+                  "(models x models per fit)", "or route fewer models or queries at a time"))
 
 
 # ---------------------------------------------------------------- valid inputs, accepted
