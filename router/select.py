@@ -257,8 +257,7 @@ def _single_choices(data: RoutingData, parts, per_dataset: bool) -> np.ndarray:
 
 def known_cost(data: RoutingData) -> np.ndarray | None:
     """(n_queries, n_models) USD per query when every cell is known, else None."""
-    cost = getattr(data, "cost", None)
-    return None if cost is None or np.isnan(cost).any() else cost
+    return None if np.isnan(data.cost).any() else data.cost
 
 
 def _scored(candidate: Candidate, data: RoutingData, chosen: np.ndarray) -> Scored:
