@@ -28,6 +28,7 @@ from joblib import Parallel, delayed
 
 from router.crossfit import FitCache
 from router.data import TEST, TRAIN, RoutingData
+from router.evaluate import pick_outcomes
 from router.policies import POLICIES
 from router.select import (SINGLE, Candidate, Scored, Selection, candidates_scored, choose, deploy, light_routers,
                            one_se_pick)
@@ -53,8 +54,7 @@ def redrawn(data: RoutingData, split: int) -> RoutingData:
 
 def test_accuracy(pick: Scored, train: RoutingData, test: RoutingData, seed: int, cache: FitCache) -> float:
     deployed = deploy(Selection(pick, None, (pick,), FOLDS, train.n_queries), train, FOLDS, seed, cache)
-    chosen = deployed.predict_proba(list(test.queries), list(test.datasets)).argmax(axis=1)
-    return float(test.labels[np.arange(test.n_queries), chosen].mean())
+    return float(pick_outcomes(deployed, test)[1].mean())
 
 
 def scored_split(data: RoutingData, key: str, features: list[str], seed: int) -> list[Scored]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from router.cost import require_cost
 from router.crossfit import FitCache
 from router.estimator_arrays import logistic_arrays, logistic_from_arrays, prefixed, unprefixed
 from router.data import RoutingData, RoutingInputError
@@ -255,13 +256,8 @@ def _single_choices(data: RoutingData, parts, per_dataset: bool) -> np.ndarray:
     return chosen
 
 
-def known_cost(data: RoutingData) -> np.ndarray | None:
-    """(n_queries, n_models) USD per query when every cell is known, else None."""
-    return None if np.isnan(data.cost).any() else data.cost
-
-
 def _scored(candidate: Candidate, data: RoutingData, chosen: np.ndarray) -> Scored:
-    rows, cost = np.arange(data.n_queries), known_cost(data)
+    rows, cost = np.arange(data.n_queries), data.cost if data.cost_known else None
     return Scored(candidate, data.labels[rows, chosen], None if cost is None else cost[rows, chosen])
 
 
@@ -290,7 +286,7 @@ def candidates_scored(train: RoutingData, routers: list[str], features: list[str
     scored = [_scored(Candidate(SINGLE), train, _single_choices(train, parts, per_dataset=False))]
     if len(set(train.datasets)) > 1:
         scored.append(_scored(Candidate(PER_DATASET), train, _single_choices(train, parts, per_dataset=True)))
-    cost = known_cost(train) if objective.cost_aware else None
+    cost = train.cost if objective.cost_aware and train.cost_known else None
     if cost is not None:
         scored += [_scored(Candidate(MODEL, model), train, np.full(train.n_queries, j)) for j, model in enumerate(train.models)]
         scored += _cascade_scored(train, parts, objective)
@@ -507,9 +503,8 @@ def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str
     """
     if train.n_queries < 2:
         raise RoutingInputError("auto needs at least 2 training queries to cross-validate its candidates")
-    if objective.cost_aware and known_cost(train) is None:
-        raise RoutingInputError("auto's cost objective needs every model's cost per query: give prices, or a table "
-                                "with a cost per (query, model)")
+    if objective.cost_aware:
+        require_cost(train, "auto's cost objective")
     k = min(folds, train.n_queries)
     scored = candidates_scored(train, routers if routers is not None else light_routers(),
                                features or default_features(), policies or list(POLICIES), k, seed, cache or FitCache(),
@@ -662,7 +657,7 @@ def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cach
         if hasattr(deployed.router_, "featurizer_"):
             deployed.featurizer_ = deployed.router_.featurizer_  # saved once, by the format, for both
         if candidate.lam is not None:
-            deployed.model_cost_ = known_cost(train).mean(axis=0)
+            deployed.model_cost_ = train.model_cost
         elif candidate.policy != "argmax":
             policy: Policy = make_policy(candidate.policy, seed=seed)
             oof = cache.out_of_fold(candidate.router, params, train, min(folds, train.n_queries), seed)
