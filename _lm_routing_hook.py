@@ -15,7 +15,7 @@ exactly as if this hook did not exist, so every step here swallows its errors.
 
 import sys
 
-_ROUTED = ("routed", "router.routed_lm:RoutedLM")
+_ROUTED = ("routed", "lm_routing.reporting.routed_lm:RoutedLM")
 
 
 def _task_dir():

@@ -1,9 +1,9 @@
 """Does `auto` hold on data it was not tuned on? results/auto_resplits.md + .png.
 
 `auto` is judged on one train -> test split per table; one split says little about the next. This
-script runs auto as shipped (router.select: candidates scored by inner 5-fold CV on the training
+script runs auto as shipped (lm_routing.judging.select: candidates scored by inner 5-fold CV on the training
 queries; a candidate other than the best single model deployed only when its gain clears a bound
-corrected for the choice among all candidates, `router.multiplicity`) on the official split of every
+corrected for the choice among all candidates, `lm_routing.judging.multiplicity`) on the official split of every
 table we ship and on `--splits` re-drawn splits of the same sizes (seeded permutations of train +
 test), and reports per split: the test accuracy of the deployed pick minus the best single model's on
 test (the yardstick: never below -0.5 point), whether the printed expected accuracy lies within its
@@ -11,7 +11,7 @@ own 95% interval of the test accuracy, and the same gap for the rules tried and 
 one-standard-error rule auto shipped before (the simplest candidate within one SE of the most
 accurate) and the single model most accurate on the training queries.
 
-Every candidate is scored once per split and cached under results/cache/ (router.crossfit caches the
+Every candidate is scored once per split and cached under results/cache/ (lm_routing.judging.crossfit caches the
 fits); the rules only differ in which scored candidate they deploy. Run:
 python benchmarks/auto_resplits.py [--splits 8] [--tables gsm8k,mmlu,mixed,arc]; --replot redraws the
 figure from results/auto_resplits.md.
@@ -26,11 +26,11 @@ import time
 import numpy as np
 from joblib import Parallel, delayed
 
-from router.crossfit import FitCache
-from router.data import TEST, TRAIN, RoutingData
-from router.evaluate import pick_outcomes
-from router.policies import POLICIES
-from router.select import (SINGLE, Candidate, Scored, Selection, candidates_scored, choose, deploy, light_routers,
+from lm_routing.judging.crossfit import FitCache
+from lm_routing.data import TEST, TRAIN, RoutingData
+from lm_routing.judging.evaluate import pick_outcomes
+from lm_routing.deciding.policies import POLICIES
+from lm_routing.judging.select import (SINGLE, Candidate, Scored, Selection, candidates_scored, choose, deploy, light_routers,
                            one_se_pick)
 
 from common import RESULTS, load_table, markdown_tables, parser, pyplot, save_figure

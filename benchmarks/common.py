@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from router.data import RoutingData, concat
-from router.logs import read_score_table
-from router.plots import pyplot  # noqa: F401  (one home for the Agg backend; benchmarks import it from here)
+from lm_routing.data import RoutingData, concat
+from lm_routing.reading.logs import read_score_table
+from lm_routing.reporting.plots import pyplot  # noqa: F401  (one home for the Agg backend; benchmarks import it from here)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"

@@ -2,7 +2,7 @@
 
 Every choice is made on the training queries only: each router's lam (of argmax P(solve) - lam * USD) is the
 cheapest on the routers' out-of-fold training scores within TOLERANCE of the single model most accurate on
-the training queries; the agreement cascade (router.cascade.choose_agreement_cascade) likewise. Then each is
+the training queries; the agreement cascade (lm_routing.deciding.cascade.choose_agreement_cascade) likewise. Then each is
 scored once on the test queries. Also: every router's whole lam frontier on test, the zero router (convex
 hull of the single models), the oracle-cheapest point, and the number of interest: test accuracy within 1
 point of the best-on-train single model at what % of its cost.
@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from common import RESULTS, parser, pyplot, save_figure
-from router.cascade import agreement_choices, choose_agreement_cascade
-from router.cost import aiq, cost_aware_choices, lambda_grid, pareto_front, upper_hull
-from router.crossfit import FitCache
-from router.data import RoutingData
-from router.load import load_routing_data
-from router.evaluate import pick_outcomes
-from router.logs import ReadOptions
-from router.select import Objective, deploy, select
+from lm_routing.deciding.cascade import agreement_choices, choose_agreement_cascade
+from lm_routing.deciding.cost import aiq, cost_aware_choices, lambda_grid, pareto_front, upper_hull
+from lm_routing.judging.crossfit import FitCache
+from lm_routing.data import RoutingData
+from lm_routing.reading.load import load_routing_data
+from lm_routing.judging.evaluate import pick_outcomes
+from lm_routing.reading.logs import ReadOptions
+from lm_routing.judging.select import Objective, deploy, select
 
 SHARED = Path(os.environ.get("LM_ROUTING_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 ROUTERBENCH = SHARED / "routing" / "routerbench"

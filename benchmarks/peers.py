@@ -10,13 +10,13 @@ lm-routing's (it pins gradio, litellm, torch-geometric, ...). Set one up once:
 
 (the .pth lets the peer venv read, never write, this venv's torch/transformers/sklearn/pandas).
 The peer side runs as a subprocess (benchmarks/peer_adapter.py); the two sides exchange one .npz
-per split: queries, the training scores, and the same MiniLM embeddings (router.features 'minilm')
+per split: queries, the training scores, and the same MiniLM embeddings (lm_routing.learning.features 'minilm')
 for both libraries. Without the peer venv, the script still runs and says so.
 
 Splits: ../shared/data/routing/routerdc-7llm, train -> test, a query solved when its score >= 0.5;
 GSM8K, MMLU, and the mixed GSM8K+MMLU stream (one router trained on both). Every router routes by
 argmax (the peer routers' only policy). Our routers learn the 0/1 labels; the peer's read the raw
-scores as its `performance` field (its input format). `auto` (router.select, when this checkout
+scores as its `performance` field (its input format). `auto` (lm_routing.judging.select, when this checkout
 has it) chooses its own candidate on the training queries. McNemar: vs the best single model on test.
 
 Run: python benchmarks/peers.py [--data DIR] [--contrastive-epochs 1] [--heavy-streams GSM8K] [--peer-python PATH]
@@ -37,13 +37,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from router.data import TEST, TRAIN, RoutingData
-from router.evaluate import baseline_rows, choice_row, evaluate
-from router.rows import MODEL, ROUTER, Row
-from router.encoders import resolve_encoder
-from router.features import encoder_source, make_features
-from router.metrics import paired_test
-from router.routers import make_router
+from lm_routing.data import TEST, TRAIN, RoutingData
+from lm_routing.judging.evaluate import baseline_rows, choice_row, evaluate
+from lm_routing.judging.rows import MODEL, ROUTER, Row
+from lm_routing.learning.encoders import resolve_encoder
+from lm_routing.learning.features import encoder_source, make_features
+from lm_routing.judging.metrics import paired_test
+from lm_routing.learning.routers import make_router
 
 from common import RESULTS, load_routerdc, parser, pyplot, save_figure
 

@@ -8,7 +8,7 @@ paper's per-model accuracy and latency (the RouterDC files carry no timings).
 Every router runs on TF-IDF and on MiniLM features (`knn[minilm]`). The headline row per
 dataset is `router:auto`: the candidate (best single model, best single per dataset, or
 router x features x policy) chosen by inner cross-validation on the training queries only
-(router.select). One FitCache per dataset: the table's routers, their out-of-fold scores
+(lm_routing.judging.select). One FitCache per dataset: the table's routers, their out-of-fold scores
 and auto's candidates are fit once.
 
 Run: python benchmarks/quality.py [--data DIR] [--routers knn,lr,rf,cluster]
@@ -23,17 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from router.cascade import choose_threshold, sweep_thresholds
-from router.cost import aiq, gap_recovery, sweep
-from router.data import TEST, TRAIN, RoutingData
-from router.crossfit import FitCache
-from router.evaluate import Evaluation, evaluate
-from router.rows import MODEL, ROUTER
-from router.logs import read_harness_logs
-from router.metrics import bootstrap_ci
-from router.policies import POLICIES
-from router.select import light_routers
-from router.simulate import PAPER_POOL, write_simulated_logs
+from lm_routing.deciding.cascade import choose_threshold, sweep_thresholds
+from lm_routing.deciding.cost import aiq, gap_recovery, sweep
+from lm_routing.data import TEST, TRAIN, RoutingData
+from lm_routing.judging.crossfit import FitCache
+from lm_routing.judging.evaluate import Evaluation, evaluate
+from lm_routing.judging.rows import MODEL, ROUTER
+from lm_routing.reading.logs import read_harness_logs
+from lm_routing.judging.metrics import bootstrap_ci
+from lm_routing.deciding.policies import POLICIES
+from lm_routing.judging.select import light_routers
+from lm_routing.reading.simulate import PAPER_POOL, write_simulated_logs
 
 from common import RESULTS, load_routerdc, parser, pyplot, save_figure
 

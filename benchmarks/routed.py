@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from router.routers import make_router, save_router
+from lm_routing.learning.routers import make_router, save_router
 
 from common import REPO, RESULTS, markdown_tables, pyplot, save_figure
 

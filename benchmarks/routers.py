@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from router.evaluate import evaluate
-from router.rows import ROUTER, UPPER_BOUND
-from router.features import EMBEDDING_CACHE
-from router.policies import POLICIES
-from router.routers import make_router
+from lm_routing.judging.evaluate import evaluate
+from lm_routing.judging.rows import ROUTER, UPPER_BOUND
+from lm_routing.learning.features import EMBEDDING_CACHE
+from lm_routing.deciding.policies import POLICIES
+from lm_routing.learning.routers import make_router
 
 from common import RESULTS, load_routerdc, markdown_tables, parser, pyplot, save_figure
 

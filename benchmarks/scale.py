@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.common import RESULTS, pyplot, save_figure
 from lm_routing_tasks.scoring import majority_vote
-from router.harness import doc_hash, results_name, samples_name, text_hash
+from lm_routing.reading.harness import doc_hash, results_name, samples_name, text_hash
 
 MODELS = 10
 POOL = 100  # models from POOL_FROM outcomes on: pools of a hundred models (issue 25)
@@ -294,20 +294,20 @@ def json_loads_loop(files: list[Path]) -> None:
 
 def ingestion(root: Path, runs: int, seed: int) -> dict[str, float]:
     """Median CPU seconds of read_harness_logs and of a plain json.loads loop over the same lines, and their ratio."""
-    import router.harness
-    from router.logs import read_harness_logs
+    import lm_routing.reading.harness
+    from lm_routing.reading.logs import read_harness_logs
 
     files = write_harness_logs(root, models=3, docs=4000, seed=seed)
     reader, plain, stdlib_reader = [], [], []
-    parse = router.harness._parse_json
+    parse = lm_routing.reading.harness._parse_json
     for _ in tqdm(range(runs), desc="ingestion", leave=False):
         plain.append(cpu_seconds(lambda: json_loads_loop(files)))
         reader.append(cpu_seconds(lambda: read_harness_logs(root)))
-        router.harness._parse_json = json.loads  # the same reader with the standard library's parser only
+        lm_routing.reading.harness._parse_json = json.loads  # the same reader with the standard library's parser only
         try:
             stdlib_reader.append(cpu_seconds(lambda: read_harness_logs(root)))
         finally:
-            router.harness._parse_json = parse
+            lm_routing.reading.harness._parse_json = parse
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     return {"megabytes": megabytes, "lines": 3 * 4000, "reader_s": statistics.median(reader), "plain_s": statistics.median(plain),
             "stdlib_reader_s": statistics.median(stdlib_reader),
@@ -317,7 +317,7 @@ def ingestion(root: Path, runs: int, seed: int) -> dict[str, float]:
 
 def predict_times(runs: int, seed: int, rf_train: int) -> dict[str, float]:
     """Median CPU seconds of predict_proba on 10k new queries: knn fit on 10k queries, rf on `rf_train`."""
-    from router.routers import make_router
+    from lm_routing.learning.routers import make_router
 
     queries, kinds = synthetic_queries(20_000 + rf_train, seed + 3)
     labels = (synthetic_scores(kinds, seed) >= 0.5).astype(float)

@@ -1,7 +1,7 @@
 """The routing-eval command line.
 
 Ctrl-C while Python is still importing the command's libraries (seconds) ends it with one
-line, not a traceback: `cli.main.main` takes SIGINT back once it runs.
+line, not a traceback: `lm_routing.cli.main.main` takes SIGINT back once it runs.
 """
 
 import os

@@ -11,7 +11,7 @@ import contextlib
 
 import click
 
-from router.data import RoutingInputError
+from lm_routing.data import RoutingInputError
 
 INPUT_OPTIONS = ("--logs", "--scores", "--test-scores", "--load", "--queries")
 
@@ -38,7 +38,7 @@ def unexpected_error_line(error: BaseException, argv: list[str]) -> str:
 
 
 class InputError(click.ClickException):
-    """An input error the library found (router.data.RoutingInputError): click's own one-line error, exit code 2."""
+    """An input error the library found (lm_routing.data.RoutingInputError): click's own one-line error, exit code 2."""
 
     exit_code = 2
 

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import click
 
-from cli.guard import input_errors, unexpected_error_line
-from cli.params import FRACTION, NON_NEGATIVE, POSITIVE, SEED
-from router.cascade import check_chain, parse_agreement_cascade
-from router.evaluate import PROTOCOLS
-from router.experiment import run
-from router.logs import ReadOptions, read_queries
-from router.policies import POLICIES, make_policy
-from router.publish import Outputs
-from router.routers import ROUTERS, load_router
-from router.errors import finite_scores
-from router.report import dataset_table, render, strict_json, unused_lines, written_lines
-from router.spec import EvalSpec
+from lm_routing.cli.guard import input_errors, unexpected_error_line
+from lm_routing.cli.params import FRACTION, NON_NEGATIVE, POSITIVE, SEED
+from lm_routing.deciding.cascade import check_chain, parse_agreement_cascade
+from lm_routing.judging.evaluate import PROTOCOLS
+from lm_routing.experiment import run
+from lm_routing.reading.logs import ReadOptions, read_queries
+from lm_routing.deciding.policies import POLICIES, make_policy
+from lm_routing.reading.publish import Outputs
+from lm_routing.learning.routers import ROUTERS, load_router
+from lm_routing.errors import finite_scores
+from lm_routing.reporting.comparison import dataset_table, render, strict_json, unused_lines, written_lines
+from lm_routing.judging.spec import EvalSpec
 
-from cli.names import RegistryChoice, feature_names, names_epilog, router_default
+from lm_routing.cli.names import RegistryChoice, feature_names, names_epilog, router_default
 
 DEFAULT_POLICIES = tuple(POLICIES)
 HYPER_OPTIONS = {"features": "--features", "encoder": "--encoder", "epochs": "--epochs", "lr": "--learning-rate",
@@ -232,8 +232,8 @@ def predict_command(load_dir, queries, queries_file, dataset, policy, seed, as_j
               show_default=True, help="Router to train and score (repeatable).")
 def demo_command(output_path, seed, routers):
     """Simulate the routing paper's LLM pool as lm-eval logs, then route it end to end."""
-    from router.demo import run_demo
-    from router.simulate import PAPER_POOL_NOTE
+    from lm_routing.reporting.demo import run_demo
+    from lm_routing.reading.simulate import PAPER_POOL_NOTE
 
     with Outputs() as outputs:  # logs and routed models appear together as demo-<time>/, or not at all
         staging, stamp = outputs.stamped_folder(output_path, "demo")
@@ -257,7 +257,7 @@ def demo_command(output_path, seed, routers):
 @click.option("--tokenizer", help="Tokenizer (name or path) for the max_gen_toks check when a run's own cannot load offline.")
 def audit_command(logs, tokenizer):
     """Label audit per model and task: invalid answers, completions cut at max_gen_toks, run-on exemplars."""
-    from router.audit import audit_logs, format_audit
+    from lm_routing.reading.audit import audit_logs, format_audit
 
     click.echo(format_audit(audit_logs(logs, tokenizer=tokenizer)))
 
@@ -265,7 +265,7 @@ def audit_command(logs, tokenizer):
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 for anything the user can fix."""
     as_script, argv = argv is None, sys.argv[1:] if argv is None else argv
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C cleans up (router.publish)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C cleans up (lm_routing.reading.publish)
     try:
         _run(argv)
     finally:  # the outcome is decided and said: a late Ctrl-C must not turn the process's exit into a signal death
@@ -283,7 +283,7 @@ def _run(argv: list[str]) -> None:
         where = f"{error.filename}: " if error.filename else ""
         click.echo(f"routing-eval: error: {where}{error.strerror or error}; check the path, its permissions and free space", err=True)
         sys.exit(2)
-    except MemoryError:  # past the estimate (router.limits): still one line, never a traceback
+    except MemoryError:  # past the estimate (lm_routing.judging.limits): still one line, never a traceback
         click.echo("routing-eval: error: ran out of memory; route fewer models or queries at a time, or raise the memory limit",
                    err=True)
         sys.exit(2)

@@ -1,7 +1,7 @@
 """The names users type (routers, policies, features), read from the registries: for help texts and typos.
 
 Nothing is hard-coded: a router registered with `@register_router` appears in `--help` and in
-`--router`'s choices as soon as `router.routers` imports it.
+`--router`'s choices as soon as `lm_routing.learning.routers` imports it.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Mapping
 
 import click
 
-from router.errors import unknown_name_error
-from router.features import FEATURES, HF_PREFIX
-from router.policies import POLICIES
-from router.routers import ROUTERS
+from lm_routing.errors import unknown_name_error
+from lm_routing.learning.features import FEATURES, HF_PREFIX
+from lm_routing.deciding.policies import POLICIES
+from lm_routing.learning.routers import ROUTERS
 
 
 class RegistryChoice(click.Choice):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from router.errors import RoutingInputError, check_known  # RoutingInputError is also imported from here
+from lm_routing.errors import RoutingInputError, check_known  # RoutingInputError is also imported from here
 
 TRAIN, TEST = "train", "test"
 PER_QUERY_OPTIONAL = ("agreement", "input_tokens", "output_tokens", "cost")  # (n_queries, n_models), NaN when not given

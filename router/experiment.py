@@ -1,7 +1,7 @@
 """One evaluation run from an EvalSpec: load the data, check it, evaluate, write the asked-for files.
 
-Returns facts (`Experiment`); router.report turns them into text. Every file goes through the
-caller's router.publish.Outputs: published whole at the end, or not at all.
+Returns facts (`Experiment`); lm_routing.reporting.comparison turns them into text. Every file goes through the
+caller's lm_routing.reading.publish.Outputs: published whole at the end, or not at all.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from router.cost import apply_prices, read_prices
-from router.dask_backend import on_scheduler
-from router.data import TRAIN, RoutingData, RoutingInputError
-from router.evaluate import Evaluation, evaluate
-from router.limits import Estimate, auto_plan, check_fits, estimate_run
-from router.load import load_routing_data
-from router.overlap import check_overlap
-from router.publish import Outputs
-from router.report import write_routed_models
-from router.routers import Router, check_new_folder, load_router, write_router
-from router.spec import EvalSpec, Unused
+from lm_routing.deciding.cost import apply_prices, read_prices
+from lm_routing.judging.dask_backend import on_scheduler
+from lm_routing.data import TRAIN, RoutingData, RoutingInputError
+from lm_routing.judging.evaluate import Evaluation, evaluate
+from lm_routing.judging.limits import Estimate, auto_plan, check_fits, estimate_run
+from lm_routing.reading.load import load_routing_data
+from lm_routing.reading.overlap import check_overlap
+from lm_routing.reading.publish import Outputs
+from lm_routing.reporting.comparison import write_routed_models
+from lm_routing.learning.routers import Router, check_new_folder, load_router, write_router
+from lm_routing.judging.spec import EvalSpec, Unused
 
 
 @dataclass(frozen=True)
@@ -62,17 +62,17 @@ def load_routers(directories: tuple[Path, ...], models: tuple[str, ...]) -> dict
 
 
 def run_estimate(data: RoutingData, spec: EvalSpec) -> Estimate:
-    """router.limits' estimate of this run: each router to train (auto: each of its candidates, out of fold on
+    """lm_routing.judging.limits' estimate of this run: each router to train (auto: each of its candidates, out of fold on
     every training query), and the local worker processes that fit their folds (none with a Dask --scheduler)."""
-    from router.crossfit import PARALLEL_MIN_QUERIES
-    from router.select import AUTO, default_features
+    from lm_routing.judging.crossfit import PARALLEL_MIN_QUERIES
+    from lm_routing.judging.select import AUTO, default_features
 
     routers = [r for r in spec.trained_routers() if r != AUTO]
     wants_auto = AUTO in spec.trained_routers()
     n_train = 0 if spec.protocol == "test-kfold" else int(sum(s == TRAIN for s in data.splits))
     n_test = data.n_queries - n_train
     local = spec.scheduler is None and max(n_train, n_test) >= PARALLEL_MIN_QUERIES
-    if wants_auto:  # the candidates auto will score at this size (router.limits.auto_plan)
+    if wants_auto:  # the candidates auto will score at this size (lm_routing.judging.limits.auto_plan)
         features = [spec.hyper["features"]] if spec.hyper.get("features") else default_features()
         candidates, kinds = auto_plan(n_train or n_test, n_test, data.n_models, features, spec.folds,
                                       (os.cpu_count() or 1) if local else 1)
@@ -93,7 +93,7 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
     save_folder = outputs.folder(spec.save_dir) if spec.save_dir is not None else None  # reserved before training
     plot_staged, plot = None, None
     if spec.plot_path is not None:
-        from router.plots import check_plot_path  # matplotlib only when asked for
+        from lm_routing.reporting.plots import check_plot_path  # matplotlib only when asked for
 
         check_plot_path(spec.plot_path)
         plot_staged, plot = outputs.stamped_file(spec.plot_path)  # plot-<time>.png, published with the rest
@@ -111,7 +111,7 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
         routed = [spec.output_path / f"routed-{stamp}" / name for name in names]
     saved = save_routers(evaluation.fitted, save_folder, spec.save_dir, data.models) if save_folder is not None else []
     if plot_staged is not None:
-        from router.plots import plot_evaluation
+        from lm_routing.reporting.plots import plot_evaluation
 
         plot_evaluation(evaluation, plot_staged)
     evaluation.notes.extend(overlap)

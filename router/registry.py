@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, TypeVar
 
-from router.errors import unknown_name_error
+from lm_routing.errors import unknown_name_error
 
 T = TypeVar("T")
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from router.errors import RoutingInputError
+from lm_routing.errors import RoutingInputError
 
 SAVE_AGAIN = "save the router again with routing-eval --save"
-# the token patterns lm-routing's TF-IDF writes (router.features.tfidf) and scikit-learn's default; nothing else compiles
+# the token patterns lm-routing's TF-IDF writes (lm_routing.learning.features.tfidf) and scikit-learn's default; nothing else compiles
 TOKEN_PATTERNS = (r"(?u)\b\w+\b", r"(?u)\b\w\w+\b")
 ANALYZERS = ("word", "char", "char_wb")
 MAX_NGRAM = 3
@@ -94,8 +94,8 @@ def _generic_rule(default):
 
 def _param_problem(kind: type, name: str, value) -> str | None:
     """Why `value` is not a hyper-parameter `name` of router class `kind` could have saved, or None."""
-    from router.encoders import POOLINGS
-    from router.features import FEATURES, HF_PREFIX
+    from lm_routing.learning.encoders import POOLINGS
+    from lm_routing.learning.features import FEATURES, HF_PREFIX
 
     default = inspect.signature(kind.__init__).parameters[name].default
     if name == "features":
@@ -111,10 +111,10 @@ def _param_problem(kind: type, name: str, value) -> str | None:
 
 
 def _pick_param_ok(name: str, value) -> bool:
-    """auto's pick (router.select.DeployedPick): its kind, picked router and policy by name, its datasets."""
-    from router.policies import POLICIES
-    from router.routers.base import ROUTERS
-    from router.select import CASCADE, MODEL, PER_DATASET, ROUTED, SINGLE
+    """auto's pick (lm_routing.judging.select.DeployedPick): its kind, picked router and policy by name, its datasets."""
+    from lm_routing.deciding.policies import POLICIES
+    from lm_routing.learning.routers.base import ROUTERS
+    from lm_routing.judging.select import CASCADE, MODEL, PER_DATASET, ROUTED, SINGLE
 
     if name == "kind":
         return value in (SINGLE, PER_DATASET, ROUTED, MODEL, CASCADE)
@@ -141,9 +141,9 @@ def check_params(kind: type, params) -> str | None:
 def check_features(spec) -> str | None:
     """Why `spec` (router.json 'features') is not a featurizer lm-routing saves, or None. TF-IDF's token
     pattern must be one of TOKEN_PATTERNS: compared as text, never compiled."""
-    from router.encoders import MINILM
-    from router.features import HF_PREFIX
-    from router.tfidf import SAVED_PARAMS
+    from lm_routing.learning.encoders import MINILM
+    from lm_routing.learning.features import HF_PREFIX
+    from lm_routing.learning.tfidf import SAVED_PARAMS
 
     if spec is None:
         return None
@@ -179,7 +179,7 @@ def check_features(spec) -> str | None:
 
 def check_encoder_spec(spec) -> str | None:
     """Why `spec` (router.json 'encoder') is not {pooling, max_length} as lm-routing saves it, or None."""
-    from router.encoders import POOLINGS
+    from lm_routing.learning.encoders import POOLINGS
 
     if spec is None:
         return None

@@ -159,7 +159,7 @@ _ROUTING_EVAL_SCRIPT = Path(sys.executable).with_name("routing-eval")  # the ins
 
 def run_routing_eval(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run `routing-eval ARGS` in a subprocess, as a user does; stdout and stderr captured as text."""
-    command = [str(_ROUTING_EVAL_SCRIPT)] if _ROUTING_EVAL_SCRIPT.exists() else [sys.executable, "-m", "cli.main"]
+    command = [str(_ROUTING_EVAL_SCRIPT)] if _ROUTING_EVAL_SCRIPT.exists() else [sys.executable, "-m", "lm_routing.cli.main"]
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600, env=env)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib.util
 import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("lm_routing_tasks", "router", "cli", "_lm_routing_hook.py")
-OWN = {"lm_routing_tasks", "router", "cli", "_lm_routing_hook"}
+OWN = {"lm_routing_tasks", "lm_routing", "_lm_routing_hook"}
 # import name -> distribution name, where they differ by more than '_' vs '-'
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow",
                  "distributed": "dask"}  # dask.distributed's package, installed as dask[distributed]
@@ -88,5 +89,25 @@ def test_matplotlib_is_an_extra_only():
 
 def test_the_comparison_sees_lazy_imports_and_maps_names():
     imported = imported_distributions()
-    assert "router/plots.py" in imported["matplotlib"]  # imported inside a function only
+    assert "router/reporting/plots.py" in imported["matplotlib"]  # imported inside a function only
     assert "scikit-learn" in imported and "sklearn" not in imported
+
+
+def test_the_wheel_installs_one_namespace(tmp_path):
+    """What `pip install .` puts into site-packages: lm_routing (router/ and cli/ inside it), the task plugin and
+    the discovery hook; nothing named `router` or `cli` that another distribution could overwrite."""
+    import subprocess
+    import zipfile
+
+    # the venv's own setuptools when it has one (offline); else pip fetches the build backend from the registry
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *isolation,
+                    "--wheel-dir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("lm_routing-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top == {"lm_routing", "lm_routing_tasks", "_lm_routing_hook.py", "lm_routing.pth"}
+    assert {"lm_routing/cli/main.py", "lm_routing/learning/routers/knn.py", "lm_routing/judging/select.py",
+            "lm_routing_tasks/tasks/gsm8k/gsm8k_cot_maj10.yaml"} <= set(names)
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert "routing-eval = lm_routing.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

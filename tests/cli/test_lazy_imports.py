@@ -9,9 +9,9 @@ import pytest
 
 HEAVY = ("sklearn", "scipy", "pandas", "torch", "matplotlib", "transformers")
 PROBE = """
-import sys, cli.main
+import sys, lm_routing.cli.main
 try:
-    cli.main.main(sys.argv[1:])
+    lm_routing.cli.main.main(sys.argv[1:])
 except SystemExit:
     pass
 print("heavy:" + ",".join(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[0].split(",")))))

@@ -179,7 +179,7 @@ def test_saved_router_from_another_pool_is_refused(shared_data, tmp_path, routin
 @pytest.fixture(scope="module")
 def simulated_gsm8k(tmp_path_factory):
     """Simulated lm-eval logs (real layout) of a cheap and a strong GSM8K model, train and test tasks."""
-    from router.simulate import PAPER_POOL, write_simulated_logs
+    from lm_routing.reading.simulate import PAPER_POOL, write_simulated_logs
 
     pool = tuple(m for m in PAPER_POOL if m.name in ("gemma-7b", "gemma-7b-it", "mistral-7b-it"))
     sizes = {"train": {"gsm8k": 200, "mmlu": 1}, "test": {"gsm8k": 150, "mmlu": 1}}
@@ -288,9 +288,9 @@ def test_budget_errors_are_one_line(simulated_gsm8k, routing_eval, args, message
 
 @pytest.mark.parametrize("command", [[], ["evaluate"]])
 def test_help_lists_every_registered_name(routing_eval, command):
-    from router.features import FEATURES
-    from router.policies import POLICIES
-    from router.routers import ROUTERS
+    from lm_routing.learning.features import FEATURES
+    from lm_routing.deciding.policies import POLICIES
+    from lm_routing.learning.routers import ROUTERS
 
     done = routing_eval(*command, "--help")
     assert done.returncode == 0, done.stderr

@@ -1,6 +1,6 @@
 """`routing-eval` under bad input: every corruption is made here from valid logs the real pipeline wrote.
 
-The valid input is `router.simulate.write_simulated_logs` (real lm-eval 0.4 layout and
+The valid input is `lm_routing.reading.simulate.write_simulated_logs` (real lm-eval 0.4 layout and
 fields) for a 3-model pool, and score tables made from it. Each error case checks the
 CLI's contract: exit code 2, one stderr line `routing-eval: error: FILE[:LINE]: ...; what
 to do`, no traceback, nothing written, earlier files untouched. Recoverable input
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-import cli.main
-import router.publish
-from router.logs import read_harness_logs
-from router.simulate import PAPER_POOL, write_simulated_logs
+import lm_routing.cli.main
+import lm_routing.reading.publish
+from lm_routing.reading.logs import read_harness_logs
+from lm_routing.reading.simulate import PAPER_POOL, write_simulated_logs
 
 POOL = tuple(m for m in PAPER_POOL if m.name in ("gemma-7b", "gemma-7b-it", "mistral-7b"))
 SIZES = {"train": {"gsm8k": 40, "mmlu": 40}, "test": {"gsm8k": 30, "mmlu": 30}}
@@ -91,7 +91,7 @@ def run(capsys) -> Callable[..., Run]:
 
     def call(*args) -> Run:
         try:
-            cli.main.main([str(a) for a in args])
+            lm_routing.cli.main.main([str(a) for a in args])
             code = 0
         except SystemExit as done:
             code = done.code
@@ -622,7 +622,7 @@ def test_unknown_names(logs, fails, args, expect):
 # ---------------------------------------------------------------- outputs: never overwritten, atomic, reproducible
 
 def test_output_path_twice_in_the_same_second_keeps_the_first(logs, run, tmp_path, monkeypatch):
-    monkeypatch.setattr(router.publish, "timestamp", lambda: "2030-01-01T00-00-00.000000")
+    monkeypatch.setattr(lm_routing.reading.publish, "timestamp", lambda: "2030-01-01T00-00-00.000000")
     out = tmp_path / "routed"
     first = run("--logs", logs, "--router", "knn", "--policy", "argmax", "--output-path", out)
     assert first.code == 0, first.err

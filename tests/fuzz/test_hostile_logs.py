@@ -216,7 +216,7 @@ MEMORY_CAP = GIGABYTE  # address space of the child: the 1 GB file cannot be hel
 def test_one_gigabyte_samples_file_under_a_memory_cap(tmp_path):
     """A 1 GB samples file (prompts of ~5 MB in `arguments`) read by a child limited to 1 GiB of address space:
     a result or a one-line error, never a kill or a traceback."""
-    from router.simulate import PAPER_POOL, write_simulated_logs
+    from lm_routing.reading.simulate import PAPER_POOL, write_simulated_logs
 
     pool = tuple(m for m in PAPER_POOL if m.name in ("gemma-7b", "mistral-7b"))
     logs = write_simulated_logs(tmp_path / "sim", seed=0, pool=pool,
@@ -236,7 +236,7 @@ def test_one_gigabyte_samples_file_under_a_memory_cap(tmp_path):
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
     with open(tmp_path / "out.txt", "w+") as out_file, open(tmp_path / "err.txt", "w+") as err_file:
-        process = subprocess.Popen([sys.executable, "-m", "cli.main", "--logs", str(logs), "--router", "knn", "--policy", "argmax"],
+        process = subprocess.Popen([sys.executable, "-m", "lm_routing.cli.main", "--logs", str(logs), "--router", "knn", "--policy", "argmax"],
                                    stdout=out_file, stderr=err_file, text=True, preexec_fn=cap)
         _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
         process.returncode = os.waitstatus_to_exitcode(status)

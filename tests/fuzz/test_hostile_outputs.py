@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import router.publish
+import lm_routing.reading.publish
 from conftest import REPO, build_tiny_encoder
-from router.encoders import quiet_transformers
-from router.routers import load_router
+from lm_routing.learning.encoders import quiet_transformers
+from lm_routing.learning.routers import load_router
 from test_corrupted_inputs import (  # noqa: F401  (fixtures: simulated pool logs, the in-process CLI)
     assert_one_line_error, logs, run, samples_file, simulated, tree,
 )
@@ -78,7 +78,7 @@ def npz_headers(path: Path) -> dict[str, dict]:
 def rehash(folder: Path) -> None:
     """Make router.json's sha256 list and array sizes match the files as they are now (an attacker can do that too)."""
     meta = json.loads((folder / "router.json").read_text())
-    meta["files"] = {name: router.routers._sha256(folder / name) for name in meta["files"]}
+    meta["files"] = {name: lm_routing.learning.routers._sha256(folder / name) for name in meta["files"]}
     try:
         meta["arrays"] = npz_headers(folder / "arrays.npz")
     except Exception:  # noqa: BLE001  (not an npz at all: its sizes stay as they were)
@@ -104,7 +104,7 @@ def fails(run, tmp_path):
 
 def _cli(*args, env_extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "lm_routing.cli.main", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=600, **kwargs)
 
 
@@ -354,7 +354,7 @@ def kill_setup(simulated, tmp_path_factory):
     args = ("--logs", simulated / "gsm8k", "--router", "knn", "--policy", "argmax", "--policy", "random",
             "--policy", "prediction")
     done = _cli(*args, "--output-path", root / "out", "--save", root / "sv",
-                env_extra={router.publish.FAULT_ENV: "100000:SIGKILL"})
+                env_extra={lm_routing.reading.publish.FAULT_ENV: "100000:SIGKILL"})
     assert done.returncode == 0, done.stderr
     complete = {"out": _normalised(root / "out"), "save": _normalised(root / "sv")}
     assert len(complete["out"]) == 6 and len(complete["save"]) == 2  # 3 routed models x 2 files; router.json + arrays.npz
@@ -373,7 +373,7 @@ def test_kill_at_every_write_step_leaves_nothing_or_everything(kill_setup, tmp_p
     while True:
         step += every
         out, saved = tmp_path / f"{step}" / "out", tmp_path / f"{step}" / "sv"
-        done = _cli(*args, "--output-path", out, "--save", saved, env_extra={router.publish.FAULT_ENV: f"{step}:{signame}"})
+        done = _cli(*args, "--output-path", out, "--save", saved, env_extra={lm_routing.reading.publish.FAULT_ENV: f"{step}:{signame}"})
         if done.returncode == 0:
             break
         assert "Traceback" not in done.stderr
@@ -399,7 +399,7 @@ def test_kill_at_every_write_step_leaves_nothing_or_everything(kill_setup, tmp_p
 def test_leftovers_of_a_killed_run_are_reported_and_never_reused(kill_setup, tmp_path):
     args, complete = kill_setup
     out, saved = tmp_path / "out", tmp_path / "sv"
-    killed = _cli(*args, "--output-path", out, "--save", saved, env_extra={router.publish.FAULT_ENV: "3:SIGKILL"})
+    killed = _cli(*args, "--output-path", out, "--save", saved, env_extra={lm_routing.reading.publish.FAULT_ENV: "3:SIGKILL"})
     assert killed.returncode == -signal.SIGKILL
     leftovers = tree(tmp_path)
     assert leftovers and all(any(part.startswith(".") for part in Path(name).parts) for name in leftovers)
@@ -428,7 +428,7 @@ def test_a_target_reserved_by_a_live_run_is_refused(logs, fails, tmp_path):
 
 def test_two_runs_with_one_timestamp_never_share_a_folder(logs, run, tmp_path, monkeypatch):
     stamps = iter(["2030-01-01T00-00-00.000000"] * 2 + ["2030-01-01T00-00-00.000001"] * 2)
-    monkeypatch.setattr(router.publish, "timestamp", lambda: next(stamps))
+    monkeypatch.setattr(lm_routing.reading.publish, "timestamp", lambda: next(stamps))
     out = tmp_path / "out"
     assert run("--logs", logs, *FAST, "--output-path", out).code == 0
     first = tree(out)
@@ -490,7 +490,7 @@ def test_old_style_leftover_tmp_folder_does_not_block_a_save(logs, run, tmp_path
 def test_demo_interrupted_while_writing_leaves_no_demo_folder(tmp_path):
     """The demo's logs and routed models appear together as one folder, or not at all."""
     done = _cli("demo", "--output-path", tmp_path / "ok", "--router", "knn",
-                env_extra={router.publish.FAULT_ENV: "10:SIGINT"})
+                env_extra={lm_routing.reading.publish.FAULT_ENV: "10:SIGINT"})
     assert done.returncode == 128 + signal.SIGINT and "Traceback" not in done.stderr
     assert not (tmp_path / "ok").exists() or not list((tmp_path / "ok").iterdir())
 
@@ -531,12 +531,12 @@ def test_predict_refuses_an_empty_query(knn_router, fails, queries):
 
 def test_unexpected_error_is_one_line_naming_the_input(logs, run, tmp_path, monkeypatch):
     """The last guard: a bug inside a command (here a policy that divides by zero) is one line, exit 2."""
-    import router.policies
+    import lm_routing.deciding.policies
 
     def broken(*args, **kwargs):
         return 1 / 0
 
-    monkeypatch.setattr(router.policies.ArgMax, "choose", broken)
+    monkeypatch.setattr(lm_routing.deciding.policies.ArgMax, "choose", broken)
     done = run("--logs", logs, *FAST)
     message = assert_one_line_error(done.code, done.out, done.err, "unexpected ZeroDivisionError", str(logs), GUARD)
     assert "division by zero" in message

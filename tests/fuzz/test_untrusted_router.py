@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import router.routers
+import lm_routing.learning.routers
 from conftest import REPO, build_tiny_encoder
-from router.errors import RoutingInputError, finite_scores
-from router.publish import Outputs
-from router.report import strict_json
-from router.routers import load_router, make_router, save_router
-from router.saved_schema import check_encoder_folder
+from lm_routing.errors import RoutingInputError, finite_scores
+from lm_routing.reading.publish import Outputs
+from lm_routing.reporting.comparison import strict_json
+from lm_routing.learning.routers import load_router, make_router, save_router
+from lm_routing.saved_schema import check_encoder_folder
 from test_corrupted_inputs import assert_one_line_error, run  # noqa: F401  (fixture: the in-process CLI)
 from test_hostile_outputs import rehash
 
@@ -104,7 +104,7 @@ ROUTER_PARAMS = [
 @pytest.mark.parametrize("router_name, param, value",
                          [(r, p, v) for r, p, values in ROUTER_PARAMS for v in values], ids=str)
 def test_hyper_parameter_out_of_type_or_range(knn, router_name, param, value):
-    if router_name not in router.routers.ROUTERS:
+    if router_name not in lm_routing.learning.routers.ROUTERS:
         pytest.skip(f"no router {router_name}")
     edit_meta(knn, lambda m: m.update(router=router_name, params={param: value}))
     refused(knn, "router.json", f"'params.{param}' is")
@@ -226,7 +226,7 @@ def _rewrite(folder: Path, arrays: dict, compressed: bool = False, redeclare: bo
     if redeclare:
         rehash(folder)
     else:
-        edit_meta(folder, lambda m: m["files"].update({"arrays.npz": router.routers._sha256(folder / "arrays.npz")}))
+        edit_meta(folder, lambda m: m["files"].update({"arrays.npz": lm_routing.learning.routers._sha256(folder / "arrays.npz")}))
 
 
 def _npy_header(shape: tuple, descr: str = "<f8") -> bytes:
@@ -249,7 +249,7 @@ def _plant_member(folder: Path, name: str, data: bytes, declare: tuple | None, c
         archive.writestr(zipfile.ZipInfo(f"{name}.npy"), data, compress_type=compress)
     (folder / "arrays.npz").write_bytes(buffer.getvalue())
     def change(meta):
-        meta["files"]["arrays.npz"] = router.routers._sha256(folder / "arrays.npz")
+        meta["files"]["arrays.npz"] = lm_routing.learning.routers._sha256(folder / "arrays.npz")
         if declare is not None:
             meta["arrays"][name] = {"dtype": "<f8", "shape": list(declare)}
     edit_meta(folder, change)
@@ -277,7 +277,7 @@ def test_a_3_gib_array_is_refused_before_allocation(knn):
     (knn / "arrays.npz").write_bytes(buffer.getvalue())
     assert (knn / "arrays.npz").stat().st_size < 20 << 20
     del buffer
-    edit_meta(knn, lambda m: (m["files"].update({"arrays.npz": router.routers._sha256(knn / "arrays.npz")}),
+    edit_meta(knn, lambda m: (m["files"].update({"arrays.npz": lm_routing.learning.routers._sha256(knn / "arrays.npz")}),
                               m["arrays"].update({"router.labels": {"dtype": "<f8", "shape": list(GIB3)}})))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     refused(knn, "member 'router.labels' is compressed")
@@ -293,9 +293,9 @@ def test_a_3_gib_header_over_a_small_member_is_refused_before_allocation(knn, de
 
 
 def test_arrays_over_the_memory_this_load_may_use_are_refused(knn, monkeypatch):
-    import router.limits
+    import lm_routing.judging.limits
 
-    monkeypatch.setattr(router.limits, "available_bytes", lambda: 1000)
+    monkeypatch.setattr(lm_routing.judging.limits, "available_bytes", lambda: 1000)
     refused(knn, "its arrays need", "GiB this load may use")
 
 
@@ -373,7 +373,7 @@ def test_archive_members_are_checked_against_router_json(knn, case):
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory) -> Path:
-    from router.encoders import quiet_transformers
+    from lm_routing.learning.encoders import quiet_transformers
 
     with quiet_transformers():
         return build_tiny_encoder(tmp_path_factory.mktemp("bert") / "bert", QUERIES)
@@ -515,7 +515,7 @@ def test_leftover_named_with_an_impossible_pid_is_a_note(tmp_path, pid):
 
 @pytest.fixture(scope="module")
 def audit_logs_dir(tmp_path_factory) -> Path:
-    from router.simulate import PAPER_POOL, write_simulated_logs
+    from lm_routing.reading.simulate import PAPER_POOL, write_simulated_logs
 
     pool = tuple(m for m in PAPER_POOL if m.name == "mistral-7b")
     return write_simulated_logs(tmp_path_factory.mktemp("audit"), seed=0, pool=pool,
@@ -527,7 +527,7 @@ def audit_logs_dir(tmp_path_factory) -> Path:
     ("max_gen_toks", [1]), ("max_gen_toks", 1.5), ("max_gen_toks", -3), ("max_gen_toks", True), ("max_gen_toks", {"n": 1}),
 ], ids=str)
 def test_audit_generation_settings_of_other_types(audit_logs_dir, tmp_path, field, value):
-    from router.audit import audit_logs
+    from lm_routing.reading.audit import audit_logs
 
     logs = Path(shutil.copytree(audit_logs_dir, tmp_path / "logs"))
     (samples,) = [p for p in logs.rglob("samples_*.jsonl") if "_train" not in p.name]
@@ -543,7 +543,7 @@ def test_audit_generation_settings_of_other_types(audit_logs_dir, tmp_path, fiel
     ("generation_kwargs", "until=x"), ("generation_kwargs", [1]),
 ], ids=str)
 def test_audit_configs_of_other_types(audit_logs_dir, tmp_path, where, value):
-    from router.audit import audit_logs
+    from lm_routing.reading.audit import audit_logs
 
     logs = Path(shutil.copytree(audit_logs_dir, tmp_path / "logs"))
     (results,) = [p for p in logs.rglob("results_*.json")]
@@ -622,7 +622,7 @@ def test_plot_interrupted_before_the_renames_leaves_nothing(tmp_path):
     train = _table(tmp_path / "a_train.json", TRAIN_Q)
     test = _table(tmp_path / "a_test.json", [f"fresh {i} question about pens" for i in range(20)])
     env = {**os.environ, "PYTHONPATH": str(REPO), "LM_ROUTING_FAULT_AT": "2:SIGINT"}
-    done = subprocess.run([sys.executable, "-m", "cli.main", "--scores", train, "--test-scores", test, "--router", "knn",
+    done = subprocess.run([sys.executable, "-m", "lm_routing.cli.main", "--scores", train, "--test-scores", test, "--router", "knn",
                            "--policy", "argmax", "--plot", tmp_path / "fig.png", "--save", tmp_path / "sv"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr

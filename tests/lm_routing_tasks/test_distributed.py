@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_routing_eval
-from router.logs import read_harness_logs
+from lm_routing.reading.logs import read_harness_logs
 
 pytestmark = pytest.mark.slow
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))

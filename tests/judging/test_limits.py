@@ -1,0 +1,62 @@
+"""The up-front estimate counts every worker process, and a run past it is refused in one line (exit code 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lm_routing.judging.limits import AUTO_BYTES, AUTO_CPU_SECONDS, auto_plan, estimate_run, fit_bytes
+from lm_routing.deciding.policies import POLICIES
+from lm_routing.judging.select import default_features, light_routers
+
+ROUTING_EVAL = Path(sys.executable).with_name("routing-eval")
+
+
+def test_workers_are_counted_and_memory_grows_with_queries_times_models():
+    candidates = light_routers() * len(default_features())
+    one = estimate_run(3000, 600, 100, candidates, ["argmax"], workers=1, every_query_out_of_fold=True)
+    two = estimate_run(3000, 600, 100, candidates, ["argmax"], workers=2, every_query_out_of_fold=True)
+    assert two.workers == 2 and two.worker_bytes > 0 and two.total_bytes > one.total_bytes
+    assert two.total_bytes == two.main_bytes + 2 * two.worker_bytes
+    ten_x = estimate_run(30000, 6000, 100, candidates, ["argmax"], workers=2, every_query_out_of_fold=True)
+    assert 9 < ten_x.total_bytes / two.total_bytes < 11  # linear in queries x models
+    assert fit_bytes("rf", 64_000, 100) > 8e9  # 200 trees x 100 outputs: the 8.6 GB per worker of issue 25, and more
+
+
+def test_an_oversize_run_is_refused_up_front_in_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    models = [f"m{j}" for j in range(100)]
+    paths = []
+    for split, n in (("train", 3000), ("test", 600)):
+        rows = [{"question": f"question {i} about {rng.integers(1000)}", "scores": dict(zip(models, map(float, rng.integers(0, 2, 100))))}
+                for i in range(n)]
+        paths.append(tmp_path / f"pool_{split}.json")
+        paths[-1].write_text(json.dumps(rows))
+    need = estimate_run(3000, 600, 100, ["rf"], list(POLICIES), workers=os.cpu_count() or 1).total_bytes
+    limit = int(need * 0.9)  # the estimate does not fit; the CLI itself starts well within it
+
+    def cap_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    done = subprocess.run([str(ROUTING_EVAL), "--scores", str(paths[0]), "--test-scores", str(paths[1]), "--router", "rf"],
+                          capture_output=True, text=True, preexec_fn=cap_memory, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "3600 queries x 100 models" in done.stderr and "min of CPU" in done.stderr
+    assert "worker processes" in done.stderr or (os.cpu_count() or 1) == 1
+
+
+def test_auto_plan_keeps_every_candidate_where_affordable_and_fits_the_budget_beyond():
+    every = light_routers()
+    assert auto_plan(7473, 1319, 7, ["tfidf", "minilm"], 5, 2) == (every, ["tfidf", "minilm"])  # RouterDC GSM8K
+    routers, features = auto_plan(80_000, 20_000, 100, ["tfidf", "minilm"], 5, 2)  # 10M outcomes
+    assert features == ["tfidf"] and "knn" in routers and "rf" not in routers and len(routers) < len(every)
+    assert routers == [r for r in every if r in routers]  # registry order kept
+    estimate = estimate_run(80_000, 20_000, 100, routers, (), 5, 2, True)
+    assert estimate.cpu_seconds <= AUTO_CPU_SECONDS and estimate.total_bytes <= AUTO_BYTES

