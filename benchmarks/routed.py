@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lm_routing.learning.routers import make_router, save_router
+from lm_routing.learning.routers import make_router
+
+from lm_routing.saved import save_router
 
 from common import REPO, RESULTS, markdown_tables, pyplot, save_figure
 

@@ -22,7 +22,8 @@ from lm_routing.experiment import run
 from lm_routing.reading.logs import ReadOptions, read_queries
 from lm_routing.deciding.policies import POLICIES, make_policy
 from lm_routing.reading.publish import Outputs
-from lm_routing.learning.routers import ROUTERS, load_router
+from lm_routing.learning.routers import ROUTERS
+from lm_routing.saved import load_router
 from lm_routing.errors import finite_scores
 from lm_routing.reporting.comparison import dataset_table, render, strict_json, unused_lines, written_lines
 from lm_routing.judging.spec import EvalSpec

@@ -1,38 +1,26 @@
 """One evaluation run from an EvalSpec: load the data, check it, evaluate, write the asked-for files.
 
-Returns facts (`Experiment`); lm_routing.reporting.comparison turns them into text. Every file goes through the
+Returns facts (`RunResult`, lm_routing.judging.spec); lm_routing.reporting.comparison turns them into text. Every file goes through the
 caller's lm_routing.reading.publish.Outputs: published whole at the end, or not at all.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from lm_routing.deciding.cost import apply_prices, read_prices
 from lm_routing.judging.dask_backend import on_scheduler
 from lm_routing.data import TRAIN, RoutingData, RoutingInputError
-from lm_routing.judging.evaluate import Evaluation, evaluate
+from lm_routing.judging.evaluate import evaluate
 from lm_routing.judging.limits import Estimate, auto_plan, check_fits, estimate_run
 from lm_routing.reading.load import load_routing_data
 from lm_routing.reading.overlap import check_overlap
 from lm_routing.reading.publish import Outputs
 from lm_routing.reporting.comparison import write_routed_models
-from lm_routing.learning.routers import Router, check_new_folder, load_router, write_router
-from lm_routing.judging.spec import EvalSpec, Unused
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """What a run found and wrote. Paths are as the user named them (the staged copies publish there)."""
-
-    data: RoutingData
-    evaluation: Evaluation
-    unused: list[Unused] = field(default_factory=list)  # given hyper-parameters some routers ignored
-    saved: list[tuple[str, Path]] = field(default_factory=list)  # (router, folder) per saved router
-    routed: list[Path] = field(default_factory=list)  # one folder per routed model written
-    plot: Path | None = None
+from lm_routing.learning.routers import Router
+from lm_routing.saved import check_new_folder, load_router, write_router
+from lm_routing.judging.spec import EvalSpec, RunResult
 
 
 def load_data(spec: EvalSpec) -> RoutingData:
@@ -81,7 +69,7 @@ def run_estimate(data: RoutingData, spec: EvalSpec) -> Estimate:
                         workers=(os.cpu_count() or 1) if local else 1, every_query_out_of_fold=wants_auto)
 
 
-def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
+def run(spec: EvalSpec, outputs: Outputs) -> RunResult:
     """Evaluate as `spec` asks; the routed models, saved routers and plot are staged in `outputs`."""
     data = load_data(spec)
     overlap = [] if spec.protocol == "test-kfold" else check_overlap(data, *_split_sources(spec), allow=spec.allow_overlap)
@@ -115,7 +103,7 @@ def run(spec: EvalSpec, outputs: Outputs) -> Experiment:
 
         plot_evaluation(evaluation, plot_staged)
     evaluation.notes.extend(overlap)
-    return Experiment(data, evaluation, spec.unused_params(), saved, routed, plot)
+    return RunResult(data, evaluation, spec.unused_params(), saved, routed, plot)
 
 
 def _split_sources(spec: EvalSpec) -> tuple[str, str]:

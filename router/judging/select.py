@@ -33,6 +33,7 @@ from lm_routing.deciding.cost import require_cost
 from lm_routing.judging.crossfit import FitCache
 from lm_routing.learning.estimator_arrays import logistic_arrays, logistic_from_arrays, prefixed, unprefixed
 from lm_routing.data import RoutingData, RoutingInputError
+from lm_routing.registry import Registry
 from lm_routing.learning.features import MINILM_PACKAGE
 from lm_routing.judging.multiplicity import Bounds, simultaneous_bounds
 from lm_routing.deciding.policies import POLICIES, Policy, make_policy
@@ -663,3 +664,9 @@ def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cach
             oof = cache.out_of_fold(candidate.router, params, train, min(folds, train.n_queries), seed)
             deployed.policy_ = policy.fit(oof, train.labels)
     return deployed
+
+
+def add_saved_forms(registry: Registry) -> None:
+    """Add the routers `load_router` rebuilds though nobody trains them by name (SAVED_FORMS): auto's pick.
+    Named by the registry as a string, so learning never imports judging."""
+    registry.add(DeployedPick.name, DeployedPick)

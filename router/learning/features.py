@@ -127,7 +127,7 @@ def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def restore_featurizer(spec: dict, arrays: dict[str, np.ndarray], saved_encoder: str | None = None):
-    """The fitted featurizer `featurizer_state` described (lm_routing.saved_schema checked `spec` first); ValueError
+    """The fitted featurizer `featurizer_state` described (lm_routing.saved checked `spec` first); ValueError
     for anything else. `saved_encoder`: the saved router's copy of an hf: encoder (its encoder/ folder)."""
     if set(spec) == {"kind", "params"} and spec["kind"] == "tfidf" and isinstance(spec["params"], dict):
         from lm_routing.learning.tfidf import restored_tfidf

@@ -10,7 +10,6 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,11 +18,9 @@ from lm_routing.deciding.cost import aiq, gap_recovery, sweep, weak_partner
 from lm_routing.data import RoutingData
 from lm_routing.judging.evaluate import Evaluation, Routed, Row
 from lm_routing.reading.harness import ROUTED_MARK, TaskResults, key_hash, results_document, run_files, sample_record
+from lm_routing.judging.spec import RunResult, Unused
 from lm_routing.reading.publish import write_new_files
 
-if TYPE_CHECKING:  # lm_routing.experiment writes through this module: no import back at run time
-    from lm_routing.experiment import Experiment
-    from lm_routing.judging.spec import Unused
 
 
 def _percent(value: float) -> str:
@@ -179,7 +176,7 @@ def strict_json(value, **options) -> str:
     return json.dumps(finite(value), allow_nan=False, **options)
 
 
-def render(experiment: Experiment, as_json: bool = False) -> str:
+def render(experiment: RunResult, as_json: bool = False) -> str:
     """The run's report: the JSON object, or the join report, notes and table as people read them."""
     result, data = experiment.evaluation, experiment.data
     if as_json:
@@ -192,7 +189,7 @@ def dataset_table(name: str, data: RoutingData, evaluation: Evaluation) -> str:
     return f"\n== {name} ==\n" + "\n".join(data.report.lines() + evaluation.notes) + "\n" + format_table(evaluation)
 
 
-def written_lines(experiment: Experiment) -> list[str]:
+def written_lines(experiment: RunResult) -> list[str]:
     """One line per file or folder the run wrote: saved routers, routed models, the plot."""
     return ([f"saved router {name} to {folder}" for name, folder in experiment.saved]
             + [f"wrote routed model {folder}" for folder in experiment.routed]

@@ -42,7 +42,7 @@ from lm_routing.reading.harness import (
 )
 from lm_routing.reading.logs import query_text, short_dataset
 from lm_routing.deciding.policies import make_policy
-from lm_routing.learning.routers import load_router
+from lm_routing.saved import load_router
 
 UNFITTED_POLICIES = ("argmax", "random")  # policies that need no labels, so a saved router alone suffices
 ROUTING_KEY = "routed_to"

@@ -29,7 +29,7 @@ import pytest
 import lm_routing.reading.publish
 from conftest import REPO, build_tiny_encoder
 from lm_routing.learning.encoders import quiet_transformers
-from lm_routing.learning.routers import load_router
+from lm_routing.saved import load_router
 from test_corrupted_inputs import (  # noqa: F401  (fixtures: simulated pool logs, the in-process CLI)
     assert_one_line_error, logs, run, samples_file, simulated, tree,
 )
@@ -78,7 +78,7 @@ def npz_headers(path: Path) -> dict[str, dict]:
 def rehash(folder: Path) -> None:
     """Make router.json's sha256 list and array sizes match the files as they are now (an attacker can do that too)."""
     meta = json.loads((folder / "router.json").read_text())
-    meta["files"] = {name: lm_routing.learning.routers._sha256(folder / name) for name in meta["files"]}
+    meta["files"] = {name: lm_routing.saved._sha256(folder / name) for name in meta["files"]}
     try:
         meta["arrays"] = npz_headers(folder / "arrays.npz")
     except Exception:  # noqa: BLE001  (not an npz at all: its sizes stay as they were)

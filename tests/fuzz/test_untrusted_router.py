@@ -25,12 +25,14 @@ import numpy as np
 import pytest
 
 import lm_routing.learning.routers
+import lm_routing.saved
 from conftest import REPO, build_tiny_encoder
 from lm_routing.errors import RoutingInputError, finite_scores
 from lm_routing.reading.publish import Outputs
 from lm_routing.reporting.comparison import strict_json
-from lm_routing.learning.routers import load_router, make_router, save_router
-from lm_routing.saved_schema import check_encoder_folder
+from lm_routing.learning.routers import make_router
+from lm_routing.saved import load_router, save_router
+from lm_routing.saved import check_encoder_folder
 from test_corrupted_inputs import assert_one_line_error, run  # noqa: F401  (fixture: the in-process CLI)
 from test_hostile_outputs import rehash
 
@@ -226,7 +228,7 @@ def _rewrite(folder: Path, arrays: dict, compressed: bool = False, redeclare: bo
     if redeclare:
         rehash(folder)
     else:
-        edit_meta(folder, lambda m: m["files"].update({"arrays.npz": lm_routing.learning.routers._sha256(folder / "arrays.npz")}))
+        edit_meta(folder, lambda m: m["files"].update({"arrays.npz": lm_routing.saved._sha256(folder / "arrays.npz")}))
 
 
 def _npy_header(shape: tuple, descr: str = "<f8") -> bytes:
@@ -249,7 +251,7 @@ def _plant_member(folder: Path, name: str, data: bytes, declare: tuple | None, c
         archive.writestr(zipfile.ZipInfo(f"{name}.npy"), data, compress_type=compress)
     (folder / "arrays.npz").write_bytes(buffer.getvalue())
     def change(meta):
-        meta["files"]["arrays.npz"] = lm_routing.learning.routers._sha256(folder / "arrays.npz")
+        meta["files"]["arrays.npz"] = lm_routing.saved._sha256(folder / "arrays.npz")
         if declare is not None:
             meta["arrays"][name] = {"dtype": "<f8", "shape": list(declare)}
     edit_meta(folder, change)
@@ -277,7 +279,7 @@ def test_a_3_gib_array_is_refused_before_allocation(knn):
     (knn / "arrays.npz").write_bytes(buffer.getvalue())
     assert (knn / "arrays.npz").stat().st_size < 20 << 20
     del buffer
-    edit_meta(knn, lambda m: (m["files"].update({"arrays.npz": lm_routing.learning.routers._sha256(knn / "arrays.npz")}),
+    edit_meta(knn, lambda m: (m["files"].update({"arrays.npz": lm_routing.saved._sha256(knn / "arrays.npz")}),
                               m["arrays"].update({"router.labels": {"dtype": "<f8", "shape": list(GIB3)}})))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     refused(knn, "member 'router.labels' is compressed")

@@ -10,7 +10,7 @@ import pytest
 
 from lm_routing.data import RoutingData, RoutingInputError
 from lm_routing.judging.evaluate import evaluate
-from lm_routing.learning.routers import load_router, save_router
+from lm_routing.saved import load_router, save_router
 from lm_routing.judging.select import PER_DATASET, ROUTED, SINGLE, deploy, light_routers, select
 
 WORDS = ("apple", "river", "cloud", "stone", "green", "music", "table", "light", "sugar", "north", "paper", "tiger")

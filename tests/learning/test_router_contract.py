@@ -7,7 +7,8 @@ import pytest
 
 from conftest import build_tiny_encoder
 from lm_routing.data import RoutingInputError
-from lm_routing.learning.routers import ROUTERS, NotFittedError, load_router, make_router, save_router
+from lm_routing.learning.routers import ROUTERS, NotFittedError, make_router
+from lm_routing.saved import load_router, save_router
 
 WORDS = "apple train money percent cell law court history price rate speed tax area garden ticket".split()
 

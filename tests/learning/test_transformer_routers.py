@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import build_tiny_encoder
-from lm_routing.learning.routers import load_router, make_router, save_router
+from lm_routing.learning.routers import make_router
+from lm_routing.saved import load_router, save_router
 from lm_routing.data import validation_split
 
 MATH = "add sum times divide percent fraction equation number".split()

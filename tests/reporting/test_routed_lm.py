@@ -17,7 +17,7 @@ import pytest
 
 from lm_routing.reading.logs import query_text, read_harness_logs
 from lm_routing.reporting.routed_lm import ROUTING_KEY, ReplayLogs, RoutedLM, doc_key, parse_members, routing_record
-from lm_routing.learning.routers import load_router
+from lm_routing.saved import load_router
 from lm_routing.data import RoutingInputError
 from conftest import build_answer_lm, run_lm_eval
 

@@ -24,9 +24,3 @@ def add_routers(registry: Registry) -> None:
                 PerceptronRouter, MultiLabelRouter, SeparateClassifierRouter):
         registry.add(cls.name, cls)
 
-
-def add_saved_forms(registry: Registry) -> None:
-    """Add the routers `load_router` rebuilds though nobody trains them by name (SAVED_FORMS)."""
-    from lm_routing.judging.select import DeployedPick
-
-    registry.add(DeployedPick.name, DeployedPick)
