@@ -8,6 +8,7 @@ the inputs of the command and asks for a report.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 import click
 
@@ -44,9 +45,10 @@ class InputError(click.ClickException):
 
 
 @contextlib.contextmanager
-def input_errors():
-    """Turn the library's input errors into click's, so one handler words and exits every error a user can fix."""
+def input_errors(names: Mapping[str, str]):
+    """Turn the library's input errors into click's, so one handler words and exits every error a user can fix;
+    `names`: the option of each setting the library names (the library never speaks of flags)."""
     try:
         yield
     except RoutingInputError as error:
-        raise InputError(str(error)) from error
+        raise InputError(error.render(names)) from error

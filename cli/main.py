@@ -24,7 +24,7 @@ from lm_routing.deciding.policies import POLICIES, make_policy
 from lm_routing.reading.publish import Outputs
 from lm_routing.learning.routers import ROUTERS
 from lm_routing.saved import load_router
-from lm_routing.errors import finite_scores
+from lm_routing.errors import finite_scores, name_settings
 from lm_routing.reporting.comparison import dataset_table, render, strict_json, unused_lines, written_lines
 from lm_routing.judging.spec import EvalSpec
 
@@ -39,7 +39,7 @@ class DefaultGroup(click.Group):
     """A group whose default subcommand is `evaluate`: `routing-eval --router knn` works."""
 
     def invoke(self, ctx):
-        with input_errors():  # the library's input errors exit as click's do: one line, code 2
+        with input_errors(option_names()):  # the library's input errors exit as click's do: one line, code 2
             return super().invoke(ctx)
 
     def parse_args(self, ctx, args):
@@ -155,10 +155,10 @@ def evaluate_command(spec: EvalSpec):
     """Print the routing table: baselines, each model, each router x policy."""
     with Outputs() as outputs:  # every file of this run is published at the end, all or nothing; then the table
         experiment = run(spec, outputs)
-    click.echo(render(experiment, spec.as_json))
+    click.echo(render(experiment, spec.as_json, option_names()))
     for line in [f"routing-eval: {line}" for line in unused_lines(experiment.unused, HYPER_OPTIONS)]:
         click.echo(line, err=True)
-    for line in [f"routing-eval: note: {note}" for note in outputs.notes] + written_lines(experiment):
+    for line in [f"routing-eval: note: {name_settings(note, option_names())}" for note in outputs.notes] + written_lines(experiment):
         click.echo(line, err=True)
 
 
@@ -239,11 +239,11 @@ def demo_command(output_path, seed, routers):
     with Outputs() as outputs:  # logs and routed models appear together as demo-<time>/, or not at all
         staging, stamp = outputs.stamped_folder(output_path, "demo")
         datasets = run_demo(staging / "logs", stamp, list(routers), seed)
-    tables = [dataset_table(d.logs.name, d.data, d.evaluation) for d in datasets]
+    tables = [dataset_table(d.logs.name, d.data, d.evaluation, option_names()) for d in datasets]
     cascades = {d.logs.name: d.cascade for d in datasets}
     logs = output_path / f"demo-{stamp}" / "logs"
     for note in outputs.notes:
-        click.echo(f"routing-eval: note: {note}", err=True)
+        click.echo(f"routing-eval: note: {name_settings(note, option_names())}", err=True)
     click.echo(PAPER_POOL_NOTE)
     click.echo(f"wrote simulated lm-eval logs to {logs}")
     click.echo("\n".join(tables))
@@ -260,7 +260,22 @@ def audit_command(logs, tokenizer):
     """Label audit per model and task: invalid answers, completions cut at max_gen_toks, run-on exemplars."""
     from lm_routing.reading.audit import audit_logs, format_audit
 
-    click.echo(format_audit(audit_logs(logs, tokenizer=tokenizer)))
+    click.echo(name_settings(format_audit(audit_logs(logs, tokenizer=tokenizer)), option_names()))
+
+
+@functools.cache
+def option_names() -> dict[str, str]:
+    """The option of each setting the library's messages name (`«field»`, an EvalSpec / ReadOptions field): each
+    command's options by their parameter names, and the two the spec names otherwise."""
+    names = {}
+    for command in cli.commands.values():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                names.setdefault(param.name, param.opts[0])
+                for opposite in param.secondary_opts:  # --allow-overlap/--refuse-overlap: the spec's refuse_overlap
+                    names.setdefault(opposite.lstrip("-").replace("-", "_"), opposite)
+    names["filter"] = names["filter_name"]  # ReadOptions.filter
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,7 +46,7 @@ class RoutingData:
     model (tokens of ONE generation: the prompt and one answer, what a deployed single answer costs;
     maj@k logs ran k), and `cost`, USD per query (NaN: unknown). Per model, `cost_source` says where
     its cost came from ('table cost column', 'tokenizer <id> x price file', 'approximation ...',
-    '--price'; 'unknown' when there is none).
+    'declared'; 'unknown' when there is none).
     """
 
     query_ids: tuple[str, ...]
@@ -107,9 +107,9 @@ class RoutingData:
         """True when every (query, model) cost in USD is known."""
         return bool(self.n_queries) and not np.isnan(self.cost).any()
 
-    def with_cost(self, usd: dict[str, float], source: str = "--price") -> RoutingData:
+    def with_cost(self, usd: dict[str, float], source: str = "declared") -> RoutingData:
         """A copy whose cost (USD per query) is `usd[model]` for every query of the named models."""
-        check_known("model", sorted(usd), self.models, source=source)
+        check_known("model", sorted(usd), self.models, source="«prices»")
         return self._declared("cost", "cost_source", usd, source)
 
     def _declared(self, field_name: str, source_name: str, values: dict[str, float], source: str) -> RoutingData:
@@ -159,13 +159,13 @@ class RoutingData:
 
     def with_latency(self, seconds: dict[str, float], source: str = "declared") -> RoutingData:
         """A copy whose per-model latency (s/query) is overridden for the named models."""
-        check_known("model", sorted(seconds), self.models, source="--latency")
+        check_known("model", sorted(seconds), self.models, source="«latencies»")
         return self._declared("latency", "latency_source", seconds, source)
 
     def kfold(self, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Seeded k-fold (train positions, test positions) over all queries."""
         if not 2 <= k <= self.n_queries:
-            fix = f"pass --folds {self.n_queries} or fewer" if self.n_queries >= 2 else "give at least 2 queries"
+            fix = f"pass «folds» {self.n_queries} or fewer" if self.n_queries >= 2 else "give at least 2 queries"
             raise RoutingInputError(f"k-fold needs 2 <= k <= {self.n_queries} queries, got k={k}; {fix}")
         order = np.random.default_rng(seed).permutation(self.n_queries)
         folds = np.array_split(order, k)

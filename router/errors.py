@@ -1,16 +1,36 @@
 """The library's errors, one family, and the checks that raise them (one home each).
 
 `RoutingError` is the root. `RoutingInputError` is input a user can fix: its message is one line
-naming the file or field at fault and the fix; the CLI turns it into exit code 2 without a traceback.
+naming the file or setting at fault and the fix; the CLI turns it into exit code 2 without a traceback.
+
+The library speaks of settings, never of command-line flags: a message names a setting the caller
+can change as `«…»` (an EvalSpec or ReadOptions field, e.g. `«price_file»`), `settings` lists
+them, and `name_settings` words them: as the plain field name by default, as its option where the
+CLI passes its own names.
 `NotFittedError` is a router or policy used before it learned anything (a programming error).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+
+
+SETTING = re.compile(r"«([a-z_]+)»")
+
+
+def name_settings(text: str, names: Mapping[str, str] | None = None) -> str:
+    """`text` with each setting it names (`«…»`) as `names` calls it (the CLI: its option), else the field."""
+    names = names or {}
+    return SETTING.sub(lambda match: names.get(match.group(1), match.group(1)), text)
+
+
+def settings(text: str) -> tuple[str, ...]:
+    """The settings `text` names (fields, in order, once each): what a caller may change to fix it."""
+    return tuple(dict.fromkeys(SETTING.findall(text)))
 
 
 class RoutingError(Exception):
@@ -20,9 +40,24 @@ class RoutingError(Exception):
 class RoutingInputError(RoutingError, ValueError):
     """Input a user can fix (bad file, unknown name, mismatched documents).
 
-    The message is one line: the file (and line) or field at fault and what to do.
-    The CLI turns it into exit code 2 without a traceback.
+    The message is one line: the file (and line) or setting at fault and what to do; `settings` are
+    the fields it names (data for a program), `render(names)` the line with each named as the caller
+    calls it. The CLI turns it into exit code 2 without a traceback.
     """
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        return settings(self.message)
+
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        return name_settings(self.message, names)
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 class NotFittedError(RoutingError, RuntimeError):
@@ -61,7 +96,7 @@ def latency_known(latency: np.ndarray) -> bool:
 def require_latency(latency: np.ndarray, purpose: str) -> np.ndarray:
     """`latency` (seconds, queries x models) when every value is known; NaN anywhere raises naming `purpose`."""
     if not latency_known(latency):
-        raise RoutingInputError(f"{purpose} needs every model's latency; pass --latency MODEL=SECONDS")
+        raise RoutingInputError(f"{purpose} needs every model's latency; pass «latencies» MODEL=SECONDS")
     return latency
 
 
@@ -71,5 +106,5 @@ def finite_scores(scores: np.ndarray, source: str) -> np.ndarray:
     bad = ~np.isfinite(scores)
     if bad.any():
         raise RoutingInputError(f"{source}: scores NaN or infinite for {int(bad.any(axis=1).sum())} of {len(scores)} "
-                                "queries; the saved router is damaged: save it again with routing-eval --save")
+                                "queries; the saved router is damaged: save it again with «save_dir»")
     return scores

@@ -51,7 +51,7 @@ def load_routers(directories: tuple[Path, ...], models: tuple[str, ...]) -> dict
 
 def run_estimate(data: RoutingData, spec: EvalSpec) -> Estimate:
     """lm_routing.judging.limits' estimate of this run: each router to train (auto: each of its candidates, out of fold on
-    every training query), and the local worker processes that fit their folds (none with a Dask --scheduler)."""
+    every training query), and the local worker processes that fit their folds (none on a Dask scheduler)."""
     from lm_routing.judging.crossfit import PARALLEL_MIN_QUERIES
     from lm_routing.judging.select import AUTO, default_features
 

@@ -36,7 +36,7 @@ from lm_routing.learning.features import HF_PREFIX, SentenceEmbeddings, featuriz
 from lm_routing.learning.routers.base import ROUTERS, SAVED_FORMS, Router
 from lm_routing.reading.publish import Outputs, write_new_file
 
-SAVE_AGAIN = "save the router again with routing-eval --save"
+SAVE_AGAIN = "save the router again with «save_dir»"
 # the token patterns lm-routing's TF-IDF writes (lm_routing.learning.features.tfidf) and scikit-learn's default; nothing else compiles
 TOKEN_PATTERNS = (r"(?u)\b\w+\b", r"(?u)\b\w\w+\b")
 ANALYZERS = ("word", "char", "char_wb")
@@ -420,9 +420,9 @@ def _saved_kinds() -> dict[str, type[Router]]:
 
 
 def check_new_folder(directory: Path) -> None:
-    """Refuse a --save folder that exists: earlier routers are never overwritten."""
+    """Refuse a save folder that exists: earlier routers are never overwritten."""
     if directory.exists():
-        raise RoutingInputError(f"{directory}: already exists; choose a new --save folder (earlier routers are kept)")
+        raise RoutingInputError(f"{directory}: already exists; choose a new «save_dir» folder (earlier routers are kept)")
 
 
 def save_router(router: Router, directory: Path | str, models: tuple[str, ...]) -> Path:
@@ -475,7 +475,7 @@ def load_router(directory: Path | str) -> tuple[Router, tuple[str, ...]]:
     if (directory / PICKLE_FILE).exists():
         raise RoutingInputError(
             f"{directory}: saved by an older lm-routing as a pickle ({PICKLE_FILE}), which can run code when loaded; "
-            "not loaded: save the router again with routing-eval --save"
+            "not loaded: save the router again with «save_dir»"
         )
     meta = _read_meta(directory)
     _check_files(directory, meta["files"])
@@ -494,8 +494,8 @@ def _read_meta(directory: Path) -> dict:
     """router.json, checked key by key before anything is built."""
     path = directory / META_FILE
     if path.is_symlink() or not path.is_file():
-        raise RoutingInputError(f"{directory}: no router.json; not a router saved by routing-eval --save")
-    bad = lambda what: RoutingInputError(f"{path}: {what}; not a router saved by routing-eval --save, or damaged: save it again")  # noqa: E731
+        raise RoutingInputError(f"{directory}: no router.json; not a router saved by «save_dir»")
+    bad = lambda what: RoutingInputError(f"{path}: {what}; not a router saved by «save_dir», or damaged: save it again")  # noqa: E731
     if path.stat().st_size > MAX_META_BYTES:
         raise bad(f"over {MAX_META_BYTES} bytes")
     try:
@@ -506,7 +506,7 @@ def _read_meta(directory: Path) -> dict:
         raise bad(f"a JSON {type(meta).__name__}, not an object")
     if meta.get("format") not in READ_FORMATS or type(meta.get("format")) is not int:
         raise RoutingInputError(f"{path}: saved in format {str(meta.get('format'))[:20]!r}; this lm-routing reads formats "
-                                f"{', '.join(map(str, READ_FORMATS))}: save the router again with routing-eval --save")
+                                f"{', '.join(map(str, READ_FORMATS))}: save the router again with «save_dir»")
     expected = META_KEYS if meta["format"] == FORMAT_VERSION else META_KEYS - {"arrays"}
     if set(meta) != expected:
         raise bad(f"keys {', '.join(sorted(map(str, meta)))[:200]}, expected {', '.join(sorted(expected))}")
@@ -529,7 +529,7 @@ def _read_meta(directory: Path) -> dict:
     if _saved_encoder(meta) and meta["format"] != FORMAT_VERSION:
         raise RoutingInputError(f"{path}: its features load an encoder from outside the saved folder "
                                 f"({meta['features']['name'][:80]!r}); not loaded: save the router again with "
-                                "routing-eval --save (the saved folder then holds its own safetensors copy)")
+                                "«save_dir» (the saved folder then holds its own safetensors copy)")
     return meta
 
 

@@ -9,7 +9,10 @@ reporting <- one run (experiment) <- the CLI. An arrow never runs back up and th
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+from lm_routing.errors import RoutingInputError, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"lm_routing": ROOT / "router", "lm_routing.cli": ROOT / "cli"}  # setup.py's package_dir
@@ -110,3 +113,41 @@ def test_the_graph_sees_lazy_and_relative_imports():
     assert "lm_routing.learning.routers.knn" in graph["lm_routing.learning.routers.builtin"]  # inside a function
     assert "lm_routing.data" in graph["lm_routing.judging.select"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _library_strings() -> list[tuple[str, int, str]]:
+    """(file, line, text) of every string constant in the library (not the CLI): messages, notes, docstrings."""
+    found = []
+    for name, path in modules().items():
+        if name.startswith("lm_routing.cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.append((path.relative_to(ROOT).as_posix(), node.lineno, node.value))
+    return found
+
+
+def test_the_library_names_settings_never_flags():
+    """The library speaks of settings (`«price_file»`); the CLI alone knows that is `--prices`. Flags of lm_eval's
+    own CLI (`--log_samples`) are how users make the library's input, and may be named."""
+    import click
+
+    from lm_routing.cli.main import cli, option_names
+
+    flags = {opt for command in cli.commands.values() for param in command.params if isinstance(param, click.Option)
+             for opt in param.opts + param.secondary_opts if opt.startswith("--")}
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(flags, key=len, reverse=True))) + r")(?![\w-])")
+    named = [f"{file}:{line}: {pattern.search(text).group()}" for file, line, text in _library_strings() if pattern.search(text)]
+    assert named == []
+    unknown = sorted({f"{file}:{line}: «{setting}»" for file, line, text in _library_strings()
+                      for setting in settings(text) if setting not in option_names()})
+    assert unknown == []  # every setting a message names is one the CLI can word as its option
+
+
+def test_errors_carry_the_settings_they_name_and_the_cli_words_them():
+    from lm_routing.cli.main import option_names
+
+    error = RoutingInputError("prices.json: no such file; check «price_file» or give «prices» MODEL=USD")
+    assert error.settings == ("price_file", "prices")
+    assert str(error) == "prices.json: no such file; check price_file or give prices MODEL=USD"
+    assert error.render(option_names()) == "prices.json: no such file; check --prices or give --price MODEL=USD"

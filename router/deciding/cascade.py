@@ -38,7 +38,7 @@ class CascadePoint:
 
 def chain_indices(data: RoutingData, names: tuple[str, ...] | list[str]) -> list[int]:
     """Pool positions of a chain of model names (at least 2, each once); unknown names raise."""
-    check_known("model", names, data.models, source="--cascade")
+    check_known("model", names, data.models, source="«cascades»")
     check_chain(names)
     return [data.models.index(name) for name in names]
 
@@ -47,7 +47,7 @@ def check_chain(members: tuple | list) -> None:
     """The cascade rule: 2 or more members (names or pool positions), each once, none empty; RoutingInputError otherwise."""
     if len(members) < 2 or len(set(members)) != len(members) or not all(str(m) for m in members):
         raise RoutingInputError(
-            f"--cascade {','.join(map(str, members))}: a cascade needs 2 or more different models, cheapest first (e.g. A,B)"
+            f"«cascades» {','.join(map(str, members))}: a cascade needs 2 or more different models, cheapest first (e.g. A,B)"
         )
 
 
@@ -155,14 +155,14 @@ def parse_agreement_cascade(text: str) -> tuple[tuple[str, ...], ...]:
     stages = tuple(tuple(name.strip() for name in stage.split("+")) for stage in text.split(">"))
     names = [name for stage in stages for name in stage]
     if len(stages) < 2 or len(stages[-1]) != 1 or not all(names) or len(set(names)) != len(names):
-        raise RoutingInputError(f"--agree-cascade {text}: expected cheap models joined by '+', then '>' and the model "
+        raise RoutingInputError(f"«agree_cascades» {text}: expected cheap models joined by '+', then '>' and the model "
                                 "to escalate to, each model once (e.g. A+B>C or A+B>C+D>E)")
     return stages
 
 
 def agreement_cascade(data: RoutingData, stages: tuple[tuple[str, ...], ...], share: float = 1.0) -> AgreementCascade:
     """The cascade of named stages (as parse_agreement_cascade gives them) over `data`'s pool; unknown names raise."""
-    check_known("model", [name for stage in stages for name in stage], data.models, source="--agree-cascade")
+    check_known("model", [name for stage in stages for name in stage], data.models, source="«agree_cascades»")
     return AgreementCascade(tuple(tuple(data.models.index(name) for name in stage) for stage in stages), share)
 
 
@@ -171,7 +171,7 @@ def check_comparable(data: RoutingData, cascade: AgreementCascade) -> None:
     code = sorted({d for d in data.datasets if any(word in d.lower() for word in CODE_DATASETS)})
     if code:
         raise RoutingInputError(f"agreement cascade {cascade.name(data)}: dataset {code[0]} has programs as answers, "
-                                "which cannot be compared; use --cascade (each model's own samples) there")
+                                "which cannot be compared; use «cascades» (each model's own samples) there")
     for stage in cascade.stages[:-1]:
         for j in stage:
             if data.n_queries and all(a is None for a in data.answers[:, j]):

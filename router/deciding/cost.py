@@ -1,7 +1,7 @@
 """Cost-aware routing and the cost-quality metrics of RouteLLM and RouterBench.
 
-Cost here is latency in seconds per query (from the logs or `--latency`), or a
-declared price per query (`--price`, e.g. USD); any per-query cost array of the
+Cost here is latency in seconds per query (from the logs or declared), or a
+declared price per query (e.g. USD); any per-query cost array of the
 same shape works the same way.
 
 - Willingness to pay: route query i to argmax_j P(solve)_ij - lam * cost_ij;
@@ -72,20 +72,20 @@ def require_cost(data: RoutingData, purpose: str) -> np.ndarray:
     if not data.cost_known:
         unknown = [m for m, c in zip(data.models, data.model_cost) if np.isnan(c)]
         raise RoutingInputError(f"{purpose} needs every model's cost per query; unknown for {', '.join(unknown) or 'all'}; "
-                                "give a table with costs, --prices FILE or --price MODEL=USD")
+                                "give a table with costs, «price_file» FILE or «prices» MODEL=USD")
     return data.cost
 
 
 def price_matrix(data: RoutingData, prices: dict[str, float]) -> np.ndarray:
     """(n_queries, n_models) price per query (e.g. USD) from one declared price per pool model."""
-    check_known("model", sorted(prices), data.models, source="--price")
+    check_known("model", sorted(prices), data.models, source="«prices»")
     missing = [m for m in data.models if m not in prices]
     if missing:
-        raise RoutingInputError(f"--budget needs a price for every model; missing: {', '.join(missing)}; pass --price MODEL=USD")
+        raise RoutingInputError(f"«budget» needs a price for every model; missing: {', '.join(missing)}; pass «prices» MODEL=USD")
     return np.tile([prices[m] for m in data.models], (data.n_queries, 1)).astype(float)
 
 
-def lambda_for_budget(scores: np.ndarray, cost: np.ndarray, max_cost: float, option: str = "--max-latency",
+def lambda_for_budget(scores: np.ndarray, cost: np.ndarray, max_cost: float, option: str = "«max_latency»",
                       unit: str = "s") -> float:
     """The lam whose routing has the highest expected accuracy (mean chosen P(solve)) with mean
     cost <= max_cost. Uses scores and costs only, never labels, so it can be set on test queries.
@@ -110,7 +110,7 @@ def best_under(points: list[OperatingPoint], max_cost: float) -> OperatingPoint:
     affordable = [p for p in points if p.cost <= max_cost + 1e-12]
     if not affordable:
         cheapest = min(p.cost for p in points)
-        raise RoutingInputError(f"--max-latency {max_cost:g} s is below the cheapest routing ({cheapest:.3f} s/query); raise it")
+        raise RoutingInputError(f"«max_latency» {max_cost:g} s is below the cheapest routing ({cheapest:.3f} s/query); raise it")
     return max(affordable, key=lambda p: (p.accuracy, -p.cost))
 
 
@@ -205,7 +205,7 @@ def read_prices(path: Path | str) -> dict[str, tuple[float, float]]:
     non-numeric or negative price raise one line naming the file and the key or line."""
     path = Path(path)
     if not path.is_file():
-        raise RoutingInputError(f"{path}: no such file; check --prices")
+        raise RoutingInputError(f"{path}: no such file; check «price_file»")
     if path.suffix == ".csv":
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
@@ -259,8 +259,8 @@ def apply_prices(data: RoutingData, prices: dict[str, tuple[float, float]], path
     unknown = [m for j, m in enumerate(data.models)
                if np.isnan(data.input_tokens[:, j]).any() or np.isnan(data.output_tokens[:, j]).any()]
     if unknown:
-        raise RoutingInputError(f"--prices {path}: token counts of {', '.join(unknown)} are unknown (a score table?); "
-                                "give the table a cost column, or --price MODEL=USD")
+        raise RoutingInputError(f"«price_file» {path}: token counts of {', '.join(unknown)} are unknown (a score table?); "
+                                "give the table a cost column, or «prices» MODEL=USD")
     per_token = np.array([prices[m] for m in data.models]) / 1e6  # (models, 2) USD per token
     cost = data.input_tokens * per_token[:, 0] + data.output_tokens * per_token[:, 1]
     counted = [source.partition("tokens by ")[2].partition(";")[0] or "counted tokens" for source in data.cost_source]

@@ -205,4 +205,4 @@ def policies_to_run(router: str, heavy: bool, policies: list[str], named: bool) 
     if not fitted:
         return cheap, None
     return cheap, (f"router {router}: ran policies {', '.join(cheap)} only; {', '.join(fitted)} need out-of-fold "
-                   "scores, i.e. one more training of this heavy router per fold; name them with --policy to run them")
+                   "scores, i.e. one more training of this heavy router per fold; name them with «policies» to run them")

@@ -29,13 +29,13 @@ def on_scheduler(address: str | None) -> Iterator[None]:
         from distributed import Client
         from joblib import parallel_config
     except ImportError:
-        raise RoutingInputError(f"--scheduler {address} needs Dask: pip install 'lm-routing[cluster]' "
+        raise RoutingInputError(f"«scheduler» {address} needs Dask: pip install 'lm-routing[cluster]' "
                                 "(dask[distributed]) here and on every worker") from None
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
         raise RoutingInputError(f"cannot reach the Dask scheduler at {address} ({' '.join(str(error).split())[:200]}); "
                                 "start one with `dask scheduler` and workers with `dask worker ADDRESS`, "
-                                "or leave out --scheduler to run locally") from None
+                                "or leave out «scheduler» to run locally") from None
     with client, parallel_config(backend="dask", client=client):  # joblib's backend, bound to this client
         yield

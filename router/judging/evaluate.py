@@ -181,7 +181,7 @@ def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[l
         elif chosen is None:
             chosen = DEFAULT_THRESHOLD
             evaluation.notes.append(f"cascade {name}: no training queries to choose a threshold on; "
-                                    f"using {chosen:g} (set --cascade-threshold T)")
+                                    f"using {chosen:g} (set «cascade_threshold» T)")
         row = cascade_row(test, chain, chosen)
         first = test.models[chain[0]]
         evaluation.notes.append(f"cascade {name}@{chosen:g}: {100 * (1 - row.share.get(first, 0.0)):.1f}% of "
@@ -328,7 +328,7 @@ def _check_names(data: RoutingData, routers: list[str], policies: list[str], par
     if prices:
         price_matrix(data, prices)  # unknown or missing prices
     elif prices is not None:
-        require_cost(data, "--budget")
+        require_cost(data, "«budget»")
     return chains
 
 
@@ -351,7 +351,7 @@ def plan_protocol(data: RoutingData, protocol: str, folds: int, seed: int, train
         raise RoutingInputError("no test queries: the logs hold only training tasks; add test-split runs")
     check_known("protocol", [protocol], PROTOCOLS)
     if protocol == "train-test" and not train.n_queries:
-        raise RoutingInputError("--protocol train-test needs training queries (tasks named *_train, or --scores with --test-scores)")
+        raise RoutingInputError("«protocol» train-test needs training queries (tasks named *_train, or «scores» with «test_scores»)")
     notes = (contamination_notes(train, test) if train.n_queries else []) + no_solver_notes(test)
     if protocol == "test-kfold":
         train = train.take(np.zeros(train.n_queries, dtype=bool))
@@ -428,8 +428,8 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
         choices = {**choices, f"cost@{max_latency:g}s": cost_aware_choices(scores, test.latency, lam)}
     prices, budget = priced
     if budget is not None:
-        price = price_matrix(test, prices) if prices else require_cost(test, "--budget")
-        lam = lambda_for_budget(scores, price, budget, option="--budget", unit="USD")
+        price = price_matrix(test, prices) if prices else require_cost(test, "«budget»")
+        lam = lambda_for_budget(scores, price, budget, option="«budget»", unit="USD")
         chosen = cost_aware_choices(scores, price, lam)
         choices = {**choices, f"cost@${budget:g}": chosen}
         evaluation.notes.append(f"router {name} within ${budget:g}/query: lam {lam:.4g}, "
@@ -456,7 +456,7 @@ def contamination_notes(train: RoutingData, test: RoutingData) -> list[str]:
             notes.append(
                 f"warning: {model} solves {100 * p_train:.1f}% of training queries but {100 * p_test:.1f}% of test "
                 "queries (beyond the 95% CI): routers trained on these labels learn the gap; "
-                "compare with --protocol test-kfold"
+                "compare with «protocol» test-kfold"
             )
     return notes
 
@@ -467,4 +467,4 @@ def no_solver_notes(test: RoutingData) -> list[str]:
         return []
     return [f"note: no model solves any of the {test.n_queries} test queries, so every accuracy is 0. This usually "
             "means the models are too small or broken (check the samples' resps), the answers are not extracted "
-            f"(filtered_resps all {INVALID!r}), or the label is the wrong field (--metric, --filter)"]
+            f"(filtered_resps all {INVALID!r}), or the label is the wrong field («metric», «filter»)"]

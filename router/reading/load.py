@@ -19,7 +19,7 @@ def load_routing_data(logs: Path | str, scores: Sequence[Path | str] = (), test_
     A query counts as solved when its score >= `threshold` (0-1).
     """
     if not scores and test_scores:
-        raise RoutingInputError("--test-scores needs --scores (the training table)")
+        raise RoutingInputError("«test_scores» needs «scores» (the training table)")
     if not scores:
         return read_harness_logs(logs, options)
     tables = [(path, "train" if test_scores else "test") for path in scores] + [(path, "test") for path in test_scores]

@@ -82,7 +82,7 @@ def _label_key(path: Path, number: int, row: dict, wanted: str | None) -> str:
     """The field holding the 0/1 label, resolved on a filter's first sample (every sample of a task has the same)."""
     if wanted is not None:
         if wanted not in row:
-            raise RoutingInputError(f"{path}:{number}: no metric {wanted!r} in the sample; fix --metric")
+            raise RoutingInputError(f"{path}:{number}: no metric {wanted!r} in the sample; fix «metric»")
         return wanted
     keys = [k for k in row if MAJ_KEY.match(k)]
     metrics = row.get("metrics", [])
@@ -95,7 +95,7 @@ def _label_key(path: Path, number: int, row: dict, wanted: str | None) -> str:
     if len(keys) != 1:
         names = ", ".join(map(str, metrics)) or "none"
         raise RoutingInputError(
-            f"{path}:{number}: no single maj@k field to use as the label (metrics: {names}); pass --metric NAME"
+            f"{path}:{number}: no single maj@k field to use as the label (metrics: {names}); pass «metric» NAME"
         )
     return keys[0]
 
@@ -134,7 +134,7 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
     """document key -> document of one samples file, in one streamed pass (no row is kept, only documents).
 
     Each filter's documents are kept until the file's end, where the filter is chosen (one per
-    task is the norm); with --filter, other filters' lines are skipped as they come.
+    task is the norm); with a filter named, other filters' lines are skipped as they come.
     """
     by_filter: dict[str, _FilterDocuments] = {}
     split = _role(task)
@@ -263,7 +263,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
     tokenizer, name = run_tokenizer(results, options.tokenizer, results_path)
     logs.tokens = f"tokenizer {name}" if tokenizer is not None else (
-        f"approximation: characters/{CHARS_PER_TOKEN} (tokenizer {name or 'unknown'} not available offline; pass --tokenizer)")
+        f"approximation: characters/{CHARS_PER_TOKEN} (tokenizer {name or 'unknown'} not available offline; pass «tokenizer»)")
     for task, config, samples in listed:
         dataset = short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
         documents = _read_samples(samples, task, dataset, options, skipped)
@@ -303,9 +303,9 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     """
     root = Path(root)
     if root.exists() and not root.is_dir():
-        raise RoutingInputError(f"{root}: not a folder; pass --logs DIR, the folder lm_eval --output_path wrote")
+        raise RoutingInputError(f"{root}: not a folder; pass «logs» DIR, the folder lm_eval --output_path wrote")
     if not root.is_dir():
-        raise RoutingInputError(f"{root}: no such folder; run lm_eval --log_samples --output_path {root} or pass --logs DIR")
+        raise RoutingInputError(f"{root}: no such folder; run lm_eval --log_samples --output_path {root} or pass «logs» DIR")
     results_files, sample_files = log_files(root)
     if not results_files:
         where = f"{sample_files[0]} has no results_<time>.json beside it" if sample_files else "no results_*.json found"
@@ -336,7 +336,7 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
             "move it to its own run's folder or remove it"
         )
     if not by_model:
-        raise RoutingInputError(f"{root}: only routed outputs (lm_eval --model routed, routing-eval --output-path or demo); "
+        raise RoutingInputError(f"{root}: only routed outputs (lm_eval --model routed, «output_path» or demo); "
                                 "pass the folder of the members' runs")
     by_model, pool_notes = _common_pool(_only_datasets(by_model, options.datasets))
     data = _join(by_model, options, skipped)
@@ -350,7 +350,7 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
 
 
 def _only_datasets(by_model: dict[str, _ModelLogs], datasets: tuple[str, ...]) -> dict[str, _ModelLogs]:
-    """Each model's documents of `datasets` only (all when empty, or when none matches: --dataset then names the
+    """Each model's documents of `datasets` only (all when empty, or when none matches: `datasets` then names the
     datasets there are); models left without any are dropped, as they are not run on these datasets."""
     wanted = set(datasets)
     if not wanted or not any(d["dataset"] in wanted for logs in by_model.values() for d in logs.documents.values()):
@@ -378,14 +378,14 @@ def _common_pool(by_model: dict[str, _ModelLogs]) -> tuple[dict[str, _ModelLogs]
     if not shared or len(shared) == len(by_model):
         return by_model, []
     notes = [f"left out {model} from the mixed stream: logged for {', '.join(sorted(covered[model]))} only, not "
-             f"{', '.join(sorted(every - covered[model]))}; pass --dataset {sorted(covered[model])[0]} to route with it"
+             f"{', '.join(sorted(every - covered[model]))}; pass «datasets» {sorted(covered[model])[0]} to route with it"
              for model in sorted(set(by_model) - shared)]
     return {model: logs for model, logs in by_model.items() if model in shared}, notes
 
 
 def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:
-    """The join report's entry for lines --skip-bad-lines skipped (file:line each)."""
-    return ((f"malformed lines skipped (--skip-bad-lines): {', '.join(lines)}", len(lines)),) if lines else ()
+    """The join report's entry for the malformed lines skipped (file:line each)."""
+    return ((f"malformed lines skipped («skip_bad_lines»): {', '.join(lines)}", len(lines)),) if lines else ()
 
 
 def _blame_misplaced_dataset(by_model: dict[str, _ModelLogs]) -> None:
@@ -405,7 +405,7 @@ def _blame_misplaced_dataset(by_model: dict[str, _ModelLogs]) -> None:
             raise RoutingInputError(
                 f"{doc['where'].rpartition(':')[0]}: dataset {dataset} ({doc['task']}) is logged for model(s) "
                 f"{', '.join(sorted(models))} only, not for the other {len(by_model) - len(models)}; "
-                "move the run to where it belongs, remove it, or pass --on-missing drop"
+                "move the run to where it belongs, remove it, or pass «on_missing» drop"
             )
 
 
@@ -429,9 +429,9 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
                 raise RoutingInputError(
                     f"{by_model[model].sources[0]}: model {model} lacks {len(missing)} of {len(every)} documents "
                     f"the other models have (e.g. doc_id {example['doc_id']} at {example['where']}{differs}); "
-                    "run every model on the same dataset, tasks and --limit, or pass --on-missing drop"
+                    "run every model on the same dataset, tasks and --limit, or pass «on_missing» drop"
                 )
-        skipped.append(("not logged for every model (--on-missing drop)", len(every) - len(common)))
+        skipped.append(("not logged for every model («on_missing» drop)", len(every) - len(common)))
     if not common:
         raise RoutingInputError("no document was logged for every model; the runs cover different documents")
     rows = []
@@ -455,14 +455,14 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
     source = {
         m: f"total_evaluation_time_seconds / documents of {len(by_model[m].sources)} run(s)"
         if not math.isnan(by_model[m].seconds)
-        else "unknown (no valid total_evaluation_time_seconds in the results file; declare it with --latency MODEL=SECONDS)"
+        else "unknown (no valid total_evaluation_time_seconds in the results file; declare it with «latencies» MODEL=SECONDS)"
         for m in models
     }
     pool = f"{len(models)} models: {', '.join(models)}"
     if len(models) == 1:
         pool += " (one model: every method routes every query to it)"
     report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(pool,))
-    tokens = {m: f"unknown: tokens by {by_model[m].tokens}; give --prices FILE" for m in models}
+    tokens = {m: f"unknown: tokens by {by_model[m].tokens}; give «price_file» FILE" for m in models}
     return build_routing_data(rows, models, latency_source=source, report=report, cost_source=tokens)
 
 
@@ -501,7 +501,7 @@ def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_mi
     fields), or a wide CSV (a score column per model, see `_wide_entries`). Costs are USD per query."""
     path = Path(path)
     if not path.is_file():
-        raise RoutingInputError(f"{path}: no such file; check --scores / --test-scores")
+        raise RoutingInputError(f"{path}: no such file; check «scores» / «test_scores»")
     skipped_lines: list[str] = []
     if path.suffix == ".json":
         entries = _routerdc_entries(path)
@@ -521,7 +521,7 @@ def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_mi
         if missing:
             if on_missing != "drop":
                 raise RoutingInputError(
-                    f"{path}: {entry.where}: no score for {', '.join(missing)}; complete the row or pass --on-missing drop"
+                    f"{path}: {entry.where}: no score for {', '.join(missing)}; complete the row or pass «on_missing» drop"
                 )
             dropped += 1
             continue
@@ -534,7 +534,7 @@ def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_mi
                         for m in models},
             "usage": entry.usage,
         })
-    skipped = _skipped_lines(skipped_lines) + ((("rows without a score for every model (--on-missing drop)", dropped),) if dropped else ())
+    skipped = _skipped_lines(skipped_lines) + ((("rows without a score for every model («on_missing» drop)", dropped),) if dropped else ())
     report = JoinReport(joined=len(rows), skipped=skipped, notes=(f"{path}: {len(models)} models, threshold {threshold}",))
     priced = {m for entry in entries for m, usage in entry.usage.items() if not math.isnan(usage[2])}
     return build_routing_data(rows, models, report=report,
@@ -650,7 +650,7 @@ def _wide_entries(path: Path) -> list[_Entry]:
     columns X that have a companion column `X|total_cost` or `X|model_response` (RouterBench's layout);
     a table with no companion columns (RouteLLM's) takes as models every other column, but for unnamed
     index columns and `sample_id`, `id`, `eval_name`, `oracle_model_to_route_to`, `dataset`, `split`.
-    A score cell that is empty or `nan` is a missing score (--on-missing); `X|total_cost` must be a
+    A score cell that is empty or `nan` is a missing score (see `on_missing`); `X|total_cost` must be a
     number >= 0 in every row (USD per query); `X|model_response` becomes the answer (`normalise_answer`).
     """
     records = list(_csv_records(path, WIDE_QUERY_COLUMNS, any_of=True))
@@ -731,7 +731,7 @@ def read_queries(path: Path | str) -> list[tuple[str, str | None]]:
     dataset unknown) or JSONL with a 'question'/'query' field and an optional 'dataset' name."""
     path = Path(path)
     if not path.is_file():
-        raise RoutingInputError(f"{path}: no such file; check --queries")
+        raise RoutingInputError(f"{path}: no such file; check «queries_file»")
     if path.suffix != ".jsonl":
         return [(line.strip(), None) for line in read_text(path).splitlines() if line.strip()]
     queries = []

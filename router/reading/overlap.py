@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lm_routing.data import TEST, TRAIN, RoutingData, RoutingInputError
 
-REFUSE_OPTION = "--refuse-overlap"
+REFUSE_OPTION = "«refuse_overlap»"
 
 
 def normalised(text: str) -> str:

@@ -197,7 +197,7 @@ class Outputs:
             raise TargetTaken(f"{target}: already exists; earlier outputs are never overwritten, choose a new name")
         blocker = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
         if blocker is not None:
-            raise RoutingInputError(f"{blocker}: not a folder; choose another --output-path or --save folder")
+            raise RoutingInputError(f"{blocker}: not a folder; choose another «output_path» or «save_dir» folder")
         made = [p for p in (parent, *parent.parents) if not p.exists()]
         parent.mkdir(parents=True, exist_ok=True)
         self._made.extend(made)  # removed again if nothing is published

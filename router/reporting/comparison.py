@@ -16,6 +16,7 @@ import numpy as np
 from lm_routing_tasks.scoring import INVALID
 from lm_routing.deciding.cost import aiq, gap_recovery, sweep, weak_partner
 from lm_routing.data import RoutingData
+from lm_routing.errors import name_settings
 from lm_routing.judging.evaluate import Evaluation, Routed, Row
 from lm_routing.reading.harness import ROUTED_MARK, TaskResults, key_hash, results_document, run_files, sample_record
 from lm_routing.judging.spec import RunResult, Unused
@@ -133,8 +134,9 @@ def _row_json(row: Row) -> dict:
     return out
 
 
-def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
-    """One JSON-ready object: protocol, pool (with latency sources), join report, rows."""
+def to_json(evaluation: Evaluation, data: RoutingData, names: Mapping[str, str] | None = None) -> dict:
+    """One JSON-ready object: protocol, pool (with latency sources), join report, rows; `names`: how the caller
+    calls the settings that notes name (errors.name_settings)."""
     return {
         "protocol": evaluation.protocol,
         "models": [
@@ -144,8 +146,8 @@ def to_json(evaluation: Evaluation, data: RoutingData) -> dict:
                                           data.cost_source)
         ],
         "cost": _rounded(cost_metrics(evaluation)),
-        "join": data.report.lines(),
-        "notes": evaluation.notes,
+        "join": [name_settings(line, names) for line in data.report.lines()],
+        "notes": [name_settings(note, names) for note in evaluation.notes],
         "calibration_ece": {name: round(float(ece), 6) for name, ece in evaluation.calibration.items()},
         "rows": [_row_json(r) for r in evaluation.rows],
         **({"auto": [s.to_json(evaluation.data.datasets if len(evaluation.selections) == 1 else None)
@@ -176,17 +178,19 @@ def strict_json(value, **options) -> str:
     return json.dumps(finite(value), allow_nan=False, **options)
 
 
-def render(experiment: RunResult, as_json: bool = False) -> str:
-    """The run's report: the JSON object, or the join report, notes and table as people read them."""
+def render(experiment: RunResult, as_json: bool = False, names: Mapping[str, str] | None = None) -> str:
+    """The run's report: the JSON object, or the join report, notes and table as people read them; `names`: how
+    the caller calls the settings that notes name."""
     result, data = experiment.evaluation, experiment.data
     if as_json:
-        return strict_json(to_json(result, data), indent=2, sort_keys=True)
-    return "\n".join(data.report.lines() + result.notes) + "\n" + format_table(result)
+        return strict_json(to_json(result, data, names), indent=2, sort_keys=True)
+    return "\n".join(name_settings(line, names) for line in data.report.lines() + result.notes) + "\n" + format_table(result)
 
 
-def dataset_table(name: str, data: RoutingData, evaluation: Evaluation) -> str:
+def dataset_table(name: str, data: RoutingData, evaluation: Evaluation, names: Mapping[str, str] | None = None) -> str:
     """One dataset's section of a multi-dataset report (the demo): heading, join report, notes, table."""
-    return f"\n== {name} ==\n" + "\n".join(data.report.lines() + evaluation.notes) + "\n" + format_table(evaluation)
+    lines = [name_settings(line, names) for line in data.report.lines() + evaluation.notes]
+    return f"\n== {name} ==\n" + "\n".join(lines) + "\n" + format_table(evaluation)
 
 
 def written_lines(experiment: RunResult) -> list[str]:

@@ -1,4 +1,4 @@
-"""The routing table as a figure (`routing-eval --plot FILE.png`).
+"""The routing table as a figure (a PNG file, `plot_path`).
 
 Left: accuracy (%) against mean cost (USD/query, log scale) of every row with its 95% interval, the
 frontier of the deployable rows, the zero router (convex hull of the single models) and the best single
@@ -116,7 +116,7 @@ def _draw_accuracy_only(ax, evaluation: Evaluation) -> None:
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("accuracy (%)")
-    ax.set_title("accuracy (no latency known: pass --latency MODEL=SECONDS for the frontier)", fontsize=10)
+    ax.set_title("accuracy (no latency known: pass «latencies» MODEL=SECONDS for the frontier)", fontsize=10)
 
 
 def _draw_shares(ax, evaluation: Evaluation) -> None:
@@ -143,9 +143,9 @@ def check_plot_path(path: Path | str) -> None:
     (The figure is written as <stem>-<timestamp>.png beside it: never over an earlier one.)"""
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise RoutingInputError(f"{path}: --plot writes a PNG; give a file name ending in .png")
+        raise RoutingInputError(f"{path}: «plot_path» writes a PNG; give a file name ending in .png")
     if not path.parent.is_dir():
-        raise RoutingInputError(f"{path.parent}: no such folder for --plot; create it or choose another path")
+        raise RoutingInputError(f"{path.parent}: no such folder for «plot_path»; create it or choose another path")
     pyplot()
 
 

@@ -7,7 +7,7 @@ answer choice of a multiple-choice question) goes to that member, so lm-eval
 scores the routed system with its own metrics, on any task.
 
 Two modes, chosen by `--model_args`:
-- live: `router=DIR` (a folder `routing-eval --save` wrote). Members are
+- live: `router=DIR` (a router folder, lm_routing.saved). Members are
   ordinary lm-eval models, built lazily, once, on the first request routed to
   them, and given their requests in one call each (lm-eval batches inside).
   By default a member is `hf` with `pretrained=<its name in the router's pool>`;

@@ -65,7 +65,7 @@ class ContrastiveRouter(Router):
 
     name = "contrastive"  # registered by lm_routing.learning.routers.builtin
 
-    heavy = True  # fine-tunes a transformer: not in --router auto's light candidate set
+    heavy = True  # fine-tunes a transformer: not in auto's light candidate set
 
     def __init__(self, encoder: str = "minilm", epochs: int = 5, lr: float = 5e-5, model_lr_scale: float = 100.0,
                  batch_size: int = 32, max_length: int = 128, temperature: float = 0.1, sample_weight: float = 1.0,

@@ -40,7 +40,7 @@ class FactorizationRouter(FeatureNetRouterMixin, Router):
 
     name = "mf"  # registered by lm_routing.learning.routers.builtin
 
-    light = True  # cheap enough for --router auto's candidate set
+    light = True  # cheap enough for auto's candidate set
 
     def __init__(self, dim: int = 64, features: str = "tfidf", svd_dims: int = 128, epochs: int = 100, lr: float = 3e-3,
                  batch_size: int = 64, weight_decay: float = 1e-4, validation_fraction: float = 0.1,

@@ -34,7 +34,7 @@ class PerceptronRouter(FeatureNetRouterMixin, Router):
 
     name = "mlp"  # registered by lm_routing.learning.routers.builtin
 
-    light = True  # cheap enough for --router auto's candidate set
+    light = True  # cheap enough for auto's candidate set
 
     def __init__(self, hidden: int = 128, dropout: float = 0.2, features: str = "tfidf", svd_dims: int = 128,
                  epochs: int = 100, lr: float = 1e-3, batch_size: int = 64, weight_decay: float = 1e-4,
