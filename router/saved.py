@@ -406,11 +406,46 @@ def check_encoder_folder(folder: Path, max_length: int) -> None:
 
 # ---- writing and loading ----
 
-FORMAT_VERSION = 3  # 1: a pickle (router.pkl), refused since it can run code when loaded; 2: no 'arrays' sizes
-READ_FORMATS = (2, 3)  # format 2 (lm-routing before 'arrays') still loads: its npz headers are checked all the same
+FORMAT_VERSION = 4  # 1: a pickle (router.pkl), refused since it can run code when loaded; 2: no 'arrays' sizes; 3: no 'versions'
+READ_FORMATS = (2, 3, 4)  # formats 2 and 3 still load: npz headers are checked all the same, library versions are unknown
 META_FILE, ARRAYS_FILE, ENCODER_FOLDER, PICKLE_FILE = "router.json", "arrays.npz", "encoder", "router.pkl"
 MAX_META_BYTES = 50_000_000  # router.json holds hyper-parameters, the pool and file hashes: never this large
-META_KEYS = {"format", "router", "params", "models", "n_models", "features", "encoder", "files", "arrays"}
+META_KEYS = {"format", "router", "params", "models", "n_models", "features", "encoder", "files", "arrays", "versions"}
+FORMAT_KEYS = {2: META_KEYS - {"arrays", "versions"}, 3: META_KEYS - {"versions"}, 4: META_KEYS}
+# the libraries whose objects a saved router is rebuilt into; scikit-learn's trees through its private Tree layout
+LIBRARIES = ("lm-routing", "scikit-learn", "numpy", "torch", "transformers")
+PRIVATE_LAYOUT = re.compile(r"tree\d+\.nodes$")  # members rebuilt only by the scikit-learn minor version that wrote them
+
+
+def library_versions() -> dict[str, str]:
+    """The installed version of each library in LIBRARIES (those installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def _minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split("+")[0].split(".")[:2])
+
+
+def check_versions(path: Path, saved: dict | None, members) -> None:
+    """Refuse, in one line, a router whose arrays only the library version that wrote them rebuilds faithfully
+    (scikit-learn's tree layout) when another version is installed; `saved`: router.json's versions (None:
+    formats before 4, not recorded)."""
+    if saved is None or not any(PRIVATE_LAYOUT.search(name) for name in members):
+        return
+    here = library_versions().get("scikit-learn")
+    there = saved.get("scikit-learn")
+    if there is None or here is None or _minor(here) != _minor(there):
+        raise RoutingInputError(f"{path}: its trees were saved by scikit-learn {there}, whose tree layout this "
+                                f"scikit-learn {here} may read differently; not loaded: save the router again with this "
+                                f"scikit-learn, or install scikit-learn=={there}")
 MAX_MODELS = 100_000
 
 
@@ -462,7 +497,7 @@ def write_router(router: Router, folder: Path, models: tuple[str, ...]) -> None:
     np.savez(buffer, **arrays)
     write_new_file(folder / ARRAYS_FILE, buffer.getvalue())
     files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-    meta = {"format": FORMAT_VERSION, "router": router.name, "params": router.get_params(), "models": list(models),
+    meta = {"format": FORMAT_VERSION, "versions": library_versions(), "router": router.name, "params": router.get_params(), "models": list(models),
             "n_models": router.n_models_, "features": features, "encoder": encoder, "files": files,
             "arrays": declared_arrays(arrays)}
     write_new_file(folder / META_FILE, json.dumps(meta, indent=2) + "\n")
@@ -507,7 +542,7 @@ def _read_meta(directory: Path) -> dict:
     if meta.get("format") not in READ_FORMATS or type(meta.get("format")) is not int:
         raise RoutingInputError(f"{path}: saved in format {str(meta.get('format'))[:20]!r}; this lm-routing reads formats "
                                 f"{', '.join(map(str, READ_FORMATS))}: save the router again with «save_dir»")
-    expected = META_KEYS if meta["format"] == FORMAT_VERSION else META_KEYS - {"arrays"}
+    expected = FORMAT_KEYS[meta["format"]]
     if set(meta) != expected:
         raise bad(f"keys {', '.join(sorted(map(str, meta)))[:200]}, expected {', '.join(sorted(expected))}")
     name, models, files = meta["router"], meta["models"], meta["files"]
@@ -526,7 +561,11 @@ def _read_meta(directory: Path) -> dict:
                or (check_declared(meta["arrays"]) if "arrays" in meta else None))
     if problem:
         raise bad(problem)
-    if _saved_encoder(meta) and meta["format"] != FORMAT_VERSION:
+    versions = meta.get("versions")
+    if versions is not None and (not isinstance(versions, dict) or len(versions) > len(LIBRARIES) or not all(
+            name in LIBRARIES and isinstance(v, str) and re.fullmatch(r"[0-9A-Za-z.+!_-]{1,40}", v) for name, v in versions.items())):
+        raise bad("'versions' must map each of " + ", ".join(LIBRARIES) + " to its version")
+    if _saved_encoder(meta) and meta["format"] < 3:
         raise RoutingInputError(f"{path}: its features load an encoder from outside the saved folder "
                                 f"({meta['features']['name'][:80]!r}); not loaded: save the router again with "
                                 "«save_dir» (the saved folder then holds its own safetensors copy)")
@@ -562,6 +601,7 @@ def _build(directory: Path, meta: dict) -> Router:
     """The fitted router from checked files; any failure is one line naming the folder."""
     from lm_routing.judging.limits import available_bytes
 
+    check_versions(directory / META_FILE, meta.get("versions"), meta.get("arrays") or {})
     arrays = read_arrays(directory / ARRAYS_FILE, meta.get("arrays"), available_bytes())
     encoder_folder = directory / ENCODER_FOLDER
     if _saved_encoder(meta):

@@ -105,15 +105,6 @@ def lambda_for_budget(scores: np.ndarray, cost: np.ndarray, max_cost: float, opt
     return best[1]
 
 
-def best_under(points: list[OperatingPoint], max_cost: float) -> OperatingPoint:
-    """The most accurate operating point whose mean cost is <= max_cost (reads labels: for reports)."""
-    affordable = [p for p in points if p.cost <= max_cost + 1e-12]
-    if not affordable:
-        cheapest = min(p.cost for p in points)
-        raise RoutingInputError(f"«max_latency» {max_cost:g} s is below the cheapest routing ({cheapest:.3f} s/query); raise it")
-    return max(affordable, key=lambda p: (p.accuracy, -p.cost))
-
-
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """(cost, accuracy) points not beaten by a cheaper-or-equal, at-least-as-accurate point; by cost."""
     front, best = [], -np.inf

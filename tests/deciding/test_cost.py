@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lm_routing.deciding.cost import aiq, best_under, cost_aware_choices, gap_recovery, pareto_front, sweep
+from lm_routing.deciding.cost import aiq, cost_aware_choices, gap_recovery, pareto_front, sweep
 from lm_routing.data import RoutingInputError
 from test_baselines import make_data
 
@@ -23,9 +23,6 @@ def test_sweep_and_operating_point():
     scores = np.array([[0.9, 0.6], [0.8, 0.1]])
     points = sweep(data, scores, lambdas=np.array([0.0, 0.05, 1.0]))
     assert [(p.accuracy, p.cost) for p in points] == [(1.0, 10.0), (1.0, 5.5), (0.5, 1.0)]
-    assert best_under(points, 6.0).lam == 0.05
-    with pytest.raises(RoutingInputError, match="below the cheapest"):
-        best_under(points, 0.5)
     with pytest.raises(RoutingInputError, match="needs every model's latency"):
         sweep(make_data([[1, 0]]), scores[:1])
 

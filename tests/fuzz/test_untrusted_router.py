@@ -76,16 +76,40 @@ def refused(folder: Path, *fragments: str, within_s: float = 10.0) -> str:
 
 def test_the_saved_router_declares_its_arrays_and_loads(saved_knn):
     meta = json.loads((saved_knn / "router.json").read_text())
-    assert meta["format"] == 3 and meta["arrays"]["router.labels"] == {"dtype": "<f8", "shape": [len(QUERIES), 3]}
+    assert meta["format"] == 4 and meta["arrays"]["router.labels"] == {"dtype": "<f8", "shape": [len(QUERIES), 3]}
     loaded, models = load_router(saved_knn)
     assert models == ("a", "b", "c") and loaded.predict_proba(["how many pens"]).shape == (1, 3)
 
 
 def test_a_router_saved_by_the_previous_format_still_loads(knn):
     """Format 2 (no 'arrays'): read with the same header checks, sizes taken from the headers themselves."""
-    edit_meta(knn, lambda m: (m.update(format=2), m.pop("arrays")))
+    edit_meta(knn, lambda m: (m.update(format=2), m.pop("arrays"), m.pop("versions")))
     loaded, _ = load_router(knn)
     assert loaded.predict_proba(["how many cars"]).shape == (1, 3)
+
+
+def test_a_router_saved_by_format_3_still_loads(knn):
+    """Format 3 (no 'versions'): loads as before; the versions of the libraries that wrote it are unknown."""
+    edit_meta(knn, lambda m: (m.update(format=3), m.pop("versions")))
+    loaded, _ = load_router(knn)
+    assert loaded.predict_proba(["how many cars"]).shape == (1, 3)
+
+
+def test_the_saved_router_records_the_library_versions_it_is_rebuilt_by(saved_knn):
+    import sklearn
+
+    versions = json.loads((saved_knn / "router.json").read_text())["versions"]
+    assert versions["scikit-learn"] == sklearn.__version__ and {"numpy", "lm-routing"} <= versions.keys()
+
+
+def test_trees_saved_by_another_scikit_learn_minor_are_refused_in_one_line(tmp_path):
+    labels = np.array([[i % 2, (i // 2) % 2, 1] for i in range(len(QUERIES))], dtype=float)
+    rf = save_router(make_router("rf", n_estimators=3).fit(QUERIES, labels), tmp_path / "rf", ("a", "b", "c"))
+    assert load_router(rf)[0].predict_proba(["how many pens"]).shape == (1, 3)  # the same scikit-learn: loads
+    edit_meta(rf, lambda m: m["versions"].update({"scikit-learn": "1.2.2"}))
+    refused(rf, "saved by scikit-learn 1.2.2", "save the router again")
+    edit_meta(rf, lambda m: m["versions"].update({"scikit-learn": "1.2.2; rm -rf /"}))
+    refused(rf, "'versions' must map")
 
 
 # ---------------------------------------------------------------- router.json: every field typed and ranged
@@ -177,7 +201,7 @@ def test_features_only_as_the_library_writes_them(knn, change, fragment):
 
 def test_old_router_whose_features_load_an_outside_encoder_is_refused(knn):
     edit_meta(knn, lambda m: (m.update(format=2, features={"kind": "embeddings", "name": "hf:/tmp/model",
-                                                            "max_length": 64, "batch_size": 8}), m.pop("arrays")))
+                                                            "max_length": 64, "batch_size": 8}), m.pop("arrays"), m.pop("versions")))
     refused(knn, "load an encoder from outside the saved folder", "save the router again")
 
 

@@ -90,7 +90,6 @@ ROUTERS: Registry[type[Router]] = Registry("router", Router, load="lm_routing.le
 # routers load_router rebuilds though they are not trained by name (auto's pick)
 SAVED_FORMS: Registry[type[Router]] = Registry("saved router", Router, load="lm_routing.judging.select:add_saved_forms")
 register_router = ROUTERS.register  # class decorator: a Router subclass available by its name
-register_saved_form = SAVED_FORMS.register
 
 
 def make_router(name: str, **params) -> Router:
