@@ -7,7 +7,7 @@ import pytest
 
 from lm_routing.deciding.cost import aiq, cost_aware_choices, gap_recovery, pareto_front, sweep
 from lm_routing.data import RoutingInputError
-from test_baselines import make_data
+from tables import make_data
 
 
 def test_willingness_to_pay_trades_accuracy_for_cost():

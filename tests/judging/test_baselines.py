@@ -4,33 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tables import make_data
 
-from lm_routing.data import RoutingData, RoutingInputError
+from lm_routing.data import RoutingInputError
 from lm_routing.judging.evaluate import all_models_row, baseline_rows, choice_row, oracle_choices, random_row, upper_bound_row
-
-
-def make_data(labels, latency=None, answers=None, splits=None) -> RoutingData:
-    labels = np.asarray(labels, dtype=float)
-    n, m = labels.shape
-    if latency is None:
-        latency = np.full((n, m), np.nan)
-    latency = np.asarray(latency, dtype=float)
-    if latency.ndim == 1:
-        latency = np.tile(latency, (n, 1))
-    if answers is None:
-        answers = np.full((n, m), None, dtype=object)
-    return RoutingData(
-        query_ids=tuple(f"q{i}" for i in range(n)),
-        queries=tuple(f"query number {i}" for i in range(n)),
-        datasets=("toy",) * n,
-        splits=tuple(splits or ["test"] * n),
-        models=tuple(f"m{j}" for j in range(m)),
-        labels=labels,
-        solve_rates=labels.copy(),
-        answers=np.asarray(answers, dtype=object),
-        latency=latency,
-        latency_source=("test",) * m,
-    )
 
 
 LABELS = [[0, 1, 1], [1, 0, 0], [0, 0, 0], [0, 0, 1]]

@@ -5,7 +5,7 @@ import pytest
 
 from lm_routing.judging.evaluate import contamination_notes
 from lm_routing.judging.metrics import bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
-from test_baselines import make_data
+from tables import make_data
 
 
 def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_n():
