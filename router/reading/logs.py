@@ -343,8 +343,9 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     if pool_notes:
         data = replace(data, report=replace(data.report, notes=(*data.report.notes, *pool_notes)))
     if routed:
+        example = "" if len(routed) == 1 else ", e.g."
         note = (f"left out {len(routed)} run(s) of lm_eval --model routed or routing-eval's routed outputs "
-                f"(not pool members): {', '.join(routed)}")
+                f"(not pool members){example}: {routed[0]}")  # a count and one path: the demo's folder holds a dozen
         data = replace(data, report=replace(data.report, notes=(*data.report.notes, note)))
     return data
 
