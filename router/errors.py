@@ -106,5 +106,5 @@ def finite_scores(scores: np.ndarray, source: str) -> np.ndarray:
     bad = ~np.isfinite(scores)
     if bad.any():
         raise RoutingInputError(f"{source}: scores NaN or infinite for {int(bad.any(axis=1).sum())} of {len(scores)} "
-                                "queries; the saved router is damaged: save it again with «save_dir»")
+                                "queries; the saved router is damaged: save it again with routing-eval «save_dir»")
     return scores

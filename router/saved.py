@@ -36,7 +36,7 @@ from lm_routing.learning.features import HF_PREFIX, SentenceEmbeddings, featuriz
 from lm_routing.learning.routers.base import ROUTERS, SAVED_FORMS, Router
 from lm_routing.reading.publish import Outputs, write_new_file
 
-SAVE_AGAIN = "save the router again with «save_dir»"
+SAVE_AGAIN = "save the router again with routing-eval «save_dir»"
 # the token patterns lm-routing's TF-IDF writes (lm_routing.learning.features.tfidf) and scikit-learn's default; nothing else compiles
 TOKEN_PATTERNS = (r"(?u)\b\w+\b", r"(?u)\b\w\w+\b")
 ANALYZERS = ("word", "char", "char_wb")
@@ -510,7 +510,7 @@ def load_router(directory: Path | str) -> tuple[Router, tuple[str, ...]]:
     if (directory / PICKLE_FILE).exists():
         raise RoutingInputError(
             f"{directory}: saved by an older lm-routing as a pickle ({PICKLE_FILE}), which can run code when loaded; "
-            "not loaded: save the router again with «save_dir»"
+            "not loaded: save the router again with routing-eval «save_dir»"
         )
     meta = _read_meta(directory)
     _check_files(directory, meta["files"])
@@ -529,8 +529,8 @@ def _read_meta(directory: Path) -> dict:
     """router.json, checked key by key before anything is built."""
     path = directory / META_FILE
     if path.is_symlink() or not path.is_file():
-        raise RoutingInputError(f"{directory}: no router.json; not a router saved by «save_dir»")
-    bad = lambda what: RoutingInputError(f"{path}: {what}; not a router saved by «save_dir», or damaged: save it again")  # noqa: E731
+        raise RoutingInputError(f"{directory}: no router.json; not a router saved by routing-eval «save_dir»")
+    bad = lambda what: RoutingInputError(f"{path}: {what}; not a router saved by routing-eval «save_dir», or damaged: save it again")  # noqa: E731
     if path.stat().st_size > MAX_META_BYTES:
         raise bad(f"over {MAX_META_BYTES} bytes")
     try:
@@ -541,7 +541,7 @@ def _read_meta(directory: Path) -> dict:
         raise bad(f"a JSON {type(meta).__name__}, not an object")
     if meta.get("format") not in READ_FORMATS or type(meta.get("format")) is not int:
         raise RoutingInputError(f"{path}: saved in format {str(meta.get('format'))[:20]!r}; this lm-routing reads formats "
-                                f"{', '.join(map(str, READ_FORMATS))}: save the router again with «save_dir»")
+                                f"{', '.join(map(str, READ_FORMATS))}: save the router again with routing-eval «save_dir»")
     expected = FORMAT_KEYS[meta["format"]]
     if set(meta) != expected:
         raise bad(f"keys {', '.join(sorted(map(str, meta)))[:200]}, expected {', '.join(sorted(expected))}")
@@ -568,7 +568,7 @@ def _read_meta(directory: Path) -> dict:
     if _saved_encoder(meta) and meta["format"] < 3:
         raise RoutingInputError(f"{path}: its features load an encoder from outside the saved folder "
                                 f"({meta['features']['name'][:80]!r}); not loaded: save the router again with "
-                                "«save_dir» (the saved folder then holds its own safetensors copy)")
+                                "routing-eval «save_dir» (the saved folder then holds its own safetensors copy)")
     return meta
 
 

@@ -128,7 +128,7 @@ def test_demo_runs_end_to_end_without_weights_or_network(tmp_path, routing_eval)
     (note,) = [line for line in report["join"] if "routed outputs" in line]
     written = list(Path(suggested).glob("routed-*/*/results_*.json"))
     assert note.startswith(f"left out {len(written)} run(s)") and ", e.g.: " in note and "routed__" in note
-    assert len(note) < 300  # a count and one example, not every path
+    assert note.count("routed__") == 1  # a count and one example, not every path
     assert len(report["models"]) == 6  # the members only
 
     # a plain routing-eval over the demo's whole output folder (as `--logs results/` after `demo`): both datasets as

@@ -99,5 +99,5 @@ def test_heavy_routers_run_only_unfitted_policies_unless_named(heavy, named, run
     assert chosen == runs and chosen[:2] == ["argmax", "random"]
     assert (note is not None) == noted
     if noted:
-        assert note.startswith("router mlc: ran policies argmax, random only; prediction") and "--policy" in note
+        assert note.startswith("router mlc: ran policies argmax, random only; prediction") and "«policies»" in note
     assert policies_to_run("mlc", True, ["argmax"], False) == (["argmax"], None)  # nothing left out: no note

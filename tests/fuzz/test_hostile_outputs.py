@@ -221,8 +221,8 @@ def _meta_edit(change):
 @pytest.mark.parametrize("plant, expect", [
     (_meta_edit(lambda m: [m]), "router.json: a JSON list, not an object"),
     (_meta_edit(lambda m: "knn"), "router.json: a JSON str, not an object"),
-    (_meta_edit(lambda m: {**m, "format": 1}), "saved in format '1'; this lm-routing reads formats 2, 3: save the router again"),
-    (_meta_edit(lambda m: {**m, "format": "2"}), "saved in format '2'; this lm-routing reads formats 2, 3"),
+    (_meta_edit(lambda m: {**m, "format": 1}), "saved in format '1'; this lm-routing reads formats 2, 3, 4: save the router again"),
+    (_meta_edit(lambda m: {**m, "format": "2"}), "saved in format '2'; this lm-routing reads formats 2, 3, 4"),
     (_meta_edit(lambda m: {k: v for k, v in m.items() if k != "models"}), "keys "),
     (_meta_edit(lambda m: {**m, "router": "gpt"}), "unknown router 'gpt'"),
     (_meta_edit(lambda m: {**m, "router": ["knn"]}), "unknown router \"['knn']\""),

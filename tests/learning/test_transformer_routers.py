@@ -136,7 +136,8 @@ def test_uncached_hub_encoder_without_a_hub_fails_before_training(no_hub, name):
         make_router(name, encoder="someone/not-cached-anywhere").check_ready()
     message = str(raised.value)
     assert message.startswith("cannot load encoder 'someone/not-cached-anywhere': the Hugging Face hub is unreachable (no network")
-    assert "--encoder minilm" in message and "--encoder PATH" in message and "\n" not in message
+    assert "pass encoder minilm" in message and "encoder PATH" in message and "\n" not in message
+    assert raised.value.settings == ("encoder", "features")  # what to change, as data: the CLI words them as flags
 
 
 def test_local_folders_and_minilm_need_no_hub(no_hub, tiny_bert, tmp_path):

@@ -44,11 +44,11 @@ def test_missing_documents_stop_or_are_dropped_and_reported(harness_logs, tmp_pa
     victim = sorted(logs.glob("*/samples_*.jsonl"))[0]
     lines = victim.read_text().splitlines()
     victim.write_text("\n".join(lines[:-1]) + "\n")
-    with pytest.raises(RoutingInputError, match=r"lacks 1 of 4 documents.*--on-missing drop"):
+    with pytest.raises(RoutingInputError, match=r"lacks 1 of 4 documents.*on_missing drop"):
         read_harness_logs(logs)
     data = read_harness_logs(logs, ReadOptions(on_missing="drop"))
     assert data.n_queries == 3
-    assert data.report.skipped == (("not logged for every model (--on-missing drop)", 1),)
+    assert data.report.skipped == (("not logged for every model («on_missing» drop)", 1),)
 
 
 @pytest.mark.slow

@@ -166,7 +166,7 @@ def test_model_args_are_checked(saved_router):
         RoutedLM(router=str(saved_router), bogus=1)
     with pytest.raises(RoutingInputError, match="policy=stacked is fitted on labels"):
         RoutedLM(router=str(saved_router), policy="stacked")
-    with pytest.raises(RoutingInputError, match="not a router saved by routing-eval --save"):
+    with pytest.raises(RoutingInputError, match="not a router saved by routing-eval save_dir"):
         RoutedLM(router=str(saved_router.parent))
 
 
