@@ -18,7 +18,8 @@ must not score below the best single model. Fewer queries or more candidates
 widen the bound, so small training sets deploy the best single model. The expected accuracy printed
 and saved is the whole selection cross-validated (each inner fold scored by the
 pick made on the other folds), not the winner's inner-CV score, which the choice
-biases upward. Test labels are never read here.
+biases upward; its standard error adds the folds' correlation (Nadeau-Bengio) and the
+selection's instability (`_estimate`). Test labels are never read here.
 """
 
 from __future__ import annotations
