@@ -92,6 +92,7 @@ def run_split(data: RoutingData, label: str, split: int, features: list[str], se
     expected = selection.expected_for(test.datasets)
     low, high = expected.interval(test.n_queries)
     row["expected"] = (100 * expected.accuracy, 100 * accuracy, low <= accuracy <= high, 100 * selection.pick.accuracy)
+    row["width"] = 100 * (high - low)
     return row
 
 
@@ -103,7 +104,10 @@ def write(rows: list[dict], args, minutes: float) -> None:
              "the official split, then re-drawn splits of the same train/test sizes. Each rule's cell: the deployed pick "
              "and its test accuracy minus the best single model's on test, in points (the target: never below "
              f"-{TOLERANCE}). 'expected': what auto prints (the whole selection cross-validated) against the test "
-             "accuracy, and whether the test accuracy lies in the printed 95% interval for that many test queries; "
+             "accuracy, and whether the test accuracy lies in the printed 95% interval for that many test queries (its "
+             "standard error: the per-query one times Nadeau and Bengio's 1 + k n_held/n_fit for the folds' "
+             "correlation, with the shift between the folds' picks and the deployed pick added as squared bias; "
+             "router.select._estimate); "
              "'winner': the pick's own inner-CV accuracy (what auto printed before).", "",
              "## Splits", "",
              "| dataset | split | " + " | ".join(RULES.values()) + " | expected vs test (in interval) | winner's inner CV | warnings |",
@@ -124,7 +128,9 @@ def write(rows: list[dict], args, minutes: float) -> None:
     errors = [row["expected"][0] - row["expected"][1] for row in rows]
     winner = [row["expected"][3] - row["expected"][1] for row in rows]
     lines += [f"- Expected accuracy: the test accuracy lies in its printed 95% interval on "
-              f"{sum(row['expected'][2] for row in rows)} of {len(rows)} splits; expected - test: mean {np.mean(errors):+.2f}, "
+              f"{sum(row['expected'][2] for row in rows)} of {len(rows)} splits "
+              f"({100 * np.mean([row['expected'][2] for row in rows]):.0f}%), mean interval width "
+              f"{np.mean([row['width'] for row in rows]):.2f} points; expected - test: mean {np.mean(errors):+.2f}, "
               f"median {statistics.median(errors):+.2f} points. The winner's inner-CV accuracy (printed before): "
               f"mean {np.mean(winner):+.2f}, median {statistics.median(winner):+.2f} points above the test accuracy."]
     lines += ["", "Largest train -> test drop of one model on each official split (a model tuned on the training "

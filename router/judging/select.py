@@ -18,7 +18,8 @@ must not score below the best single model. Fewer queries or more candidates
 widen the bound, so small training sets deploy the best single model. The expected accuracy printed
 and saved is the whole selection cross-validated (each inner fold scored by the
 pick made on the other folds), not the winner's inner-CV score, which the choice
-biases upward. Test labels are never read here.
+biases upward; its standard error adds the folds' correlation (Nadeau-Bengio) and the
+selection's instability (`_estimate`). Test labels are never read here.
 """
 
 from __future__ import annotations
@@ -106,13 +107,15 @@ class Scored:
 @dataclass(frozen=True)
 class Estimate:
     """What a deployed pick is expected to score: accuracy (fraction 0-1) and its standard error, from `n`
-    queries; its mean cost (USD per query) when known; and the same per dataset, (name, accuracy, se, n)."""
+    queries; its mean cost (USD per query) when known; and per dataset (name, accuracy, sampling se, n, shift):
+    the standard error without the selection's instability, and that instability (fraction, signed; see
+    `_estimate`), kept apart because mixing datasets adds shifts linearly and sampling errors in quadrature."""
 
     accuracy: float
     se: float
     n: int
     cost: float | None = None
-    per_dataset: tuple[tuple[str, float, float, int], ...] = ()
+    per_dataset: tuple[tuple[str, float, float, int, float], ...] = ()
 
     def interval(self, n_test: int | None = None, z: float = 1.96) -> tuple[float, float]:
         """95% interval (fractions): of the accuracy itself, or with `n_test`, of the accuracy measured on
@@ -124,13 +127,15 @@ class Estimate:
     def for_mix(self, counts: dict[str, int]) -> Estimate:
         """The estimate for a stream whose datasets come in `counts` (name -> queries; no labels needed): the
         per-dataset estimates weighted by it. Unchanged when a dataset of `counts` was not estimated."""
-        known = {name: (acc, se) for name, acc, se, _ in self.per_dataset}
+        known = {name: (acc, se, shift) for name, acc, se, _, shift in self.per_dataset}
         total = sum(counts.values())
         if not total or len(known) < 2 or not set(counts) <= set(known):
             return self
         weights = {name: n / total for name, n in counts.items()}
+        sampling = sum((w * known[d][1]) ** 2 for d, w in weights.items())
+        shift = sum(w * known[d][2] for d, w in weights.items())
         return replace(self, accuracy=float(sum(w * known[d][0] for d, w in weights.items())),
-                       se=float(np.sqrt(sum((w * known[d][1]) ** 2 for d, w in weights.items()))))
+                       se=float(np.sqrt(sampling + shift ** 2)))
 
 
 @dataclass(frozen=True)
@@ -401,18 +406,33 @@ def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
     return (others[best] if lower[best] > 1e-12 else reference), bounds
 
 
-def _mean_and_se(values: np.ndarray) -> tuple[float, float]:
-    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("inf")
+def _mean_and_se(values: np.ndarray, refit: float = 1.0) -> tuple[float, float]:
+    """Mean of `values` and its standard error, the per-query variance multiplied by `refit` (`_refit_factor`)."""
+    return float(values.mean()), float(np.sqrt(refit) * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("inf")
+
+
+def _refit_factor(parts) -> float:
+    """How much more the mean of k-fold out-of-fold scores varies than if its queries were independent: Nadeau
+    and Bengio's corrected resampled variance (Machine Learning 52, 2003), (1/k + n_held/n_fit) x the variance
+    of one fold's score instead of 1/k x it, i.e. 1 + k n_held/n_fit (2.25 at 5 folds) times the naive
+    per-query variance. The k models (and the k picks the selection makes) are fit on training sets that
+    share (k-2)/(k-1) of their queries, so their errors are correlated; the naive standard error ignores that.
+    1 without folds (scores that were not fit on other folds)."""
+    if not parts or len(parts) < 2:
+        return 1.0
+    return 1.0 + len(parts) * float(np.mean([len(held) / max(len(fit), 1) for fit, held in parts]))
 
 
 def selection_estimate(scored: list[Scored], parts, seed: int = 0, objective: Objective = ACCURACY,
-                       datasets: tuple[str, ...] | None = None) -> Estimate:
+                       datasets: tuple[str, ...] | None = None, deployed: Scored | None = None) -> Estimate:
     """The whole selection cross-validated: each fold's queries scored by the pick `contest` makes on the other
     folds (`parts`: the inner folds the candidates were scored on). Unlike the winner's inner-CV accuracy, no
     query helps choose the candidate it scores. The cost is that of the same picks (None when unknown); with
-    each query's dataset, the estimate per dataset too (`Estimate.for_mix` reweights it to a test stream)."""
+    each query's dataset, the estimate per dataset too (`Estimate.for_mix` reweights it to a test stream).
+    Its standard error (`_estimate`) counts the folds' correlation and, given the `deployed` pick, how far
+    the picks made without each fold stray from it."""
     correct, cost = _cross_validated(scored, parts, seed, objective)
-    return _estimate(correct, cost, datasets)
+    return _estimate(correct, cost, datasets, parts, None if deployed is None else deployed.correct)
 
 
 def _cross_validated(scored: list[Scored], parts, seed: int, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
@@ -426,12 +446,33 @@ def _cross_validated(scored: list[Scored], parts, seed: int, objective: Objectiv
     return correct, cost
 
 
-def _estimate(correct: np.ndarray, cost: np.ndarray | None, datasets: tuple[str, ...] | None) -> Estimate:
+def _estimate(correct: np.ndarray, cost: np.ndarray | None, datasets: tuple[str, ...] | None, parts=None,
+              deployed: np.ndarray | None = None) -> Estimate:
+    """The expected accuracy from the cross-validated correctness `correct` (0/1 per training query) and its
+    standard error, the square root of two terms (fractions squared):
+
+    - sampling: the per-query variance / n, times `_refit_factor(parts)` (the k folds' fits are correlated);
+    - instability: the square of the shift, the mean of `correct - deployed` (the deployed pick's own inner-CV
+      correctness per query). The estimate scores the picks made without each fold, a mix of candidates when
+      the selection is unstable, while the test scores the one deployed; the shift measures, on the same
+      queries, how far that mix is from it (0 when every fold picks the deployed candidate). It is not
+      subtracted: on training queries the deployed pick's score carries the selection's optimism, so the
+      shift is an error of unknown sign and this size, counted as such (mean squared error = variance +
+      bias squared).
+    """
     n = len(correct)
     cost = np.full(n, np.nan) if cost is None else cost
     names = np.asarray(datasets if datasets is not None else [""] * n)
-    per_dataset = tuple((str(d), *_mean_and_se(correct[names == d]), int((names == d).sum())) for d in np.unique(names))
-    return Estimate(*_mean_and_se(correct), n, None if np.isnan(cost).any() else float(cost.mean()), per_dataset)
+    shift = np.zeros(n) if deployed is None else correct - deployed
+    refit = _refit_factor(parts)
+
+    def summary(rows: np.ndarray) -> tuple[float, float, int, float]:  # accuracy, sampling se, n, shift
+        return (*_mean_and_se(correct[rows], refit), int(rows.sum()), float(shift[rows].mean()))
+
+    per_dataset = tuple((str(d), *summary(names == d)) for d in np.unique(names))
+    accuracy, sampling, _, bias = summary(np.ones(n, dtype=bool))
+    return Estimate(accuracy, float(np.sqrt(sampling ** 2 + bias ** 2)), n,
+                    None if np.isnan(cost).any() else float(cost.mean()), per_dataset)
 
 
 LEAD = 0.05  # a model this far ahead (fraction) on one dataset's training queries, and behind on the others
@@ -467,10 +508,11 @@ def _within_cross_validated(ranked: list[Scored], parts, seed: int, objective: O
     single = next(s for s in ranked if s.candidate.kind == SINGLE)
     for share in (1.0, 0.5, 0.25, 0.0):
         tried = Objective(within=objective.within * share)
-        expected = selection_estimate(ranked, parts, seed, tried, datasets)
+        pick, bounds = contest(ranked, seed=seed, objective=tried)
+        expected = selection_estimate(ranked, parts, seed, tried, datasets, pick)
         if expected.accuracy >= single.accuracy - objective.within - 1e-12:
-            return (*contest(ranked, seed=seed, objective=tried), expected)
-    return single, None, _estimate(single.correct, single.cost, datasets)
+            return pick, bounds, expected
+    return single, None, _estimate(single.correct, single.cost, datasets, parts)
 
 
 def choose(scored: list[Scored], folds: int, parts=None, seed: int = 0, train: RoutingData | None = None,
@@ -483,11 +525,11 @@ def choose(scored: list[Scored], folds: int, parts=None, seed: int = 0, train: R
         pick, bounds, expected = _within_cross_validated(ranked, parts, seed, objective, datasets)
     else:
         pick, bounds = contest(ranked, seed=seed, objective=objective)
-        expected = None if parts is None else selection_estimate(ranked, parts, seed, objective, datasets)
+        expected = None if parts is None else selection_estimate(ranked, parts, seed, objective, datasets, pick)
         reference = next(s for s in ranked if s.candidate.kind == SINGLE)
         if expected is not None and pick is not reference and objective.max_cost is None \
                 and expected.accuracy < reference.accuracy - 1e-12:  # the selection loses out of fold: do not trust it
-            pick, expected = reference, _estimate(reference.correct, reference.cost, datasets)
+            pick, expected = reference, _estimate(reference.correct, reference.cost, datasets, parts)
     runner_up = next((s for s in ranked if s is not pick), None)
     warnings = label_warnings(train, bounds if objective.within is None else None) if train is not None else ()
     required = bounds.required_gain if bounds is not None else float("nan")
