@@ -13,6 +13,7 @@ config.json by the tensors its safetensors header lists. Every refusal is a Rout
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 import math
@@ -492,6 +493,8 @@ def _component_problem(section: str, value, where: str, depth: int) -> str | Non
             if problem:
                 return problem
         return None
+    if kind == "Precompiled" and not _charsmap_ok(value.get("precompiled_charsmap")):
+        return f"'{where}.precompiled_charsmap' is not a SentencePiece character map (base64: trie size, trie, strings)"
     for key, field in value.items():
         if key in ("vocab", "merges"):  # the model's tables: sized by _vocabulary_problem
             continue
@@ -504,6 +507,22 @@ def _component_problem(section: str, value, where: str, depth: int) -> str | Non
             if problem:
                 return problem
     return None
+
+
+def _charsmap_ok(charsmap) -> bool:
+    """Whether a Precompiled normalizer's charsmap is laid out as SentencePiece writes it: base64 of a 4-byte
+    little-endian trie size (whole 4-byte units), the trie, then the replacement strings. The trie itself is not
+    walked: a damaged one makes the tokenizers library panic, which the load reports as one line."""
+    if not isinstance(charsmap, str):
+        return False
+    try:
+        blob = base64.b64decode(charsmap, validate=True)
+    except ValueError:
+        return False
+    if len(blob) < 4:
+        return False
+    (trie_bytes,) = struct.unpack("<I", blob[:4])
+    return trie_bytes > 0 and trie_bytes % 4 == 0 and 4 + trie_bytes <= len(blob)
 
 
 def _leaves_problem(value, where: str) -> str | None:

@@ -210,10 +210,18 @@ def _build(directory: Path, meta: dict) -> Router:
                                     f"{meta['router']} router; not loaded: save the router again")
     except RoutingInputError:
         raise
-    except Exception as error:  # a damaged file of the right hash: whatever fails, say which router and stop
+    except BaseException as error:  # a damaged file of the right hash: whatever fails, say which router and stop
+        if not isinstance(error, Exception) and not _rust_panic(error):  # Ctrl-C, SystemExit: not a damaged file
+            raise
         raise RoutingInputError(f"{directory}: cannot rebuild the saved router ({type(error).__name__}: "
                                 f"{_one_line(error)}); save it again") from None
     return router
+
+
+def _rust_panic(error: BaseException) -> bool:
+    """Whether `error` is a panic inside a Rust library (tokenizers on a damaged Precompiled charsmap, safetensors):
+    pyo3 raises it as a PanicException, a BaseException, which `except Exception` lets through as a traceback."""
+    return type(error).__name__ == "PanicException"
 
 
 def _one_line(error: BaseException) -> str:
