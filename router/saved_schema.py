@@ -8,7 +8,10 @@ encoder weights only as safetensors inside the saved folder or the offline MiniL
 `read_arrays` reads arrays.npz member by member: each npy header (shape, dtype) is read without
 its data and must match the sizes router.json declares and the member's stored size, so nothing
 is allocated before the total is known to fit; `check_encoder_folder` bounds an encoder's
-config.json by the tensors its safetensors header lists. Every refusal is a RoutingInputError.
+config.json by the tensors its safetensors header lists, and reads its tokenizer.json as JSON
+(component types and regular expressions only as lm-routing's encoders are saved with, sizes
+bounded by the embedding rows) before the tokenizers library compiles anything. Every refusal
+is a RoutingInputError.
 """
 
 from __future__ import annotations
@@ -373,7 +376,8 @@ def check_encoder_folder(folder: Path, max_length: int) -> None:
 
     config.json: no remote code (auto_map); its layer count equals the layers in the weights; its sizes (widths,
     vocabulary, positions, heads) at most the largest tensor dimension, other whole numbers at most MAX_CONFIG_INT;
-    `max_length` (tokens) within its position embeddings.
+    `max_length` (tokens) within its position embeddings. tokenizer.json and tokenizer_config.json: see
+    `_tokenizer_problem`.
     """
     def bad(path: Path, what: str) -> RoutingInputError:
         return RoutingInputError(f"{path}: {what}; not loaded: {SAVE_AGAIN}")
