@@ -454,6 +454,11 @@ def _tokenizer_problem(folder: Path, vocab_size: int) -> tuple[Path, str] | None
     return (path, problem) if problem else None
 
 
+def _key(key: str) -> str:
+    """A JSON key as a message shows it: plain names as they are, anything else quoted and escaped, cut at 60."""
+    return key if key.isidentifier() else json.dumps(key)[:60]
+
+
 def _json_object(text: bytes) -> dict | None:
     """`text` parsed as a JSON object, or None (not UTF-8, not JSON, nested too deep, not an object)."""
     try:
@@ -467,7 +472,7 @@ def _tokenizer_spec_problem(spec: dict, vocab_size: int) -> str | None:
     """Why a parsed tokenizer.json is not one lm-routing's encoders are saved with (naming the JSON path), or None."""
     unknown = sorted(set(spec) - TOKENIZER_KEYS)
     if unknown:
-        return f"'{unknown[0][:60]}' is not a part of a tokenizer lm-routing's encoders use"
+        return f"'{_key(unknown[0])}' is not a part of a tokenizer lm-routing's encoders use"
     for section in ("normalizer", "pre_tokenizer", "post_processor", "decoder", "model"):
         problem = _component_problem(section, spec.get(section), section, depth=0)
         if problem:
@@ -504,10 +509,10 @@ def _component_problem(section: str, value, where: str, depth: int) -> str | Non
             continue
         if isinstance(field, dict) and "Regex" in field:
             if field["Regex"] not in TOKENIZER_REGEXES:
-                return (f"'{where}.{key}.Regex' is a regular expression lm-routing's encoders never write (refused "
+                return (f"'{where}.{_key(key)}.Regex' is a regular expression lm-routing's encoders never write (refused "
                         "uncompiled: a tokenizer may carry only transformers' own whitespace patterns)")
         else:
-            problem = _leaves_problem(field, f"{where}.{key}")
+            problem = _leaves_problem(field, f"{where}.{_key(key)}")
             if problem:
                 return problem
     return None
@@ -538,7 +543,7 @@ def _leaves_problem(value, where: str) -> str | None:
         if isinstance(node, dict):
             if "Regex" in node:
                 return f"'{path}.Regex' is a regular expression where lm-routing's encoders never have one"
-            stack.extend((item, f"{path}.{key}") for key, item in node.items())
+            stack.extend((item, f"{path}.{_key(key)}") for key, item in node.items())
         elif isinstance(node, list):
             stack.extend((item, f"{path}[{index}]") for index, item in enumerate(node))
         elif type(node) is int and not 0 <= node <= MAX_CONFIG_INT:

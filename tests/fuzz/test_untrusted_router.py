@@ -513,6 +513,8 @@ TOKENIZER_CASES = [
     (lambda s: s.update(pre_tokenizer={"type": "Sequence", "pretokenizers": {"type": "Whitespace"}}),
      "'pre_tokenizer.pretokenizers' must be a list"),
     (lambda s: s.update(python="import os"), "'python' is not a part of a tokenizer"),
+    (lambda s: s.update({"x\nTraceback": 1}), "'\"x\\nTraceback\"' is not a part of a tokenizer"),
+    (lambda s: s["post_processor"].update({"a\nb": {"c\rd": {"Regex": "(a+)+"}}}), "'post_processor.\"a\\nb\".\"c\\rd\".Regex'"),
     (lambda s: s["model"]["vocab"].update({f"w{i}": 400 + i for i in range(500)}), "'model.vocab' holds"),
     (lambda s: s["model"]["vocab"].update({"[PAD]": 10**9}), "'model.vocab' holds"),
     (lambda s: s["model"]["vocab"].update({"[PAD]": -1}), "'model.vocab' holds"),
