@@ -11,9 +11,39 @@ placeholder, so nothing of ours is imported unless that model is asked for.
 
 Failure rule: if lm-routing is broken or half-uninstalled, lm_eval must behave
 exactly as if this hook did not exist, so every step here swallows its errors.
+
+First, and only in a `routing-eval` process: Ctrl-C from here until `lm_routing.cli.main.main`
+takes SIGINT back (the rest of site, the console script importing `cli`) ends the
+run with one line instead of CPython's "Fatal Python error: init_import_site" or a
+KeyboardInterrupt traceback. Builtins only (`_signal`, `sys`; `os` is loaded by then),
+so it is armed within microseconds of this file starting to run. Other programs
+(lm_eval, pytest) keep Python's own SIGINT handling.
 """
 
 import sys
+
+import _signal
+
+
+def interrupted_while_starting(signum, frame):
+    """SIGINT before routing-eval's own handling runs: one line, exit 128 + signum, nothing written."""
+    import os
+
+    os.write(2, b"routing-eval: interrupted while starting; nothing was written\n")
+    os._exit(128 + signum)
+
+
+def arm_start_up_interrupt():
+    """In a routing-eval process whose SIGINT is Python's default: `interrupted_while_starting` takes it."""
+    name = sys.argv[0].rpartition("/")[2] if sys.argv else ""
+    if name == "routing-eval" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, interrupted_while_starting)
+
+
+try:
+    arm_start_up_interrupt()
+except Exception:
+    pass
 
 _ROUTED = ("routed", "lm_routing.reporting.routed_lm:RoutedLM")
 

@@ -107,7 +107,7 @@ def write(rows: list[dict], args, minutes: float) -> None:
              "accuracy, and whether the test accuracy lies in the printed 95% interval for that many test queries (its "
              "standard error: the per-query one times Nadeau and Bengio's 1 + k n_held/n_fit for the folds' "
              "correlation, with the shift between the folds' picks and the deployed pick added as squared bias; "
-             "router.select._estimate); "
+             "lm_routing.judging.select._estimate); "
              "'winner': the pick's own inner-CV accuracy (what auto printed before).", "",
              "## Splits", "",
              "| dataset | split | " + " | ".join(RULES.values()) + " | expected vs test (in interval) | winner's inner CV | warnings |",

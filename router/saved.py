@@ -13,11 +13,15 @@ encoder weights only as safetensors inside the saved folder or the offline MiniL
 `read_arrays` reads arrays.npz member by member: each npy header (shape, dtype) is read without
 its data and must match the sizes router.json declares and the member's stored size, so nothing
 is allocated before the total is known to fit; `check_encoder_folder` bounds an encoder's
-config.json by the tensors its safetensors header lists. Every refusal is a RoutingInputError.
+config.json by the tensors its safetensors header lists, and reads its tokenizer.json as JSON
+(component types and regular expressions only as lm-routing's encoders are saved with, sizes
+bounded by the embedding rows) before the tokenizers library compiles anything. Every refusal
+is a RoutingInputError.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
 import io
@@ -58,6 +62,29 @@ LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer")  # the config key a 
 # config sizes a model allocates by (widths, vocabulary, positions, heads): none exceeds its widest tensor dimension
 SIZE_KEY = re.compile(r".*(_size|^d_model|^d_ff|^d_kv|heads|^n_embd|^n_inner|positions|embeddings)$")
 MAX_CONFIG_INT = 1 << 20  # any other whole number of a config (distances, bucket counts, token ids)
+MAX_TOKENIZER_BYTES = 64 * 2**20  # tokenizer.json: the largest encoders' (XLM-R, mT5: 250k pieces) hold ~17 MB
+# tokenizer.json components (the `tokenizers` library's "type") lm-routing's encoders are saved with: MiniLM and the
+# BERT/T5 family (WordPiece, BertNormalizer, Precompiled + Metaspace), RoBERTa (BPE, ByteLevel), the SentencePiece
+# encoders transformers converts (Unigram, Replace, Strip); none of them takes a regular expression of its own
+TOKENIZER_TYPES = {
+    "normalizer": {"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "Nmt", "Strip", "StripAccents", "Prepend",
+                   "Replace", "Precompiled", "Sequence"},
+    "pre_tokenizer": {"BertPreTokenizer", "ByteLevel", "Whitespace", "WhitespaceSplit", "Metaspace", "Punctuation",
+                      "Digits", "CharDelimiterSplit", "UnicodeScripts", "Split", "Sequence"},
+    "post_processor": {"TemplateProcessing", "BertProcessing", "RobertaProcessing", "ByteLevel", "Sequence"},
+    "decoder": {"WordPiece", "ByteLevel", "Metaspace", "BPEDecoder", "Replace", "ByteFallback", "Fuse", "Strip", "CTC",
+                "Sequence"},
+    "model": {"WordPiece", "BPE", "Unigram", "WordLevel"},
+}
+SEQUENCE_ITEMS = {"normalizer": "normalizers", "pre_tokenizer": "pretokenizers", "post_processor": "processors",
+                  "decoder": "decoders"}
+MAX_SEQUENCE = 16  # components in one Sequence (transformers writes at most 4)
+# the only regular expressions a saved encoder's tokenizer may carry: those transformers itself writes for
+# SentencePiece encoders (T5, XLM-R, DeBERTa-v2/v3), one repeated character class each, linear to match;
+# every other {"Regex": ...} is refused as text, before the tokenizers library (Oniguruma, backtracking) compiles it
+TOKENIZER_REGEXES = (" {2,}", r"\s{2,}|[\n\r\t]")
+TOKENIZER_KEYS = {"version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer", "post_processor",
+                  "decoder", "model"}
 
 
 def _int(low: int, high: int):
@@ -360,7 +387,8 @@ def check_encoder_folder(folder: Path, max_length: int) -> None:
 
     config.json: no remote code (auto_map); its layer count equals the layers in the weights; its sizes (widths,
     vocabulary, positions, heads) at most the largest tensor dimension, other whole numbers at most MAX_CONFIG_INT;
-    `max_length` (tokens) within its position embeddings.
+    `max_length` (tokens) within its position embeddings. tokenizer.json and tokenizer_config.json: see
+    `_tokenizer_problem`.
     """
     def bad(path: Path, what: str) -> RoutingInputError:
         return RoutingInputError(f"{path}: {what}; not loaded: {SAVE_AGAIN}")
@@ -402,6 +430,163 @@ def check_encoder_folder(folder: Path, max_length: int) -> None:
     if type(positions) is int and max_length > positions:
         raise bad(config_path.parent.parent / "router.json",
                   f"encoder max_length {max_length} is over the encoder's {positions} positions")
+    vocab_size = config.get("vocab_size")
+    problem = _tokenizer_problem(folder, vocab_size if type(vocab_size) is int and vocab_size > 0 else widest)
+    if problem:
+        raise bad(*problem)
+
+
+def _tokenizer_problem(folder: Path, vocab_size: int) -> tuple[Path, str] | None:
+    """(file, why) when the encoder's tokenizer files are not what lm-routing's encoders are saved with, or None.
+
+    tokenizer.json is read as JSON only (never by the tokenizers library): at most MAX_TOKENIZER_BYTES; each of
+    normalizer / pre_tokenizer / post_processor / decoder / model one of TOKENIZER_TYPES (Sequences of those); a
+    regular expression only one of TOKENIZER_REGEXES, compared as text; vocabulary, merges and added tokens at
+    most `vocab_size` (the model's embedding rows), token ids below it. tokenizer_config.json: no code of its own.
+    """
+    tokenizer_config = folder / "tokenizer_config.json"
+    if tokenizer_config.is_file():
+        if tokenizer_config.stat().st_size > MAX_CONFIG_BYTES:
+            return tokenizer_config, f"over {MAX_CONFIG_BYTES} bytes"
+        settings = _json_object(tokenizer_config.read_bytes())
+        if settings is None:
+            return tokenizer_config, "not a JSON object"
+        if "auto_map" in settings:
+            return tokenizer_config, "names its own tokenizer code (auto_map), which is never run"
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        return None
+    if path.stat().st_size > MAX_TOKENIZER_BYTES:
+        return path, f"{path.stat().st_size} bytes, over the {MAX_TOKENIZER_BYTES} of any encoder's tokenizer"
+    spec = _json_object(path.read_bytes())
+    if spec is None:
+        return path, "not a JSON object"
+    problem = _tokenizer_spec_problem(spec, vocab_size)
+    return (path, problem) if problem else None
+
+
+def _key(key: str) -> str:
+    """A JSON key as a message shows it: plain names as they are, anything else quoted and escaped, cut at 60."""
+    return key if key.isidentifier() else json.dumps(key)[:60]
+
+
+def _json_object(text: bytes) -> dict | None:
+    """`text` parsed as a JSON object, or None (not UTF-8, not JSON, nested too deep, not an object)."""
+    try:
+        value = json.loads(text.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _tokenizer_spec_problem(spec: dict, vocab_size: int) -> str | None:
+    """Why a parsed tokenizer.json is not one lm-routing's encoders are saved with (naming the JSON path), or None."""
+    unknown = sorted(set(spec) - TOKENIZER_KEYS)
+    if unknown:
+        return f"'{_key(unknown[0])}' is not a part of a tokenizer lm-routing's encoders use"
+    for section in ("normalizer", "pre_tokenizer", "post_processor", "decoder", "model"):
+        problem = _component_problem(section, spec.get(section), section, depth=0)
+        if problem:
+            return problem
+    for section in ("truncation", "padding", "added_tokens"):  # small parts: every leaf bounded
+        problem = _leaves_problem(spec.get(section), section)
+        if problem:
+            return problem
+    return _vocabulary_problem(spec, vocab_size)
+
+
+def _component_problem(section: str, value, where: str, depth: int) -> str | None:
+    """Why one tokenizer component at JSON path `where` is not of TOKENIZER_TYPES[section] (a Sequence: of those, not
+    nested), or carries a regular expression outside TOKENIZER_REGEXES; None when it passes."""
+    if value is None and section != "model" and depth == 0:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in TOKENIZER_TYPES[section] or (kind == "Sequence" and depth > 0):
+        return (f"'{where}' is a {section} of type {json.dumps(kind)[:60]}, not one lm-routing's encoders use "
+                f"({', '.join(sorted(TOKENIZER_TYPES[section]))})")
+    if kind == "Sequence":
+        items = value.get(SEQUENCE_ITEMS[section])
+        if not isinstance(items, list) or len(items) > MAX_SEQUENCE:
+            return f"'{where}.{SEQUENCE_ITEMS[section]}' must be a list of at most {MAX_SEQUENCE} {section}s"
+        for index, item in enumerate(items):
+            problem = _component_problem(section, item, f"{where}.{SEQUENCE_ITEMS[section]}[{index}]", depth + 1)
+            if problem:
+                return problem
+        return None
+    if kind == "Precompiled" and not _charsmap_ok(value.get("precompiled_charsmap")):
+        return f"'{where}.precompiled_charsmap' is not a SentencePiece character map (base64: trie size, trie, strings)"
+    for key, field in value.items():
+        if key in ("vocab", "merges"):  # the model's tables: sized by _vocabulary_problem
+            continue
+        if isinstance(field, dict) and "Regex" in field:
+            if field["Regex"] not in TOKENIZER_REGEXES:
+                return (f"'{where}.{_key(key)}.Regex' is a regular expression lm-routing's encoders never write (refused "
+                        "uncompiled: a tokenizer may carry only transformers' own whitespace patterns)")
+        else:
+            problem = _leaves_problem(field, f"{where}.{_key(key)}")
+            if problem:
+                return problem
+    return None
+
+
+def _charsmap_ok(charsmap) -> bool:
+    """Whether a Precompiled normalizer's charsmap is laid out as SentencePiece writes it: base64 of a 4-byte
+    little-endian trie size (whole 4-byte units), the trie, then the replacement strings. The trie itself is not
+    walked: a damaged one makes the tokenizers library panic, which the load reports as one line."""
+    if not isinstance(charsmap, str):
+        return False
+    try:
+        blob = base64.b64decode(charsmap, validate=True)
+    except ValueError:
+        return False
+    if len(blob) < 4:
+        return False
+    (trie_bytes,) = struct.unpack("<I", blob[:4])
+    return trie_bytes > 0 and trie_bytes % 4 == 0 and 4 + trie_bytes <= len(blob)
+
+
+def _leaves_problem(value, where: str) -> str | None:
+    """Why a small tokenizer part at JSON path `where` holds a regular expression or a whole number out of range
+    (beyond MAX_CONFIG_INT, negative) anywhere inside, or None."""
+    stack = [(value, where)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            if "Regex" in node:
+                return f"'{path}.Regex' is a regular expression where lm-routing's encoders never have one"
+            stack.extend((item, f"{path}.{_key(key)}") for key, item in node.items())
+        elif isinstance(node, list):
+            stack.extend((item, f"{path}[{index}]") for index, item in enumerate(node))
+        elif type(node) is int and not 0 <= node <= MAX_CONFIG_INT:
+            return f"'{path}' is {node}, outside 0-{MAX_CONFIG_INT}"
+    return None
+
+
+def _vocabulary_problem(spec: dict, vocab_size: int) -> str | None:
+    """Why the model's vocabulary, merges or the added tokens exceed `vocab_size` entries or ids, or None."""
+    model = spec["model"]
+    vocab = model.get("vocab")
+    if model["type"] == "Unigram":
+        ok = isinstance(vocab, list) and all(
+            isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and type(entry[1]) in (int, float)
+            for entry in vocab)
+        ids = range(len(vocab)) if ok else ()
+    else:
+        ok = isinstance(vocab, dict) and all(type(i) is int for i in vocab.values())
+        ids = vocab.values() if ok else ()
+    if not ok:
+        return f"'model.vocab' is not a {model['type']} vocabulary"
+    if len(vocab) > vocab_size or any(not 0 <= i < vocab_size for i in ids):
+        return f"'model.vocab' holds {len(vocab)} tokens or ids beyond the model's {vocab_size} embeddings"
+    merges = model.get("merges", [])
+    if not isinstance(merges, list) or len(merges) > len(vocab):
+        return f"'model.merges' must be a list of at most {len(vocab)} merges (one per vocabulary entry)"
+    added = spec.get("added_tokens") or []
+    if not isinstance(added, list) or len(added) > vocab_size or not all(
+            isinstance(token, dict) and type(token.get("id")) is int and 0 <= token["id"] < vocab_size
+            and isinstance(token.get("content"), str) for token in added):
+        return f"'added_tokens' must be at most {vocab_size} tokens, each with content and an id below {vocab_size}"
+    return None
 
 
 # ---- writing and loading ----
@@ -629,10 +814,18 @@ def _build(directory: Path, meta: dict) -> Router:
                                     f"{meta['router']} router; not loaded: save the router again")
     except RoutingInputError:
         raise
-    except Exception as error:  # a damaged file of the right hash: whatever fails, say which router and stop
+    except BaseException as error:  # a damaged file of the right hash: whatever fails, say which router and stop
+        if not isinstance(error, Exception) and not _rust_panic(error):  # Ctrl-C, SystemExit: not a damaged file
+            raise
         raise RoutingInputError(f"{directory}: cannot rebuild the saved router ({type(error).__name__}: "
                                 f"{_one_line(error)}); save it again") from None
     return router
+
+
+def _rust_panic(error: BaseException) -> bool:
+    """Whether `error` is a panic inside a Rust library (tokenizers on a damaged Precompiled charsmap, safetensors):
+    pyo3 raises it as a PanicException, a BaseException, which `except Exception` lets through as a traceback."""
+    return type(error).__name__ == "PanicException"
 
 
 def _one_line(error: BaseException) -> str:

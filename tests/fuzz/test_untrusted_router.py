@@ -492,6 +492,187 @@ def test_hf_features_save_their_own_encoder_and_a_pickle_only_copy_is_refused(ti
     refused(moved, "encoder/pytorch_model.bin", "pickled weights")
 
 
+# ---------------------------------------------------------------- tokenizer.json: only what lm-routing's encoders use
+
+def _tokenizer(folder: Path, change) -> None:
+    path = folder / "tokenizer.json"
+    spec = json.loads(path.read_text())
+    change(spec)
+    path.write_text(json.dumps(spec))
+
+
+def _split(pattern) -> dict:
+    return {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False}
+
+
+def _replace(pattern) -> dict:
+    return {"type": "Replace", "pattern": {"Regex": pattern}, "content": " "}
+
+
+def _charsmap(blob: bytes) -> dict:
+    import base64
+
+    return {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(blob).decode()}
+
+
+SPLIT_IN_SEQUENCE = {"type": "Sequence", "pretokenizers": [{"type": "BertPreTokenizer"}, _split("(a+)+$")]}
+TOKENIZER_CASES = [
+    *[(lambda s, p=p: s.update(pre_tokenizer=_split(p)), "'pre_tokenizer.pattern.Regex' is a regular expression")
+      for p in [*CATASTROPHIC, "(?P<x", "", "\\w+"]],
+    (lambda s: s.update(pre_tokenizer=SPLIT_IN_SEQUENCE), "'pre_tokenizer.pretokenizers[1].pattern.Regex'"),
+    (lambda s: s.update(normalizer=_replace("(x|x|x)*y")), "'normalizer.pattern.Regex'"),
+    (lambda s: s.update(normalizer={"type": "Sequence", "normalizers": [s["normalizer"], _replace(r" {2,}(a+)+$")]}),
+     "'normalizer.normalizers[1].pattern.Regex'"),
+    (lambda s: s.update(decoder={"type": "Replace", "pattern": {"Regex": "(a|aa)*b"}, "content": ""}), "'decoder.pattern.Regex'"),
+    (lambda s: s["post_processor"].update(extra={"Regex": "(a+)+"}), "'post_processor.extra.Regex'"),
+    (lambda s: s.update(truncation={"max_length": 8, "pattern": {"Regex": "(a+)+"}}), "'truncation.pattern.Regex'"),
+    (lambda s: s.update(pre_tokenizer={"type": "PythonPreTokenizer"}), "'pre_tokenizer' is a pre_tokenizer of type"),
+    (lambda s: s.update(normalizer={"type": "Custom", "code": "x"}), "'normalizer' is a normalizer of type \"Custom\""),
+    (lambda s: s.update(decoder={"prefix": "##"}), "'decoder' is a decoder of type null"),
+    (lambda s: s.update(post_processor="TemplateProcessing"), "'post_processor' is a post_processor of type null"),
+    (lambda s: s["model"].update(type="Custom"), "'model' is a model of type \"Custom\""),
+    (lambda s: s.update(model=None), "'model' is a model of type null"),
+    (lambda s: s.update(pre_tokenizer={"type": "Sequence", "pretokenizers": [SPLIT_IN_SEQUENCE]}),
+     "'pre_tokenizer.pretokenizers[0]' is a pre_tokenizer of type \"Sequence\""),
+    (lambda s: s.update(pre_tokenizer={"type": "Sequence", "pretokenizers": [{"type": "Whitespace"}] * 17}),
+     "'pre_tokenizer.pretokenizers' must be a list of at most 16"),
+    (lambda s: s.update(pre_tokenizer={"type": "Sequence", "pretokenizers": {"type": "Whitespace"}}),
+     "'pre_tokenizer.pretokenizers' must be a list"),
+    (lambda s: s.update(python="import os"), "'python' is not a part of a tokenizer"),
+    (lambda s: s.update({"x\nTraceback": 1}), "'\"x\\nTraceback\"' is not a part of a tokenizer"),
+    (lambda s: s["post_processor"].update({"a\nb": {"c\rd": {"Regex": "(a+)+"}}}), "'post_processor.\"a\\nb\".\"c\\rd\".Regex'"),
+    (lambda s: s["model"]["vocab"].update({f"w{i}": 400 + i for i in range(500)}), "'model.vocab' holds"),
+    (lambda s: s["model"]["vocab"].update({"[PAD]": 10**9}), "'model.vocab' holds"),
+    (lambda s: s["model"]["vocab"].update({"[PAD]": -1}), "'model.vocab' holds"),
+    (lambda s: s["model"]["vocab"].update({"[PAD]": "0"}), "'model.vocab' is not a WordPiece vocabulary"),
+    (lambda s: s["model"].update(vocab=[["a", 0.0]]), "'model.vocab' is not a WordPiece vocabulary"),
+    (lambda s: s["model"].update(type="Unigram", vocab=[["a", "x"]]), "'model.vocab' is not a Unigram vocabulary"),
+    (lambda s: s["model"].update(type="Unigram", vocab=[["a", 0.0]] * 1000), "'model.vocab' holds 1000 tokens"),
+    (lambda s: s["model"].update(type="BPE", merges=["a b"] * 10_000), "'model.merges' must be a list of at most"),
+    (lambda s: s["added_tokens"].append({"id": 10**6, "content": "x"}), "'added_tokens' must be at most"),
+    (lambda s: s.update(added_tokens=[{"id": 1, "content": "x"}] * 1000), "'added_tokens' must be at most"),
+    (lambda s: s.update(padding={"strategy": {"Fixed": 2**40}, "pad_id": 0}), "'padding.strategy.Fixed' is 1099511627776"),
+    (lambda s: s["model"].update(max_input_chars_per_word=2**40), "'model.max_input_chars_per_word' is 1099511627776"),
+    (lambda s: s.update(normalizer=_charsmap(b"\xff" * 64)), "'normalizer.precompiled_charsmap' is not"),
+    (lambda s: s.update(normalizer=_charsmap(b"\x03\x00\x00\x00abc")), "'normalizer.precompiled_charsmap' is not"),
+    (lambda s: s.update(normalizer={"type": "Precompiled", "precompiled_charsmap": "not base64!"}),
+     "'normalizer.precompiled_charsmap' is not"),
+]
+
+
+@pytest.mark.parametrize("change, fragment", TOKENIZER_CASES, ids=lambda v: v[:60] if isinstance(v, str) else "")
+def test_hostile_tokenizer_json_is_refused_as_text(encoder, change, fragment):
+    """Each case is refused within a second by reading tokenizer.json as JSON: the file and the JSON path of the field
+    are named; no regular expression reaches the tokenizers library (an invalid one would fail there, not here)."""
+    _tokenizer(encoder, change)
+    start = time.perf_counter()
+    with pytest.raises(RoutingInputError) as caught:
+        check_encoder_folder(encoder, 128)
+    assert time.perf_counter() - start < 1.0
+    message = str(caught.value)
+    assert message.startswith(str(encoder / "tokenizer.json")) and "\n" not in message
+    assert fragment in message, message
+
+
+@pytest.mark.parametrize("write, fragment", [
+    (lambda f: (f / "tokenizer.json").write_text("{"), "tokenizer.json: not a JSON object"),
+    (lambda f: (f / "tokenizer.json").write_text("[1, 2]"), "tokenizer.json: not a JSON object"),
+    (lambda f: (f / "tokenizer.json").write_text("[" * 200_000 + "]" * 200_000), "tokenizer.json: not a JSON object"),
+    (lambda f: (f / "tokenizer.json").write_bytes(b"\xff\xfe{}"), "tokenizer.json: not a JSON object"),
+    (lambda f: os.truncate(f / "tokenizer.json", 64 * 2**20 + 1), "over the 67108864 of any encoder's tokenizer"),
+    (lambda f: (f / "tokenizer_config.json").write_text('{"auto_map": {"AutoTokenizer": ["evil.Tok", null]}}'),
+     "tokenizer_config.json: names its own tokenizer code (auto_map)"),
+    (lambda f: (f / "tokenizer_config.json").write_text("{"), "tokenizer_config.json: not a JSON object"),
+    (lambda f: os.truncate(f / "tokenizer_config.json", 2_000_000), "tokenizer_config.json: over 1000000 bytes"),
+], ids=lambda v: v[:50] if isinstance(v, str) else "")
+def test_tokenizer_files_that_are_not_json_or_too_large(encoder, write, fragment):
+    write(encoder)
+    start = time.perf_counter()
+    with pytest.raises(RoutingInputError) as caught:
+        check_encoder_folder(encoder, 128)
+    assert time.perf_counter() - start < 1.0 and fragment in str(caught.value), caught.value
+
+
+def test_tokenizers_of_the_encoder_families_pass(encoder):
+    """What transformers saves for the encoders lm-routing uses: MiniLM (the package's own file), BERT/MPNet
+    (WordPiece), RoBERTa (byte-level BPE), T5/XLM-R (Unigram, Metaspace), DeBERTa-v2 (its whitespace regex)."""
+    import transformers
+
+    from lm_routing.learning.encoders import minilm_folder
+    from lm_routing.saved import _tokenizer_problem
+
+    assert _tokenizer_problem(Path(minilm_folder()), 30522) is None
+    unigram = [(w, -1.0) for w in ["<pad>", "</s>", "<unk>", "<s>", "[PAD]", "[CLS]", "[SEP]", "[UNK]", "▁a", "c"]]
+    built = {
+        "T5Tokenizer": dict(vocab=unigram, extra_ids=3), "XLMRobertaTokenizer": dict(vocab=unigram),
+        "DebertaV2Tokenizer": dict(vocab=unigram),
+        "RobertaTokenizer": dict(vocab={w: i for i, w in enumerate(["<s>", "<pad>", "</s>", "<unk>", "a", "b", "ab"])},
+                                 merges=[("a", "b")]),
+        "MPNetTokenizer": dict(vocab={w: i for i, w in enumerate(["<s>", "<pad>", "</s>", "<unk>", "[UNK]", "a"])}),
+    }
+    for name, arguments in built.items():
+        folder = encoder.parent / name
+        getattr(transformers, name)(**arguments).save_pretrained(folder)
+        assert _tokenizer_problem(folder, 100) is None, name
+    assert json.loads((encoder.parent / "DebertaV2Tokenizer" / "tokenizer.json").read_text())["normalizer"][
+        "normalizers"][0]["pattern"] == {"Regex": r"\s{2,}|[\n\r\t]"}  # the one non-trivial pattern allowed
+
+
+@pytest.fixture(scope="module")
+def saved_hf_knn(tiny_encoder, tmp_path_factory) -> Path:
+    """knn on the tiny BERT's embeddings, saved by the library (its encoder/ copied as safetensors)."""
+    labels = np.array([[i % 2, 1 - i % 2] for i in range(len(QUERIES))], dtype=float)
+    fitted = make_router("knn", features=f"hf:{tiny_encoder}").fit(QUERIES, labels)
+    fitted.featurizer_.max_length = 64
+    return save_router(fitted, tmp_path_factory.mktemp("hf") / "hf", ("a", "b"))
+
+
+@pytest.fixture
+def tokenizer_loads(monkeypatch) -> list:
+    """Every folder transformers is asked to load a tokenizer from (a spy: it calls through)."""
+    import transformers
+
+    calls, load = [], transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
+                        lambda *a, **k: (calls.append(a[0]), load(*a, **k))[1])
+    return calls
+
+
+def test_a_saved_encoder_router_still_loads_and_predicts(saved_hf_knn, tmp_path, tokenizer_loads, run):
+    moved = Path(shutil.copytree(saved_hf_knn, tmp_path / "hf"))
+    loaded, models = load_router(moved)
+    assert models == ("a", "b") and loaded.predict_proba(QUERIES[:3]).shape == (3, 2)
+    assert tokenizer_loads  # the spy sees the tokenizer load, so the test below can fail
+    done = run("predict", "--load", moved, "--query", QUERIES[0], "--query", "how many pens does Bo have 12345")
+    assert done.code == 0, done.err
+
+
+@pytest.mark.parametrize("pattern", ["(.*?)*(.*?)*(.*?)*\\d", "(?P<x"], ids=["backtracks", "invalid"])
+def test_a_saved_router_whose_tokenizer_carries_a_regex_is_refused_uncompiled(saved_hf_knn, tmp_path, tokenizer_loads,
+                                                                              run, pattern):
+    """Unchecked, the first pattern loads (the probe query has no digit) and then panics Oniguruma on a long query
+    (pyo3 PanicException: a traceback past every `except Exception`). Now: one line, exit 2, within a second, and
+    transformers never asked for the tokenizer."""
+    evil = Path(shutil.copytree(saved_hf_knn, tmp_path / "evil"))
+    _tokenizer(evil / "encoder", lambda s: s.update(pre_tokenizer={
+        "type": "Sequence", "pretokenizers": [_split(pattern), {"type": "BertPreTokenizer"}]}))
+    rehash(evil)
+    refused(evil, "encoder/tokenizer.json", "'pre_tokenizer.pretokenizers[0].pattern.Regex'", within_s=1.0)
+    done = run("predict", "--load", evil, "--query", "how many pens does Bo have after buying 12345 more " * 4)
+    assert_one_line_error(done.code, done.out, done.err, "'pre_tokenizer.pretokenizers[0].pattern.Regex'")
+    assert not tokenizer_loads
+
+
+def test_a_damaged_charsmap_that_panics_the_tokenizers_library_is_one_line(saved_hf_knn, tmp_path):
+    """A Precompiled charsmap laid out right but with a garbage trie passes the text check; the Rust library panics on
+    the probe query (a BaseException): the load reports it as the damaged router it is."""
+    evil = Path(shutil.copytree(saved_hf_knn, tmp_path / "evil"))
+    trie = struct.pack("<16I", *[(2_654_435_761 * i) % 2**32 for i in range(1, 17)])
+    _tokenizer(evil / "encoder", lambda s: s.update(normalizer=_charsmap(struct.pack("<I", len(trie)) + trie + b"a\0")))
+    rehash(evil)
+    refused(evil, "cannot rebuild the saved router (PanicException")
+
+
 # ---------------------------------------------------------------- locks whose owner is gone are taken over
 
 @pytest.mark.parametrize("content, age_s", [

@@ -216,7 +216,7 @@ def test_the_standard_error_counts_the_folds_correlation_and_the_selections_inst
     """Nadeau-Bengio at 5 equal folds: 1/5 + 1/4 of a fold's variance instead of 1/5, i.e. 2.25 x the naive
     per-query variance; a cross-validated selection that strays from the deployed pick adds that shift squared,
     and a stream of datasets adds their shifts linearly, their sampling errors in quadrature."""
-    from router.select import _estimate
+    from lm_routing.judging.select import _estimate
 
     rng = np.random.default_rng(0)
     correct = (rng.random(1000) < 0.7).astype(float)
@@ -240,7 +240,7 @@ def test_the_printed_interval_covers_the_truth_and_the_test_accuracy_at_least_ni
     holds the deployed pick's true accuracy, and a simulated test accuracy on 1,000 queries, >= 90% of the
     time (the per-query standard error alone, without the correlation and instability terms, holds the truth
     about 77% of the time here)."""
-    from router.select import choose
+    from lm_routing.judging.select import choose
 
     truth_held, test_held = [], []
     for seed in range(30):
