@@ -5,14 +5,16 @@ what the kNN router used before), ties included, but several times faster:
 
 - similarities of a block of queries against the index are one dense BLAS product over the few
   frequent columns plus a sparse product over the rare ones (TF-IDF rows share stop words, so a
-  plain sparse product is nearly dense and slow);
+  plain sparse product is nearly dense and slow), written into one buffer reused across blocks,
+  with one BLAS thread (a second one costs more CPU than it saves on a busy machine);
 - the top k+1 of each row are found among the entries at or above a cheap lower bound (the
-  (k+1)-th largest maximum of fixed-width column blocks), not by partitioning every row;
+  (k+1)-th largest maximum of fixed-width column blocks), searching only the blocks that reach it;
 - similarities are float32 (half the memory and time); a row whose k-th and (k+1)-th similarities
-  are closer than float32 rounding could move them (`tie_tolerance`: a tie, or a difference our
-  rounding could flip) is answered by scikit-learn itself, whose tie-breaking is then reproduced.
+  are closer than float32 rounding could move them (`tie_tolerance`) is settled from float64
+  similarities of its few candidates; only a true tie (float64 values within EXACT_TIE) is
+  answered by scikit-learn itself (one call for all of them), whose tie-breaking is then reproduced.
 
-Memory: one block of `block_rows` x n_index float64 similarities at a time (`working_memory_mb`).
+Memory: one block of `block_rows` x n_index float32 similarities at a time (`working_memory_mb`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class CosineIndex:
 
     def kneighbors(self, queries, k: int) -> np.ndarray:
         """(n_queries, k) index rows nearest first: the neighbours scikit-learn's brute force gives."""
+        from threadpoolctl import threadpool_limits
+
         n = queries.shape[0]
         if k >= self.n_index:  # every point is a neighbour: only the order is left, scikit-learn gives it
             return self.reference.kneighbors(queries, n_neighbors=k, return_distance=False)
@@ -100,6 +104,16 @@ class CosineIndex:
         buffer = np.empty((min(n, block_rows), self.n_index), dtype=np.float32) if self.dense_columns is not None else None
         dense, rare = self._split(queries)
         true_ties = []
+        with threadpool_limits(1, user_api="blas"):  # one core's product per block: a second BLAS thread costs more CPU
+            self._blocks(queries, dense, rare, k, block_rows, buffer, neighbours, true_ties)
+        tied = np.concatenate(true_ties) if true_ties else np.empty(0, dtype=np.intp)
+        if tied.size:  # one call: each call of scikit-learn's transposes the whole index
+            neighbours[tied] = self.reference.kneighbors(queries[tied], n_neighbors=k, return_distance=False)
+        return neighbours
+
+    def _blocks(self, queries, dense, rare, k: int, block_rows: int, buffer, neighbours: np.ndarray, true_ties: list) -> None:
+        """kneighbors' blocks: each row's k nearest written into `neighbours`; rows truly tied appended to `true_ties`."""
+        n = queries.shape[0]
         for start in range(0, n, block_rows):
             rows = slice(start, start + block_rows)
             similarity = self._similarities((dense[rows], None if rare is None else rare[rows]), buffer)
@@ -109,10 +123,6 @@ class CosineIndex:
                 resolved, found, tied = self._resolve(queries[rows], similarity, top, tied, k)
                 neighbours[start + resolved] = found
                 true_ties.append(start + tied)
-        tied = np.concatenate(true_ties) if true_ties else np.empty(0, dtype=np.intp)
-        if tied.size:  # one call: each call of scikit-learn's transposes the whole index
-            neighbours[tied] = self.reference.kneighbors(queries[tied], n_neighbors=k, return_distance=False)
-        return neighbours
 
     def _top(self, similarity: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k most similar columns per row (most similar first) and the rows tied at the k-th place within
