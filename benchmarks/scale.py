@@ -492,6 +492,7 @@ def main() -> None:
     parser.add_argument("--cluster-size", type=int, default=100_000, help="outcomes of the Dask cluster run (0: none)")
     parser.add_argument("--skip-extras", action="store_true", help="no log reading, predict or start-up timings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--predict", action="store_true", help="time predict_proba even with --load-runs / --skip-extras")
     parser.add_argument("--modes", nargs="+", help="only these runs of each size (auto, 'knn+mf argmax', argmax, default)")
     parser.add_argument("--save-runs", type=Path, help="also write the CLI measurements here (JSON), after each size")
     parser.add_argument("--load-runs", type=Path, help="write the report from these saved measurements (--save-runs) only")
@@ -522,9 +523,10 @@ def main() -> None:
             print(f"Dask cluster: {cluster}")
         if not options.skip_extras:
             reading = ingestion(Path(scratch) / "logs", options.runs, options.seed)
-    if not options.skip_extras:
+    if not options.skip_extras or options.predict:
         predict = predict_times(options.runs, options.seed, options.rf_train)
         print(f"predict_proba 10k queries: knn {predict['knn']:.2f} s, rf {predict['rf']:.2f} s CPU")
+    if not options.skip_extras:
         help_s = help_cpu(5)
     sizes = dict(sorted(sizes.items()))
     write_report(sizes, reading, predict, help_s, options.rf_train, cluster,
