@@ -128,15 +128,17 @@ def write_tables(folder: Path, outcomes: int, seed: int) -> tuple[Path, Path]:
 
 @dataclass(frozen=True)
 class ChildRun:
-    cpu_s: float  # user + system CPU seconds of the child and the workers it waited for
+    cpu_s: float  # user + system CPU seconds of the child and its workers (os.wait4, or /proc samples of the tree if more)
     wall_s: float
     peak_rss_gb: float  # summed over the child's process tree (and a Dask cluster's workers)
     refused: str = ""  # why it did not finish: the one line of an up-front refusal (exit code 2), or the benchmark's stop
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident bytes of process `root` and every descendant (worker processes too), read from /proc."""
-    parents, rss = {}, {}
+def tree_rss_bytes(root: int, cpu_seen: dict[int, float] | None = None) -> int:
+    """Resident bytes of process `root` and every descendant (worker processes too), read from /proc; `cpu_seen`
+    (pid -> user + system CPU seconds so far) is updated for each process of the tree, so that the CPU of workers
+    that are killed, never waited for, is still counted."""
+    parents, rss, cpu = {}, {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -144,6 +146,7 @@ def tree_rss_bytes(root: int) -> int:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             parents[int(entry.name)] = int(fields[1])
             rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):  # gone meanwhile
             continue
     tree, frontier = {root}, [root]
@@ -152,6 +155,8 @@ def tree_rss_bytes(root: int) -> int:
         children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier += children
+    if cpu_seen is not None:
+        cpu_seen.update({pid: max(cpu_seen.get(pid, 0.0), cpu[pid]) for pid in tree if pid in cpu})
     return sum(rss.get(pid, 0) for pid in tree)
 
 
@@ -165,11 +170,11 @@ def run_child(command: list[str], rss_limit_gb: float = RSS_LIMIT_GB, allowed_ex
 
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak, done, stopped = [0], threading.Event(), []
+    peak, done, stopped, cpu_seen = [0], threading.Event(), [], {}
 
     def watch() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], sum(tree_rss_bytes(pid) for pid in (process.pid, *extra_pids)))
+            peak[0] = max(peak[0], tree_rss_bytes(process.pid, cpu_seen) + sum(tree_rss_bytes(pid) for pid in extra_pids))
             over_time = timeout_s is not None and time.perf_counter() - start > timeout_s
             if (peak[0] > rss_limit_gb * 1e9 or over_time) and not stopped:
                 stopped.append(f"stopped by the benchmark: {'past ' + str(timeout_s) + ' s' if over_time else 'past ' + str(rss_limit_gb) + ' GB'}")
@@ -186,7 +191,8 @@ def run_child(command: list[str], rss_limit_gb: float = RSS_LIMIT_GB, allowed_ex
     stderr += "\n".join(["", *stopped])
     if code not in allowed_exit and not stopped:
         raise SystemExit(f"{' '.join(command)} failed ({code}, peak {peak[0] / 1e9:.1f} GB): {stderr[-2000:]}")
-    return ChildRun(usage.ru_utime + usage.ru_stime, wall, max(peak[0], usage.ru_maxrss * 1024) / 1e9), code, stderr
+    cpu = max(usage.ru_utime + usage.ru_stime, sum(cpu_seen.values()))  # workers killed with a stopped run count too
+    return ChildRun(cpu, wall, max(peak[0], usage.ru_maxrss * 1024) / 1e9), code, stderr
 
 
 def routing_eval() -> str:
@@ -196,7 +202,7 @@ def routing_eval() -> str:
     return found
 
 
-def cli_runs(folder: Path, outcomes: int, runs: int, seed: int) -> dict[str, list[ChildRun]]:
+def cli_runs(folder: Path, outcomes: int, runs: int, seed: int, only: list[str] | None = None) -> dict[str, list[ChildRun]]:
     """Below POOL_FROM: `--router knn` with the default policies and with argmax. From it (100 models): the default
     command (`auto`: finishes within AUTO_LIMIT_S or is refused, exit 2) and `--router knn --router mf --policy argmax`."""
     train, test = write_tables(folder, outcomes, seed)
@@ -204,6 +210,7 @@ def cli_runs(folder: Path, outcomes: int, runs: int, seed: int) -> dict[str, lis
     modes = ({"auto": base, "knn+mf argmax": base + ["--router", "knn", "--router", "mf", "--policy", "argmax"]}
              if outcomes >= POOL_FROM else
              {"argmax": base + ["--router", "knn", "--policy", "argmax"], "default": base + ["--router", "knn"]})
+    modes = {mode: command for mode, command in modes.items() if not only or mode in only}
     measured = {mode: [] for mode in modes}
     for _ in tqdm(range(runs), desc=f"{outcomes:,} outcomes", leave=False):
         for mode, command in modes.items():
@@ -395,7 +402,7 @@ def write_report(sizes: dict[int, dict[str, list[ChildRun]]], reading: dict | No
         "Inputs are synthetic and seeded: distinct query texts from templates (math, knowledge, code, writing),",
         f"{MODELS} models ({POOL} from {POOL_FROM:,} outcomes on) whose scores depend on the query's kind; "
         f"{TRAIN_SHARE:.0%} of the queries train, the rest test.",
-        "CPU = user + system seconds of the child and the workers it waited for (`os.wait4`); peak RSS summed over the",
+        "CPU = user + system seconds of the child and its workers (`os.wait4`, or the last /proc samples of every process of its tree when larger: workers killed with a stopped run count); peak RSS summed over the",
         "child's process tree, worker processes included (/proc, every 0.2 s); medians of the runs shown.",
         "",
         "## `routing-eval --scores TRAIN --test-scores TEST ...`",
@@ -485,6 +492,8 @@ def main() -> None:
     parser.add_argument("--cluster-size", type=int, default=100_000, help="outcomes of the Dask cluster run (0: none)")
     parser.add_argument("--skip-extras", action="store_true", help="no log reading, predict or start-up timings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--predict", action="store_true", help="time predict_proba even with --load-runs / --skip-extras")
+    parser.add_argument("--modes", nargs="+", help="only these runs of each size (auto, 'knn+mf argmax', argmax, default)")
     parser.add_argument("--save-runs", type=Path, help="also write the CLI measurements here (JSON), after each size")
     parser.add_argument("--load-runs", type=Path, help="write the report from these saved measurements (--save-runs) only")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes (how it was run)")
@@ -500,7 +509,7 @@ def main() -> None:
             folder = Path(scratch) / str(outcomes)
             folder.mkdir()
             runs = options.largest_runs if outcomes >= 1_000_000 else options.runs
-            sizes[outcomes] = cli_runs(folder, outcomes, runs, options.seed)
+            sizes[outcomes] = cli_runs(folder, outcomes, runs, options.seed, options.modes)
             for mode, measured in sizes[outcomes].items():
                 m = median_run(measured)
                 print(f"{outcomes:>10,} outcomes, {mode:>13}: {m.cpu_s:7.1f} s CPU {m.wall_s:7.1f} s wall "
@@ -514,9 +523,10 @@ def main() -> None:
             print(f"Dask cluster: {cluster}")
         if not options.skip_extras:
             reading = ingestion(Path(scratch) / "logs", options.runs, options.seed)
-    if not options.skip_extras:
+    if not options.skip_extras or options.predict:
         predict = predict_times(options.runs, options.seed, options.rf_train)
         print(f"predict_proba 10k queries: knn {predict['knn']:.2f} s, rf {predict['rf']:.2f} s CPU")
+    if not options.skip_extras:
         help_s = help_cpu(5)
     sizes = dict(sorted(sizes.items()))
     write_report(sizes, reading, predict, help_s, options.rf_train, cluster,

@@ -24,7 +24,7 @@ from lm_routing.deciding.cost import cost_aware_choices, lambda_for_budget, pric
 from lm_routing.judging.crossfit import FitCache
 from lm_routing.data import TEST, TRAIN, RoutingData, RoutingInputError
 from lm_routing.errors import check_known, finite_scores, latency_known, require_latency
-from lm_routing.judging.limits import auto_arguments
+from lm_routing.judging.limits import auto_arguments, plan_auto_here
 from lm_routing.judging.metrics import expected_calibration_error, paired_test, proportions_differ
 from lm_routing.deciding.policies import make_policy, policies_to_run
 from lm_routing.learning.routers import ROUTERS, Router, make_router
@@ -407,6 +407,8 @@ def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndar
         choices[held_out], correct[held_out], cost[held_out] = pick_outcomes(deploy(selection, fit_data, folds, seed, cache),
                                                                              test.take(held_out))
         evaluation.selections.append(selection)
+    plan_notes = {plan_auto_here(f.n_queries, len(h), test.n_models, features, folds)[2] for f, h in parts} - {None}
+    evaluation.notes.extend(sorted(note.text() for note in plan_notes))  # what auto left out at this size, and why
     row = make_row(ROUTER, correct, _mean_latency(test, choices), _share(test, choices), cost=_known_mean(cost), router=AUTO)
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
     evaluation.routed.append(Routed(AUTO, "pick", np.eye(test.n_models)[choices], choices))

@@ -107,21 +107,54 @@ def estimate_run(n_train: int, n_test: int, n_models: int, routers: list[str], p
     return Estimate(main, 8 * WORKER_TABLE_ARRAYS * fit_queries * n_models + largest, workers, seconds)
 
 
-def auto_plan(n_train: int, n_test: int, n_models: int, features: list[str], folds: int = 5, workers: int = 1
-              ) -> tuple[list[str], list[str]]:
-    """(candidate routers, feature sets) `auto` scores on a table of this size: every light router and feature set
-    while their estimate (estimate_run, every process) stays within AUTO_CPU_SECONDS and AUTO_BYTES (or the memory
-    available); beyond, first the embedding features go, then the costliest routers, registry order kept.
-    Below the budgets (the RouterDC tables, any test) it is every candidate, as without a plan."""
+@dataclass(frozen=True)
+class PlanNote:
+    """What `auto_plan` left out of auto's candidates on a large table, and why: `code` 'auto-plan-dropped', the
+    routers and feature sets dropped, the estimate of scoring every candidate (CPU seconds; bytes summed over the
+    main and worker processes) and the limits it exceeded (AUTO_CPU_SECONDS, AUTO_BYTES)."""
+
+    code: str
+    dropped_routers: tuple[str, ...]
+    dropped_features: tuple[str, ...]
+    cpu_seconds: float
+    total_bytes: int
+    cpu_limit: float
+    bytes_limit: int
+
+    def text(self) -> str:
+        dropped = "; ".join(f"{what} {', '.join(names)}" for what, names in
+                            (("routers", self.dropped_routers), ("features", self.dropped_features)) if names)
+        return (f"{self.code}: auto left out {dropped}: every candidate would need about {self.cpu_seconds:.0f} CPU-s "
+                f"and {self.total_bytes / 2**30:.1f} GiB over all processes, past its limits of {self.cpu_limit:.0f} "
+                f"CPU-s and {self.bytes_limit / 2**30:.1f} GiB (estimate from the table's size, lm_routing.judging.limits)")
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "dropped_routers": list(self.dropped_routers),
+                "dropped_features": list(self.dropped_features), "cpu_seconds": round(self.cpu_seconds, 1),
+                "total_bytes": self.total_bytes, "cpu_limit": self.cpu_limit, "bytes_limit": self.bytes_limit}
+
+
+def plan_auto(n_train: int, n_test: int, n_models: int, features: list[str], folds: int = 5, workers: int = 1
+              ) -> tuple[list[str], list[str], PlanNote | None]:
+    """(candidate routers, feature sets, what was dropped and why: None when nothing was) that `auto` scores on a
+    table of this size: every light router and feature set while their estimate (estimate_run, every process)
+    stays within AUTO_CPU_SECONDS and AUTO_BYTES; beyond, first the embedding features go, then the costliest
+    routers, registry order kept. Decided from the sizes alone (the same table gets the same plan on any machine;
+    check_fits then compares the plan with the memory there). Below the budgets (the RouterDC tables, any test) it
+    is every candidate, as without a plan. Raises RoutingInputError (one line, the estimate) when not even the
+    cheapest candidate fits."""
     from lm_routing.judging.select import light_routers
 
     routers, kept = light_routers(), list(features)
 
-    def fits(names: list[str], kinds: list[str]) -> bool:
+    def cost(names: list[str], kinds: list[str]) -> tuple[float, int]:
         estimate = estimate_run(n_train, n_test, n_models, names * len(kinds), (), folds, workers, True)
         embedded = sum(kind != "tfidf" for kind in kinds) * EMBED_SECONDS_PER_QUERY * (n_train + n_test)
-        return (estimate.cpu_seconds + embedded <= AUTO_CPU_SECONDS
-                and estimate.total_bytes <= min(AUTO_BYTES, available_bytes()))
+        return estimate.cpu_seconds + embedded, estimate.total_bytes
+
+    def fits(names: list[str], kinds: list[str]) -> bool:
+        seconds, total = cost(names, kinds)
+        return bool(names) and seconds <= AUTO_CPU_SECONDS and total <= AUTO_BYTES
 
     while len(kept) > 1 and not fits(routers, kept):
         kept = [kind for kind in kept if kind == "tfidf"] or kept[:1]
@@ -132,7 +165,25 @@ def auto_plan(n_train: int, n_test: int, n_models: int, features: list[str], fol
         if fits(routers, kept):
             break
         routers = [r for r in routers if r != costliest]
-    return routers, kept
+    if not fits(routers, kept):
+        seconds, total = cost(by_cost[-1:], kept)
+        raise RoutingInputError(
+            f"auto on {n_train + n_test} queries x {n_models} models: even its cheapest candidate ({by_cost[-1]}) needs "
+            f"about {seconds / 60:.0f} min of CPU and {total / 2**30:.1f} GiB over all processes, past auto's limits "
+            f"({AUTO_CPU_SECONDS / 60:.0f} min, {AUTO_BYTES / 2**30:.0f} GiB); name routers («routers» knn «policies» argmax), "
+            "«scheduler» ADDRESS (a Dask cluster), or route fewer models or queries at a time")
+    if len(routers) == len(light_routers()) and len(kept) == len(features):
+        return routers, kept, None
+    seconds, total = cost(light_routers(), list(features))
+    dropped = tuple(r for r in light_routers() if r not in routers), tuple(f for f in features if f not in kept)
+    return routers, kept, PlanNote("auto-plan-dropped", *dropped, seconds, total, AUTO_CPU_SECONDS, AUTO_BYTES)
+
+
+def auto_plan(n_train: int, n_test: int, n_models: int, features: list[str], folds: int = 5, workers: int = 1
+              ) -> tuple[list[str], list[str]]:
+    """(candidate routers, feature sets) `auto` scores on a table of this size: plan_auto's, without its note."""
+    routers, kinds, _ = plan_auto(n_train, n_test, n_models, features, folds, workers)
+    return routers, kinds
 
 
 def local_workers() -> int:
@@ -144,10 +195,16 @@ def local_workers() -> int:
 
 def auto_arguments(n_train: int, n_test: int, n_models: int, features: list[str] | None, folds: int) -> dict:
     """`select`'s `routers` and `features` for `auto` on a table of this size (auto_plan, local workers counted)."""
+    routers, kinds, _ = plan_auto_here(n_train, n_test, n_models, features, folds)
+    return {"routers": routers, "features": kinds}
+
+
+def plan_auto_here(n_train: int, n_test: int, n_models: int, features: list[str] | None, folds: int
+                   ) -> tuple[list[str], list[str], PlanNote | None]:
+    """plan_auto with this process's local workers and, when `features` is None, the default feature sets."""
     from lm_routing.judging.select import default_features
 
-    routers, kinds = auto_plan(n_train, n_test, n_models, features or default_features(), folds, local_workers())
-    return {"routers": routers, "features": kinds}
+    return plan_auto(n_train, n_test, n_models, features or default_features(), folds, local_workers())
 
 
 def available_bytes() -> int:

@@ -5,14 +5,16 @@ what the kNN router used before), ties included, but several times faster:
 
 - similarities of a block of queries against the index are one dense BLAS product over the few
   frequent columns plus a sparse product over the rare ones (TF-IDF rows share stop words, so a
-  plain sparse product is nearly dense and slow);
+  plain sparse product is nearly dense and slow), written into one buffer reused across blocks,
+  with one BLAS thread (a second one costs more CPU than it saves on a busy machine);
 - the top k+1 of each row are found among the entries at or above a cheap lower bound (the
-  (k+1)-th largest maximum of fixed-width column blocks), not by partitioning every row;
+  (k+1)-th largest maximum of fixed-width column blocks), searching only the blocks that reach it;
 - similarities are float32 (half the memory and time); a row whose k-th and (k+1)-th similarities
-  are closer than float32 rounding could move them (`tie_tolerance`: a tie, or a difference our
-  rounding could flip) is answered by scikit-learn itself, whose tie-breaking is then reproduced.
+  are closer than float32 rounding could move them (`tie_tolerance`) is settled from float64
+  similarities of its few candidates; only a true tie (float64 values within EXACT_TIE) is
+  answered by scikit-learn itself (one call for all of them), whose tie-breaking is then reproduced.
 
-Memory: one block of `block_rows` x n_index float64 similarities at a time (`working_memory_mb`).
+Memory: one block of `block_rows` x n_index float32 similarities at a time (`working_memory_mb`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import scipy.sparse as sp
 
 DENSE_SHARE = 1 / 16  # columns present in more than this share of index rows go to the dense product
 MAX_DENSE_COLUMNS = 256
+EXACT_TIE = 1e-9  # float64 similarities closer than this are a tie: scikit-learn breaks it (its rounding is ~1e-15)
 
 
 class CosineIndex:
@@ -37,6 +40,7 @@ class CosineIndex:
         self.reference = reference
         self.working_memory_mb = working_memory_mb
         self.n_index = points.shape[0]
+        self.points = points  # un-normalised, as given: float64 rows for the near-tied candidates
         points = normalize(points)  # as scikit-learn's cosine does, so the two agree on every untied row
         if sp.issparse(points):
             points = sp.csr_matrix(points)
@@ -55,46 +59,89 @@ class CosineIndex:
         # with the rare part, for each of the two similarities compared (Higham: |error| <= n u sum|x y|)
         self.tie_tolerance = 2 * (len(self.dense_t) + 4) * float(np.finfo(np.float32).eps)
 
-    def similarities(self, block) -> np.ndarray:
-        """(rows of `block`, n_index) cosine similarities, float32 (within `tie_tolerance` / 2 of exact)."""
+    def similarities(self, block, out: np.ndarray | None = None) -> np.ndarray:
+        """(rows of `block`, n_index) cosine similarities, float32 (within `tie_tolerance` / 2 of exact).
+
+        `out`: a C-contiguous float32 buffer with at least that many rows to write them into (reused across blocks:
+        fresh pages cost more than the product)."""
+        return self._similarities(self._split(block), out)
+
+    def _split(self, queries):
+        """The unit-length query rows, split as the index is: (dense columns as float32, rare columns); dense
+        features: (float32 rows, None). Once per call: column selection costs more than a block's product."""
         from sklearn.preprocessing import normalize
 
-        block = normalize(block)
+        queries = normalize(queries)
         if self.dense_columns is None:
-            return np.asarray(block, dtype=np.float32) @ self.dense_t
-        block = sp.csr_matrix(block)
-        out = block[:, self.dense_columns].toarray().astype(np.float32) @ self.dense_t
-        rare = (block[:, self.rare_columns] @ self.rare_t).tocoo()
-        out.ravel()[rare.row.astype(np.intp) * self.n_index + rare.col] += rare.data  # unique (row, col) pairs
-        return out
+            return np.asarray(queries, dtype=np.float32), None
+        queries = sp.csr_matrix(queries)
+        return sp.csr_matrix(queries[:, self.dense_columns], dtype=np.float32), queries[:, self.rare_columns]
+
+    def _similarities(self, split, out: np.ndarray | None = None) -> np.ndarray:
+        from scipy.linalg.blas import sgemm
+
+        dense, rare_part = split
+        if rare_part is None:
+            return dense @ self.dense_t
+        out = np.empty((dense.shape[0], self.n_index), dtype=np.float32) if out is None else out[: dense.shape[0]]
+        rare = sp.csr_matrix(rare_part @ self.rare_t)
+        rare.data = rare.data.astype(np.float32)  # rounded once: within the tolerance's margin
+        rare.toarray(out=out)
+        if not len(self.dense_columns):
+            return out
+        # out += dense @ dense_t in place: BLAS sees the transposes (column-major views, no copy), beta=1 accumulates
+        return sgemm(1.0, self.dense_t.T, dense.toarray().T, beta=1.0, c=out.T, overwrite_c=True).T
 
     def kneighbors(self, queries, k: int) -> np.ndarray:
         """(n_queries, k) index rows nearest first: the neighbours scikit-learn's brute force gives."""
+        from threadpoolctl import threadpool_limits
+
         n = queries.shape[0]
         if k >= self.n_index:  # every point is a neighbour: only the order is left, scikit-learn gives it
             return self.reference.kneighbors(queries, n_neighbors=k, return_distance=False)
         neighbours = np.empty((n, k), dtype=np.intp)
         block_rows = max(1, (self.working_memory_mb << 20) // (4 * 2 * self.n_index))  # similarities and mask
-        for start in range(0, n, block_rows):
-            block = queries[start:start + block_rows]
-            top, tied = self._top(self.similarities(block), k)
-            neighbours[start:start + len(top)] = top
-            if tied.size:
-                neighbours[start + tied] = self.reference.kneighbors(block[tied], n_neighbors=k, return_distance=False)
+        buffer = np.empty((min(n, block_rows), self.n_index), dtype=np.float32) if self.dense_columns is not None else None
+        dense, rare = self._split(queries)
+        true_ties = []
+        with threadpool_limits(1, user_api="blas"):  # one core's product per block: a second BLAS thread costs more CPU
+            self._blocks(queries, dense, rare, k, block_rows, buffer, neighbours, true_ties)
+        tied = np.concatenate(true_ties) if true_ties else np.empty(0, dtype=np.intp)
+        if tied.size:  # one call: each call of scikit-learn's transposes the whole index
+            neighbours[tied] = self.reference.kneighbors(queries[tied], n_neighbors=k, return_distance=False)
         return neighbours
 
+    def _blocks(self, queries, dense, rare, k: int, block_rows: int, buffer, neighbours: np.ndarray, true_ties: list) -> None:
+        """kneighbors' blocks: each row's k nearest written into `neighbours`; rows truly tied appended to `true_ties`."""
+        n = queries.shape[0]
+        for start in range(0, n, block_rows):
+            rows = slice(start, start + block_rows)
+            similarity = self._similarities((dense[rows], None if rare is None else rare[rows]), buffer)
+            top, tied = self._top(similarity, k)
+            neighbours[rows] = top
+            if tied.size:
+                resolved, found, tied = self._resolve(queries[rows], similarity, top, tied, k)
+                neighbours[start + resolved] = found
+                true_ties.append(start + tied)
+
     def _top(self, similarity: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k most similar columns per row (most similar first) and the rows tied at the k-th place."""
+        """The k most similar columns per row (most similar first) and the rows tied at the k-th place within
+        float32 rounding (`tie_tolerance`)."""
         rows, n = similarity.shape
         width = int(np.clip(n // (8 * (k + 1)), 1, 64))
         blocks = n // width
-        block_max = similarity[:, : blocks * width].reshape(rows, blocks, width).max(axis=2)  # a view, no copy
-        if blocks * width < n:
-            block_max = np.column_stack([block_max, similarity[:, blocks * width:].max(axis=1)])
-            blocks += 1
+        view = similarity[:, : blocks * width].reshape(rows, blocks, width)  # a view, no copy
+        block_max = view.max(axis=2)
+        tail = similarity[:, blocks * width:]
+        maxima = np.column_stack([block_max, tail.max(axis=1)]) if tail.shape[1] else block_max
         # at least k+1 entries are >= the (k+1)-th largest block maximum, so the top k+1 all pass this bound
-        bound = np.partition(block_max, blocks - (k + 1), axis=1)[:, blocks - (k + 1)]
-        row, column = np.nonzero(similarity >= bound[:, None])
+        bound = np.partition(maxima, maxima.shape[1] - (k + 1), axis=1)[:, maxima.shape[1] - (k + 1)]
+        row, block = np.nonzero(block_max >= bound[:, None])  # only the blocks that reach it are searched
+        inside, offset = np.nonzero(view[row, block] >= bound[row, None])
+        row, column = row[inside], block[inside] * width + offset
+        if tail.shape[1]:
+            tail_row, tail_column = np.nonzero(tail >= bound[:, None])
+            row, column = np.concatenate([row, tail_row]), np.concatenate([column, blocks * width + tail_column])
         value = similarity[row, column]
         order = np.lexsort((column, -value, row))
         row, column, value = row[order], column[order], value[order]
@@ -103,3 +150,32 @@ class CosineIndex:
         top_values = value[take]
         tied = np.flatnonzero(top_values[:, k - 1].astype(np.float64) - top_values[:, k] <= self.tie_tolerance)
         return column[take[:, :k]], tied
+
+    def _resolve(self, block, similarity: np.ndarray, top: np.ndarray, tied: np.ndarray, k: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Settle rows `tied` within float32 rounding from float64 similarities of their few candidates.
+
+        Candidates: every column within `tie_tolerance` of the row's float32 k-th similarity (the exact top k are
+        among them). Where the float64 k-th and (k+1)-th candidates differ by more than EXACT_TIE, that is
+        scikit-learn's answer too. Returns (rows settled, their (rows, k) neighbours, rows still tied: true ties).
+        """
+        kth = similarity[tied, top[tied, k - 1]].astype(np.float64)
+        row, column = np.nonzero(similarity[tied] >= (kth - self.tie_tolerance)[:, None])
+        exact = self._exact_similarities(block[tied[row]], column)
+        order = np.lexsort((column, -exact, row))
+        column, exact = column[order], exact[order]
+        counts = np.bincount(row, minlength=len(tied))
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        after = np.where(counts > k, first + k, first + k - 1)  # the (k+1)-th candidate, if any
+        settled = (counts == k) | (exact[first + k - 1] - exact[after] > EXACT_TIE)
+        found = column[first[settled, None] + np.arange(k)]
+        return tied[settled], found, tied[~settled]
+
+    def _exact_similarities(self, queries, columns: np.ndarray) -> np.ndarray:
+        """float64 cosine similarity of each query row with index row `columns[i]` (pairs, not all against all)."""
+        from sklearn.preprocessing import normalize
+
+        points = normalize(self.points[columns])
+        if sp.issparse(points):
+            return np.asarray(sp.csr_matrix(normalize(queries)).multiply(points).sum(axis=1)).ravel()
+        return np.einsum("ij,ij->i", normalize(np.asarray(queries, dtype=np.float64)), points)

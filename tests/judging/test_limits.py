@@ -60,3 +60,43 @@ def test_auto_plan_keeps_every_candidate_where_affordable_and_fits_the_budget_be
     assert routers == [r for r in every if r in routers]  # registry order kept
     estimate = estimate_run(80_000, 20_000, 100, routers, (), 5, 2, True)
     assert estimate.cpu_seconds <= AUTO_CPU_SECONDS and estimate.total_bytes <= AUTO_BYTES
+
+
+def test_auto_plan_says_what_it_dropped_and_why_and_refuses_what_cannot_fit():
+    from lm_routing.data import RoutingInputError
+    from lm_routing.judging.limits import plan_auto
+
+    assert plan_auto(7473, 1319, 7, ["tfidf", "minilm"], 5, 2)[2] is None  # nothing dropped: no note
+    routers, features, note = plan_auto(80_000, 20_000, 100, ["tfidf", "minilm"], 5, 2)  # 10M outcomes
+    assert note.code == "auto-plan-dropped" and note.dropped_features == ("minilm",)
+    assert set(note.dropped_routers) == set(light_routers()) - set(routers) and "rf" in note.dropped_routers
+    assert note.cpu_seconds > note.cpu_limit == AUTO_CPU_SECONDS and note.bytes_limit == AUTO_BYTES
+    assert json.loads(json.dumps(note.to_json()))["dropped_features"] == ["minilm"]
+    assert "rf" in note.text() and "CPU-s" in note.text() and "\n" not in note.text()
+    assert plan_auto(80_000, 20_000, 100, ["tfidf", "minilm"], 5, 2) == (routers, features, note)  # from sizes alone
+    try:
+        plan_auto(800_000, 200_000, 100, ["tfidf"], 5, 2)  # 100M outcomes: not even one candidate fits
+    except RoutingInputError as error:
+        assert "cheapest candidate" in str(error) and "GiB" in str(error) and "\n" not in str(error)
+    else:
+        raise AssertionError("100M outcomes were not refused")
+
+
+def test_an_evaluation_notes_the_candidates_auto_dropped(monkeypatch):
+    """Under a CPU limit the smallest table exceeds, auto drops candidates and the evaluation's notes say which."""
+    import lm_routing.judging.limits
+    from lm_routing.data import RoutingData
+    from lm_routing.judging.evaluate import evaluate
+
+    rng = np.random.default_rng(0)
+    n = 120
+    labels = (rng.random((n, 2)) < [0.7, 0.5]).astype(float)
+    data = RoutingData(query_ids=tuple(f"q{i}" for i in range(n)), queries=tuple(f"query {i} word{i % 7}" for i in range(n)),
+                       datasets=("toy",) * n, splits=("train",) * 80 + ("test",) * 40, models=("m0", "m1"),
+                       labels=labels, solve_rates=labels.copy(), answers=np.full((n, 2), None, dtype=object),
+                       latency=np.full((n, 2), np.nan), latency_source=("unknown",) * 2)
+    every = estimate_run(80, 40, 2, light_routers(), (), 5, 1, True).cpu_seconds
+    monkeypatch.setattr(lm_routing.judging.limits, "AUTO_CPU_SECONDS", every * 0.9)  # the costliest candidate must go
+    evaluation = evaluate(data, ["auto"], ["argmax"], auto_features=["tfidf"])
+    notes = [note for note in evaluation.notes if note.startswith("auto-plan-dropped:")]
+    assert len(notes) == 1 and "routers" in notes[0]
