@@ -95,7 +95,7 @@ def evaluate_variants(data: RoutingData, routers: list[str], policies: list[str]
 
 def with_auto(evaluation: Evaluation, data: RoutingData, seed: int, cache: FitCache) -> tuple[Evaluation, Evaluation]:
     """(the evaluation with the `router:auto` row first, auto's own evaluation), auto reusing `cache`'s fits."""
-    auto = evaluate(data, ["auto"], [], seed=seed, protocol="train-test", cache=cache, auto_features=list(FEATURES))
+    auto = evaluate(data, ["auto"], [], seed=seed, protocol="train-test", cache=cache)  # auto: every default feature set
     return dataclasses.replace(evaluation, rows=[auto.rows[0], *evaluation.rows]), auto
 
 
@@ -278,7 +278,7 @@ def main() -> None:
     pgr_results = {}
     timed = time.time()
     gsm8k = load_routerdc(args.data, ["gsm8k"])
-    evaluate(gsm8k, ["auto"], [], seed=args.seed, auto_features=["tfidf"])  # a fresh cache: auto's own cost
+    evaluate(gsm8k, ["auto"], [], seed=args.seed, router_params={"auto": {"features": "tfidf"}})  # a fresh cache: auto's own cost
     auto_seconds = time.time() - timed
     for label, datasets in (("GSM8K", ["gsm8k"]), ("MMLU", ["mmlu"]), ("Mixed GSM8K+MMLU", ["gsm8k", "mmlu"])):
         data = load_routerdc(args.data, datasets)

@@ -32,7 +32,8 @@ from lm_routing.cli.names import RegistryChoice, feature_names, names_epilog, ro
 
 DEFAULT_POLICIES = tuple(POLICIES)
 HYPER_OPTIONS = {"features": "--features", "encoder": "--encoder", "epochs": "--epochs", "lr": "--learning-rate",
-                 "batch_size": "--batch-size", "max_length": "--max-length"}  # router hyper-parameter -> its option
+                 "batch_size": "--batch-size", "max_length": "--max-length", "within": "--within",
+                 "max_cost": "--max-cost"}  # router hyper-parameter -> its option
 
 
 class DefaultGroup(click.Group):
@@ -90,7 +91,7 @@ def takes_spec(command):
               help="lm_eval --output_path folder with one subfolder per model.")
 @click.option("--scores", multiple=True, type=click.Path(path_type=Path), help="Score table instead of logs (RouterDC .json, or .csv/.jsonl query,model,score). Training queries when --test-scores is given. Repeatable: several tables form one stream, each table's dataset named by its file stem without _train/_test.")
 @click.option("--test-scores", multiple=True, type=click.Path(path_type=Path), help="Score table of the test queries (repeatable).")
-@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router", extra=("auto",)), default=("auto",),
+@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router"), default=("auto",),
               show_default=True, help="Router name (repeatable). auto: the candidate (best single model, per dataset, or light "
               "router x features x policy) best in inner cross-validation on the training queries.")
 @click.option("--policy", "policies", multiple=True, type=RegistryChoice(POLICIES, "policy"), default=DEFAULT_POLICIES,
@@ -120,10 +121,10 @@ def takes_spec(command):
               "With costs and training queries, one is also chosen on the training queries.")
 @click.option("--agree-share", type=FRACTION,
               help="Share 0-1 of a stage's members that must give the same answer (default: chosen on the training queries, else 1).")
-@click.option("--within", "auto_within", type=NON_NEGATIVE, metavar="POINTS",
+@click.option("--within", type=NON_NEGATIVE, metavar="POINTS",
               help="auto's objective: the cheapest choice whose accuracy is within POINTS of the best single model's "
               "(inner CV on the training queries; needs every model's cost). Default objective: accuracy.")
-@click.option("--max-cost", "auto_max_cost", type=NON_NEGATIVE, metavar="USD",
+@click.option("--max-cost", type=NON_NEGATIVE, metavar="USD",
               help="auto's objective: the most accurate choice whose mean cost per training query is at most USD.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="auto", show_default=True,
               help="auto: train -> test when there are training queries, else k-fold; test-kfold: k-fold inside the test queries.")
@@ -164,7 +165,7 @@ def evaluate_command(spec: EvalSpec):
 
 def eval_spec(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name, on_missing,
               skip_bad_lines, datasets, prices, budget, cascades, load_dirs, agree_cascades, tokenizer, features, encoder, epochs, learning_rate,
-              lr, batch_size, max_length, **rest) -> EvalSpec:
+              lr, batch_size, max_length, within, max_cost, **rest) -> EvalSpec:
     """The EvalSpec of the evaluate command's options (`rest`: those that pass through by the same name)."""
     if not 0.0 <= solved_threshold <= 1.0:
         raise click.BadParameter("must be a fraction 0-1", param_hint="--solved-threshold")
@@ -172,7 +173,7 @@ def eval_spec(logs, scores, test_scores, routers, policies, solved_threshold, la
     if lr is not None:
         click.echo("routing-eval: warning: --lr is deprecated (it reads like the router 'lr'); use --learning-rate", err=True)
     hyper = {"features": features, "encoder": encoder, "epochs": epochs, "lr": learning_rate if learning_rate is not None else lr,
-             "batch_size": batch_size, "max_length": max_length}
+             "batch_size": batch_size, "max_length": max_length, "within": within, "max_cost": max_cost}
     read = ReadOptions(metric=metric, filter=filter_name, on_missing=on_missing, skip_bad_lines=skip_bad_lines,
                        datasets=tuple(datasets), tokenizer=tokenizer)
     explicit = _explicit()
@@ -229,7 +230,7 @@ def predict_command(load_dir, queries, queries_file, dataset, policy, seed, as_j
 @click.option("--output-path", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Folder for the demo's output, demo-<time>/ (simulated logs and, beside them, the routed models).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the simulated labels and of the routers.")
-@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router", extra=("auto",)), default=("auto", "knn", "lr"),
+@click.option("--router", "routers", multiple=True, type=RegistryChoice(ROUTERS, "router"), default=("auto", "knn", "lr"),
               show_default=True, help="Router to train and score (repeatable).")
 def demo_command(output_path, seed, routers):
     """Simulate the routing paper's LLM pool as lm-eval logs, then route it end to end."""

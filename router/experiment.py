@@ -13,12 +13,12 @@ from lm_routing.deciding.cost import apply_prices, read_prices
 from lm_routing.judging.dask_backend import on_scheduler
 from lm_routing.data import TRAIN, RoutingData, RoutingInputError
 from lm_routing.judging.evaluate import evaluate
-from lm_routing.judging.limits import Estimate, auto_plan, check_fits, estimate_run
+from lm_routing.judging.limits import Estimate, check_fits, estimate_run
 from lm_routing.reading.load import load_routing_data
 from lm_routing.reading.overlap import check_overlap
 from lm_routing.reading.publish import Outputs
 from lm_routing.reporting.comparison import write_routed_models
-from lm_routing.learning.routers import Router
+from lm_routing.learning.routers import ROUTERS, Router
 from lm_routing.saved import check_new_folder, load_router, write_router
 from lm_routing.judging.spec import EvalSpec, RunResult
 
@@ -50,23 +50,25 @@ def load_routers(directories: tuple[Path, ...], models: tuple[str, ...]) -> dict
 
 
 def run_estimate(data: RoutingData, spec: EvalSpec) -> Estimate:
-    """lm_routing.judging.limits' estimate of this run: each router to train (auto: each of its candidates, out of fold on
-    every training query), and the local worker processes that fit their folds (none on a Dask scheduler)."""
+    """lm_routing.judging.limits' estimate of this run: each router to train (a router that selects, auto: each
+    candidate it fits at this size, out of fold on every training query), and the local worker processes that
+    fit their folds (none on a Dask scheduler)."""
     from lm_routing.judging.crossfit import PARALLEL_MIN_QUERIES
-    from lm_routing.judging.select import AUTO, default_features
 
-    routers = [r for r in spec.trained_routers() if r != AUTO]
-    wants_auto = AUTO in spec.trained_routers()
     n_train = 0 if spec.protocol == "test-kfold" else int(sum(s == TRAIN for s in data.splits))
     n_test = data.n_queries - n_train
     local = spec.scheduler is None and max(n_train, n_test) >= PARALLEL_MIN_QUERIES
-    if wants_auto:  # the candidates auto will score at this size (lm_routing.judging.limits.auto_plan)
-        features = [spec.hyper["features"]] if spec.hyper.get("features") else default_features()
-        candidates, kinds = auto_plan(n_train or n_test, n_test, data.n_models, features, spec.folds,
-                                      (os.cpu_count() or 1) if local else 1)
-        routers += candidates * len(kinds)
-    return estimate_run(n_train, n_test, data.n_models, routers, spec.policies, spec.folds,
-                        workers=(os.cpu_count() or 1) if local else 1, every_query_out_of_fold=wants_auto)
+    workers = (os.cpu_count() or 1) if local else 1
+    params, routers, selecting = spec.router_params(), [], False
+    for name in spec.trained_routers():
+        if ROUTERS[name].selects:
+            routers += ROUTERS[name](**params[name], folds=spec.folds).candidates(n_train or n_test, n_test, data.n_models,
+                                                                                   workers)
+            selecting = True
+        else:
+            routers.append(name)
+    return estimate_run(n_train, n_test, data.n_models, routers, spec.policies, spec.folds, workers=workers,
+                        every_query_out_of_fold=selecting)
 
 
 def run(spec: EvalSpec, outputs: Outputs) -> RunResult:
@@ -91,8 +93,7 @@ def run(spec: EvalSpec, outputs: Outputs) -> RunResult:
             router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
             keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
             cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
-            agree_cascades=list(spec.agree_cascades), agree_share=spec.agree_share, auto_objective=spec.auto_objective(),
-            auto_features=[spec.hyper["features"]] if spec.hyper.get("features") else None, policies_named=spec.policies_named)
+            agree_cascades=list(spec.agree_cascades), agree_share=spec.agree_share, policies_named=spec.policies_named)
     routed = []
     if routed_folder is not None:
         names = write_routed_models(routed_folder, evaluation.data, evaluation.routed, stamp)

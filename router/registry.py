@@ -3,8 +3,10 @@
 A registry refuses a second entry under a name it holds and an entry of the wrong kind, and its
 `lookup` is the one place an unknown name becomes an error (with the closest name as a hint).
 Reading is dict-like (`name in ROUTERS`, `ROUTERS[name]`, iteration in registration order), so
-callers need not know it is not a dict. `load` names a function ("module:function") that adds the
-built-in entries on first read: importing the registry stays cheap and registration stays explicit.
+callers need not know it is not a dict. `load` names the functions ("module:function") that add the
+built-in entries on first read: importing the registry stays cheap, registration stays explicit, and a
+registry of a lower layer can hold entries of a higher one (ROUTERS holds `auto`, which judges) without
+importing it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ class Registry(Mapping[str, T], Generic[T]):
 
     `what`: the word for one entry in messages ('router'); `kind`: entries must be subclasses of it
     (None: any callable); `also`: other accepted forms, said after the list of names;
-    `load`: 'module:function' called with the registry on first read, to add the built-ins.
+    `load`: 'module:function' names called with the registry on first read, in order, to add the built-ins.
     """
 
-    def __init__(self, what: str, kind: type | None = None, also: str = "", load: str | None = None):
+    def __init__(self, what: str, kind: type | None = None, also: str = "", load: str | tuple[str, ...] = ()):
         self.what, self.kind, self.also = what, kind, also
         self._entries: dict[str, T] = {}
-        self._load = load
+        self._load = (load,) if isinstance(load, str) else tuple(load)
 
     def add(self, name: str, entry: T) -> T:
         """Register `entry` under `name` (a class gets `name` as its `.name`); a taken name raises ValueError, a wrong kind TypeError."""
@@ -58,13 +60,15 @@ class Registry(Mapping[str, T], Generic[T]):
         return self._entries[name]
 
     def _loaded(self) -> dict[str, T]:
-        if self._load is not None:
-            load, self._load = self._load, None  # first: the loader's own `add` calls must not load again
-            module, function = load.split(":")
+        if self._load:
+            loads, self._load = self._load, ()  # first: the loaders' own `add` calls must not load again
             try:
-                getattr(importlib.import_module(module), function)(self)
+                for load in loads:
+                    module, function = load.split(":")
+                    getattr(importlib.import_module(module), function)(self)
             except BaseException:
-                self._load = load
+                self._entries.clear()
+                self._load = loads
                 raise
         return self._entries
 

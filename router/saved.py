@@ -664,7 +664,11 @@ def _saved_arrays(router: Router) -> dict[str, np.ndarray]:
 
 def write_router(router: Router, folder: Path, models: tuple[str, ...]) -> None:
     """The saved form, into the empty `folder`: arrays.npz (no pickles), encoder/ (safetensors) when the router
-    has one, and router.json: format, router name, hyper-parameters, pool, features, sha256 of every file."""
+    has one, and router.json: format, router name, hyper-parameters, pool, features, sha256 of every file.
+    A router that deploys another (auto) writes that one (`Router.saved_form`)."""
+    if not hasattr(router, "n_models_"):
+        raise NotFittedError("only a fitted router can be saved")
+    router = router.saved_form()
     if not hasattr(router, "n_models_"):
         raise NotFittedError("only a fitted router can be saved")
     arrays = _saved_arrays(router)

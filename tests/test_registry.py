@@ -50,16 +50,17 @@ def test_a_new_router_registers_and_reads_like_a_dict():
 
 
 def test_the_built_in_routers_load_on_first_read_in_help_order():
-    assert list(ROUTERS) == ["cluster", "contrastive", "mf", "rf", "knn", "lr", "mlp", "mlc", "sc"]
+    assert list(ROUTERS) == ["cluster", "contrastive", "mf", "rf", "knn", "lr", "mlp", "mlc", "sc", "auto"]  # auto: judging
     assert all(ROUTERS[name].name == name for name in ROUTERS)
-    assert list(SAVED_FORMS) == ["auto"] and not set(SAVED_FORMS) & set(ROUTERS)
+    # auto trains by name (AutoRouter) and saves its pick, which loads as the one saved form (DeployedPick)
+    assert list(SAVED_FORMS) == ["auto"] and SAVED_FORMS["auto"] is not ROUTERS["auto"] and ROUTERS["auto"].selects
 
 
 @pytest.mark.parametrize("make, name, expect", [
-    (make_router, "knnn", "unknown router 'knnn'; choose one of: cluster, contrastive, mf, rf, knn, lr, mlp, mlc, sc; did you mean 'knn'?"),
+    (make_router, "knnn", "unknown router 'knnn'; choose one of: cluster, contrastive, mf, rf, knn, lr, mlp, mlc, sc, auto; did you mean 'knn'?"),
     (make_policy, "argmx", "unknown policy 'argmx'; choose one of: argmax, random, prediction, sorted-prediction, stacked, fallback; did you mean 'argmax'?"),
     (make_features, "tfid", "unknown features 'tfid'; choose one of: tfidf, minilm, or hf:<hub id or local folder>; did you mean 'tfidf'?"),
-    (make_router, "zzz", "unknown router 'zzz'; choose one of: cluster, contrastive, mf, rf, knn, lr, mlp, mlc, sc"),
+    (make_router, "zzz", "unknown router 'zzz'; choose one of: cluster, contrastive, mf, rf, knn, lr, mlp, mlc, sc, auto"),
 ])
 def test_one_unknown_name_message_with_the_closest_name(make, name, expect):
     with pytest.raises(RoutingInputError) as caught:

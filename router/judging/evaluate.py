@@ -24,12 +24,11 @@ from lm_routing.deciding.cost import cost_aware_choices, lambda_for_budget, pric
 from lm_routing.judging.crossfit import FitCache
 from lm_routing.data import TEST, TRAIN, RoutingData, RoutingInputError
 from lm_routing.errors import check_known, finite_scores, latency_known, require_latency
-from lm_routing.judging.limits import auto_arguments, plan_auto_here
 from lm_routing.judging.metrics import expected_calibration_error, paired_test, proportions_differ
 from lm_routing.deciding.policies import make_policy, policies_to_run
 from lm_routing.learning.routers import ROUTERS, Router, make_router
 from lm_routing.judging.rows import CASCADE, MODEL, ROUTER, UPPER_BOUND, Row, make_row  # noqa: F401  (Row: callers' name for it)
-from lm_routing.judging.select import ACCURACY, AUTO, CASCADE as CASCADE_PICK, DeployedPick, Objective, Selection, deploy, select
+from lm_routing.judging.select import CASCADE as CASCADE_PICK, DeployedPick, Selection
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
@@ -244,9 +243,8 @@ def evaluate(
     router_params: dict[str, dict] | None = None, fitted: dict[str, Router] | None = None, keep_fitted: bool = False,
     protocol: str = "auto", max_latency: float | None = None, cascades: list[tuple[str, ...]] | None = None,
     cascade_threshold: float | None = None, prices: dict[str, float] | None = None, budget: float | None = None,
-    cache: FitCache | None = None, auto_features: list[str] | None = None, policies_named: bool = True,
+    cache: FitCache | None = None, policies_named: bool = True,
     agree_cascades: list[tuple[tuple[str, ...], ...]] | None = None, agree_share: float | None = None,
-    auto_objective: Objective = ACCURACY,
 ) -> Evaluation:
     """Baselines on the test queries plus one row per router x policy (and upper bound).
 
@@ -270,26 +268,26 @@ def evaluate(
     `agree_cascades` (stages of model names, lm_routing.deciding.cascade.parse_agreement_cascade) add one agreement
     cascade row each at `agree_share` (0-1; default chosen on the training queries); without them, when
     every cost (USD) is known, the agreement cascade chosen on the training queries adds one.
-    Router 'auto' (lm_routing.judging.select) adds one row, first: the candidate chosen on the training
-    queries of each fit (nested k-fold without a training split), over `auto_features`, for
-    `auto_objective` (accuracy by default; or the cheapest within some points, or a budget).
+    A router that selects its own policy (`Router.selects`: auto, lm_routing.judging.auto) adds one row, first:
+    its pick on the training queries of each fit (nested k-fold without a training split), with `router_params`
+    (e.g. auto's `features`, `within` points or `max_cost`) and this `folds` and `seed`.
     """
-    wants_auto, routers = AUTO in routers, [name for name in routers if name != AUTO]
     params = {name: (router_params or {}).get(name, {}) for name in routers}
     chains = _check_names(data, routers, policies, params, cascades or [], (prices or {}) if budget is not None else None)
-    plan = plan_protocol(data, protocol, folds, seed, trains=bool(routers) or wants_auto)
+    selecting = [name for name in routers if ROUTERS[name].selects]
+    routers = [name for name in routers if name not in selecting]
+    plan = plan_protocol(data, protocol, folds, seed, trains=bool(routers or selecting))
     train, test = plan.train, plan.test
     evaluation = Evaluation(test, plan.described, baseline_rows(test, seed), [], notes=list(plan.notes))
     _add_cascade_rows(evaluation, train, chains, cascade_threshold)
     _add_agreement_rows(evaluation, train, list(agree_cascades or []), agree_share)
     cache = cache or FitCache()
     whole = train if train.n_queries else test  # what a kept router is fit on
-    if wants_auto:
-        _add_auto_row(evaluation, plan.parts, (folds, seed), auto_features, cache, auto_objective)
+    for name in selecting:
+        make = lambda: ROUTERS[name](**{**params[name], "folds": folds, "seed": seed})  # noqa: E731
+        _add_pick_row(evaluation, name, make, plan.parts, cache)
         if keep_fitted:
-            planned = auto_arguments(whole.n_queries, 0, whole.n_models, auto_features, folds)
-            evaluation.fitted[AUTO] = deploy(select(whole, folds, seed, cache=cache, objective=auto_objective, **planned),
-                                             whole, folds, seed, cache)
+            evaluation.fitted[name] = make().fit_data(whole, cache)
     for name in routers:
         run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
         evaluation.notes += [note] if note else []
@@ -395,29 +393,28 @@ def pick_outcomes(deployed: DeployedPick, data: RoutingData) -> tuple[np.ndarray
     return choices, data.labels[rows, choices], data.cost[rows, choices]
 
 
-def _add_auto_row(evaluation: Evaluation, parts: list[tuple[RoutingData, np.ndarray]], folds_seed: tuple[int, int],
-                  features: list[str] | None, cache: FitCache, objective: Objective) -> None:
-    """The `router:auto` row, first in the table: per fit, the pick chosen on its training queries alone."""
-    test, (folds, seed) = evaluation.data, folds_seed
+def _add_pick_row(evaluation: Evaluation, name: str, make, parts: list[tuple[RoutingData, np.ndarray]],
+                  cache: FitCache) -> None:
+    """The `router:<name>` row of a router that selects (auto), first in the table: per fit, the pick it chose on
+    that fit's training queries alone (`make()`: a fresh router), replayed on the held-out queries."""
+    test = evaluation.data
     choices = np.zeros(test.n_queries, dtype=int)
-    correct, cost = np.zeros(test.n_queries), np.zeros(test.n_queries)
-    for fit_data, held_out in tqdm(parts, desc="router auto", disable=len(parts) < 2, leave=False):
-        selection = select(fit_data, folds, seed, cache=cache, objective=objective,  # fewer candidates when large (lm_routing.judging.limits)
-                           **auto_arguments(fit_data.n_queries, len(held_out), test.n_models, features, folds))
-        choices[held_out], correct[held_out], cost[held_out] = pick_outcomes(deploy(selection, fit_data, folds, seed, cache),
-                                                                             test.take(held_out))
-        evaluation.selections.append(selection)
-    plan_notes = {plan_auto_here(f.n_queries, len(h), test.n_models, features, folds)[2] for f, h in parts} - {None}
-    evaluation.notes.extend(sorted(note.text() for note in plan_notes))  # what auto left out at this size, and why
-    row = make_row(ROUTER, correct, _mean_latency(test, choices), _share(test, choices), cost=_known_mean(cost), router=AUTO)
+    correct, cost, notes = np.zeros(test.n_queries), np.zeros(test.n_queries), set()
+    for fit_data, held_out in tqdm(parts, desc=f"router {name}", disable=len(parts) < 2, leave=False):
+        router = make().fit_data(fit_data, cache, n_test=len(held_out))  # fewer candidates when large (judging.limits)
+        choices[held_out], correct[held_out], cost[held_out] = pick_outcomes(router.pick_, test.take(held_out))
+        evaluation.selections.append(router.selection_)
+        notes.add(getattr(router, "plan_note_", None))
+    evaluation.notes.extend(sorted(note.text() for note in notes - {None}))  # what it left out at this size, and why
+    row = make_row(ROUTER, correct, _mean_latency(test, choices), _share(test, choices), cost=_known_mean(cost), router=name)
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
-    evaluation.routed.append(Routed(AUTO, "pick", np.eye(test.n_models)[choices], choices))
+    evaluation.routed.append(Routed(name, "pick", np.eye(test.n_models)[choices], choices))
     if len(parts) == 1:
         evaluation.notes.append(evaluation.selections[0].note(test.datasets))
         evaluation.notes.extend(w.text() for w in evaluation.selections[0].warnings)
     else:
         picks = Counter(s.pick.candidate.name for s in evaluation.selections)
-        evaluation.notes.append(f"auto, chosen inside each of the {len(parts)} outer folds: "
+        evaluation.notes.append(f"{name}, chosen inside each of the {len(parts)} outer folds: "
                                 + ", ".join(f"{name} ({n}x)" for name, n in picks.most_common()))
 
 

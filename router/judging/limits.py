@@ -193,12 +193,6 @@ def local_workers() -> int:
     return 1 if "Dask" in type(get_active_backend()[0]).__name__ else os.cpu_count() or 1
 
 
-def auto_arguments(n_train: int, n_test: int, n_models: int, features: list[str] | None, folds: int) -> dict:
-    """`select`'s `routers` and `features` for `auto` on a table of this size (auto_plan, local workers counted)."""
-    routers, kinds, _ = plan_auto_here(n_train, n_test, n_models, features, folds)
-    return {"routers": routers, "features": kinds}
-
-
 def plan_auto_here(n_train: int, n_test: int, n_models: int, features: list[str] | None, folds: int
                    ) -> tuple[list[str], list[str], PlanNote | None]:
     """plan_auto with this process's local workers and, when `features` is None, the default feature sets."""

@@ -583,7 +583,7 @@ class DeployedPick(Router):
     selection, cross-validated, expects of the pick (None for folders saved before they were kept).
     """
 
-    name = AUTO  # registered by lm_routing.learning.routers.builtin
+    name = AUTO  # registered in SAVED_FORMS by add_saved_forms (auto the router: lm_routing.judging.auto)
 
     def __init__(self, pick: str = "", kind: str = SINGLE, router: str | None = None, features: str | None = None,
                  policy: str | None = None, seed: int = 0, datasets: list[str] | None = None, lam: float | None = None,

@@ -18,10 +18,10 @@ from lm_routing.deciding.policies import POLICIES
 from lm_routing.learning.routers import ROUTERS
 from lm_routing.data import RoutingData
 from lm_routing.judging.evaluate import Evaluation
-from lm_routing.judging.select import AUTO, Objective
+from lm_routing.judging.select import AUTO
 
-AUTO_PARAMS = ("features",)  # auto chooses among feature sets; a given one is its only candidate
-HYPER_PARAMETERS = ("features", "encoder", "epochs", "lr", "batch_size", "max_length")  # as routers' __init__ names them
+# as routers' __init__ names them (auto: within, max_cost)
+HYPER_PARAMETERS = ("features", "encoder", "epochs", "lr", "batch_size", "max_length", "within", "max_cost")
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,7 @@ class Unused:
 
 
 def accepted_params(name: str) -> tuple[str, ...]:
-    """The hyper-parameters router `name` takes (its __init__ arguments; auto: its feature set)."""
-    if name == AUTO:
-        return AUTO_PARAMS
+    """The hyper-parameters router `name` takes (its __init__ arguments)."""
     return tuple(inspect.signature(ROUTERS[name].__init__).parameters) if name in ROUTERS else ()
 
 
@@ -64,8 +62,6 @@ class EvalSpec:
     cascades: tuple[tuple[str, ...], ...] = ()  # chains of pool model names, cheapest first
     cascade_threshold: float | None = None  # agreement 0-1
     agree_cascades: tuple[tuple[tuple[str, ...], ...], ...] = ()  # agreement cascades: stages of model names
-    auto_within: float | None = None  # auto: cheapest within this many points (0-100) of the best single model
-    auto_max_cost: float | None = None  # auto: most accurate within this mean USD per query
     agree_share: float | None = None  # share 0-1 of a stage that must agree; None: chosen on training queries
     price_file: Path | None = None  # USD per 1M input/output tokens per model (lm_routing.deciding.cost.read_prices)
     load_dirs: tuple[Path, ...] = ()  # saved routers to score
@@ -75,13 +71,6 @@ class EvalSpec:
     as_json: bool = False
     allow_overlap: bool = True  # test queries that are also training queries: scored with a warning; False: an error
     scheduler: str | None = None  # Dask scheduler address: folds and auto's candidates run on that cluster
-
-    def auto_objective(self) -> Objective:
-        """auto's objective: accuracy, or cost-aware when `auto_within` (points) or `auto_max_cost` (USD) is set."""
-        if self.auto_within is not None and self.auto_max_cost is not None:
-            raise RoutingInputError("auto takes one cost objective: within (points of the best single model) or "
-                                    "max_cost (USD per query), not both")
-        return Objective(within=None if self.auto_within is None else self.auto_within / 100, max_cost=self.auto_max_cost)
 
     def trained_routers(self) -> list[str]:
         """The routers to train: none when only saved routers are scored and none were named."""

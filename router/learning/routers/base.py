@@ -37,6 +37,7 @@ class Router(ABC):
     light = False  # True: fits in seconds on CPU, so `auto` tries it and its folds are fit in parallel
     heavy = False  # True when a fit is expensive (e.g. fine-tunes an encoder): extra fits are not run unasked
     uses_datasets = False  # True when predict_proba reads the queries' dataset names (callers then look them up)
+    selects = False  # True when fit chooses and deploys a policy too (auto): one "pick" row, not router x policy
 
     def fit(self, queries: list[str], labels: np.ndarray) -> Router:
         labels = np.asarray(labels, dtype=float)
@@ -54,6 +55,10 @@ class Router(ABC):
         if len(queries) == 0:
             return np.zeros((0, self.n_models_))
         return np.clip(np.asarray(self._predict(list(queries)), dtype=float), 0.0, 1.0)
+
+    def saved_form(self) -> Router:
+        """What saving this fitted router writes: itself; a router that deploys another (auto) returns that one."""
+        return self
 
     def check_ready(self) -> None:
         """Raise RoutingInputError now, before any training, for what would stop `fit` later (e.g. an
@@ -86,7 +91,9 @@ class Router(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no saved form: implement _state and _restore")
 
 
-ROUTERS: Registry[type[Router]] = Registry("router", Router, load="lm_routing.learning.routers.builtin:add_routers")
+# the built-ins, then auto (lm_routing.judging.auto): named by strings, so learning never imports judging
+ROUTERS: Registry[type[Router]] = Registry("router", Router, load=("lm_routing.learning.routers.builtin:add_routers",
+                                                                 "lm_routing.judging.auto:add_auto"))
 # routers load_router rebuilds though they are not trained by name (auto's pick)
 SAVED_FORMS: Registry[type[Router]] = Registry("saved router", Router, load="lm_routing.judging.select:add_saved_forms")
 register_router = ROUTERS.register  # class decorator: a Router subclass available by its name
