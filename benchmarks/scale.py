@@ -423,7 +423,7 @@ def write_report(sizes: dict[int, dict[str, list[ChildRun]]], reading: dict | No
     slope, intercept = memory_slope({n: m for n, m in sizes.items() if models_for(n) == MODELS}, "default")
     lines += ["", f"Memory slope, `--router knn` with the default policies ({MODELS} models): {slope:.2f} GB per million "
               f"(query, model) outcomes over {intercept:.2f} GB (least squares over the sizes above; see the notes for where each comes from). The up-front estimate "
-              "(router/limits.py) grows linearly in queries x models too: 8 bytes x (8 + 4 per router) per outcome in the "
+              "(router/judging/limits.py) grows linearly in queries x models too: 8 bytes x (8 + 4 per router) per outcome in the "
               "main process, plus per worker process its table copy (24 bytes per outcome) and its largest fit.", ""]
     if cluster:
         lines += ["## On a Dask cluster (LocalCluster, 2 worker processes)", "",
