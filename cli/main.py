@@ -314,6 +314,11 @@ def _run(argv: list[str]) -> None:
     except Exception as error:  # noqa: BLE001  (the last guard: one line, never a traceback)
         click.echo(f"routing-eval: error: {unexpected_error_line(error, argv)}", err=True)
         sys.exit(2)
+    except BaseException as error:  # a Rust library's panic (pyo3's PanicException) is a BaseException: still one line
+        if type(error).__name__ != "PanicException":
+            raise
+        click.echo(f"routing-eval: error: {unexpected_error_line(error, argv)}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

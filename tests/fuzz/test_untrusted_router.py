@@ -835,3 +835,25 @@ def test_plot_interrupted_before_the_renames_leaves_nothing(tmp_path):
     assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
     assert not list(tmp_path.glob("fig*")) and not (tmp_path / "sv").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_rust_panic_after_loading_is_one_line_from_the_cli(saved_hf_knn, tmp_path, monkeypatch, capsys):
+    """A panic inside a Rust library at predict time (pyo3's PanicException, a BaseException that `except Exception`
+    lets through) still ends routing-eval in one line, exit 2. The panic is a real one, raised by tokenizers."""
+    from tokenizers import Tokenizer
+
+    import lm_routing.cli.main as main_module
+
+    evil = Path(shutil.copytree(saved_hf_knn, tmp_path / "evil"))
+    trie = struct.pack("<16I", *[(2_654_435_761 * i) % 2**32 for i in range(1, 17)])
+    _tokenizer(evil / "encoder", lambda s: s.update(normalizer=_charsmap(struct.pack("<I", len(trie)) + trie + b"a\0")))
+    tokenizer = Tokenizer.from_file(str(evil / "encoder" / "tokenizer.json"))
+
+    def panics(*args, **kwargs):
+        tokenizer.encode("a probe query")  # the Rust library panics here
+
+    monkeypatch.setattr(main_module.cli, "main", panics)
+    with pytest.raises(SystemExit) as stopped:
+        main_module._run(["predict", "--load", str(evil), "--query", "x"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1 and err.startswith("routing-eval: error: unexpected PanicException")
