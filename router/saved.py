@@ -22,11 +22,13 @@ is a RoutingInputError.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import inspect
 import io
 import json
 import math
+import os
 import re
 import struct
 import zipfile
@@ -797,32 +799,79 @@ def _build(directory: Path, meta: dict) -> Router:
         check_encoder_folder(encoder_folder, (meta["encoder"] or meta["features"])["max_length"])
     elif encoder_folder.exists():
         raise RoutingInputError(f"{encoder_folder}: an encoder this router does not use; not loaded: save the router again")
+    held = _HeldStderr(None)
     try:
-        router = _saved_kinds()[meta["router"]](**meta["params"])
-        router.n_models_ = meta["n_models"]
-        if meta["features"] is not None:
-            router.featurizer_ = restore_featurizer(meta["features"], unprefixed("features", arrays), str(encoder_folder))
-        if meta["encoder"] is not None:
-            from lm_routing.learning.encoders import TextEncoder, quiet_transformers
-
-            with quiet_transformers():
-                router.encoder_ = TextEncoder(str(directory / ENCODER_FOLDER), meta["encoder"]["pooling"],
-                                              meta["encoder"]["max_length"], safetensors_only=True)
-        router._restore(unprefixed("router", arrays))
-        probe = router.predict_proba(["a probe query"])  # arrays of a wrong shape fail here, not on a user's query
-        if probe.shape != (1, router.n_models_) or not np.isfinite(probe).all():
-            raise ValueError(f"scores of shape {probe.shape} for {router.n_models_} models, or not finite")
-        unused = sorted(arrays.keys() - _saved_arrays(router).keys())  # what this router would save again
-        if unused:
-            raise RoutingInputError(f"{directory / ARRAYS_FILE}: member {unused[0][:80]!r} is not part of a saved "
-                                    f"{meta['router']} router; not loaded: save the router again")
+        with _native_stderr_held() as held:  # a Rust panic prints its own line to fd 2 before raising: kept back
+            router = _rebuilt(directory, meta, arrays, encoder_folder)
     except RoutingInputError:
+        held.release()
         raise
     except BaseException as error:  # a damaged file of the right hash: whatever fails, say which router and stop
         if not isinstance(error, Exception) and not _rust_panic(error):  # Ctrl-C, SystemExit: not a damaged file
+            held.release()
             raise
+        if not _rust_panic(error):
+            held.release()
         raise RoutingInputError(f"{directory}: cannot rebuild the saved router ({type(error).__name__}: "
                                 f"{_one_line(error)}); save it again") from None
+    held.release()
+    return router
+
+
+class _HeldStderr:
+    """What native code wrote to file descriptor 2 while held: `release` writes it out (once), or it is dropped."""
+
+    def __init__(self, spool):
+        self.spool = spool
+
+    def release(self) -> None:
+        if self.spool is not None:
+            self.spool.seek(0)
+            os.write(2, self.spool.read())
+            self.spool.close()
+            self.spool = None
+
+
+@contextlib.contextmanager
+def _native_stderr_held():
+    """File descriptor 2 redirected to a spool while the saved router is rebuilt (Rust's panic hook writes there
+    directly, under any Python-level redirection); the caller releases it, or drops it for a panic it reports."""
+    import tempfile
+
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to hold
+        yield _HeldStderr(None)
+        return
+    spool = tempfile.TemporaryFile()
+    os.dup2(spool.fileno(), 2)
+    try:
+        yield _HeldStderr(spool)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _rebuilt(directory: Path, meta: dict, arrays: dict, encoder_folder: Path) -> Router:
+    """The router of checked files, probed once; raises whatever its rebuilding raises."""
+    router = _saved_kinds()[meta["router"]](**meta["params"])
+    router.n_models_ = meta["n_models"]
+    if meta["features"] is not None:
+        router.featurizer_ = restore_featurizer(meta["features"], unprefixed("features", arrays), str(encoder_folder))
+    if meta["encoder"] is not None:
+        from lm_routing.learning.encoders import TextEncoder, quiet_transformers
+
+        with quiet_transformers():
+            router.encoder_ = TextEncoder(str(directory / ENCODER_FOLDER), meta["encoder"]["pooling"],
+                                          meta["encoder"]["max_length"], safetensors_only=True)
+    router._restore(unprefixed("router", arrays))
+    probe = router.predict_proba(["a probe query"])  # arrays of a wrong shape fail here, not on a user's query
+    if probe.shape != (1, router.n_models_) or not np.isfinite(probe).all():
+        raise ValueError(f"scores of shape {probe.shape} for {router.n_models_} models, or not finite")
+    unused = sorted(arrays.keys() - _saved_arrays(router).keys())  # what this router would save again
+    if unused:
+        raise RoutingInputError(f"{directory / ARRAYS_FILE}: member {unused[0][:80]!r} is not part of a saved "
+                                f"{meta['router']} router; not loaded: save the router again")
     return router
 
 

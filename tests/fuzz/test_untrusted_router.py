@@ -663,14 +663,16 @@ def test_a_saved_router_whose_tokenizer_carries_a_regex_is_refused_uncompiled(sa
     assert not tokenizer_loads
 
 
-def test_a_damaged_charsmap_that_panics_the_tokenizers_library_is_one_line(saved_hf_knn, tmp_path):
+def test_a_damaged_charsmap_that_panics_the_tokenizers_library_is_one_line(saved_hf_knn, tmp_path, capfd):
     """A Precompiled charsmap laid out right but with a garbage trie passes the text check; the Rust library panics on
     the probe query (a BaseException): the load reports it as the damaged router it is."""
     evil = Path(shutil.copytree(saved_hf_knn, tmp_path / "evil"))
     trie = struct.pack("<16I", *[(2_654_435_761 * i) % 2**32 for i in range(1, 17)])
     _tokenizer(evil / "encoder", lambda s: s.update(normalizer=_charsmap(struct.pack("<I", len(trie)) + trie + b"a\0")))
     rehash(evil)
+    capfd.readouterr()
     refused(evil, "cannot rebuild the saved router (PanicException")
+    assert "panicked" not in capfd.readouterr().err  # the Rust library's own line, written to fd 2, is kept back
 
 
 # ---------------------------------------------------------------- locks whose owner is gone are taken over
