@@ -285,9 +285,10 @@ def evaluate(
     whole = train if train.n_queries else test  # what a kept router is fit on
     for name in selecting:
         make = lambda: ROUTERS[name](**{**params[name], "folds": folds, "seed": seed})  # noqa: E731
-        _add_pick_row(evaluation, name, make, plan.parts, cache)
-        if keep_fitted:
-            evaluation.fitted[name] = make().fit_data(whole, cache)
+        fits = _add_pick_row(evaluation, name, make, plan.parts, cache)
+        if keep_fitted:  # train -> test: the row's one fit is on `whole` already; k-fold fits it once more on all
+            same = len(plan.parts) == 1 and plan.parts[0][0] is whole
+            evaluation.fitted[name] = fits[0] if same else make().fit_data(whole, cache)
     for name in routers:
         run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
         evaluation.notes += [note] if note else []
@@ -394,14 +395,16 @@ def pick_outcomes(deployed: DeployedPick, data: RoutingData) -> tuple[np.ndarray
 
 
 def _add_pick_row(evaluation: Evaluation, name: str, make, parts: list[tuple[RoutingData, np.ndarray]],
-                  cache: FitCache) -> None:
+                  cache: FitCache) -> list[Router]:
     """The `router:<name>` row of a router that selects (auto), first in the table: per fit, the pick it chose on
-    that fit's training queries alone (`make()`: a fresh router), replayed on the held-out queries."""
+    that fit's training queries alone (`make()`: a fresh router), replayed on the held-out queries. Returns the
+    fitted routers, one per fit."""
     test = evaluation.data
     choices = np.zeros(test.n_queries, dtype=int)
-    correct, cost, notes = np.zeros(test.n_queries), np.zeros(test.n_queries), set()
+    correct, cost, notes, fits = np.zeros(test.n_queries), np.zeros(test.n_queries), set(), []
     for fit_data, held_out in tqdm(parts, desc=f"router {name}", disable=len(parts) < 2, leave=False):
         router = make().fit_data(fit_data, cache, n_test=len(held_out))  # fewer candidates when large (judging.limits)
+        fits.append(router)
         choices[held_out], correct[held_out], cost[held_out] = pick_outcomes(router.pick_, test.take(held_out))
         evaluation.selections.append(router.selection_)
         notes.add(getattr(router, "plan_note_", None))
@@ -415,7 +418,8 @@ def _add_pick_row(evaluation: Evaluation, name: str, make, parts: list[tuple[Rou
     else:
         picks = Counter(s.pick.candidate.name for s in evaluation.selections)
         evaluation.notes.append(f"{name}, chosen inside each of the {len(parts)} outer folds: "
-                                + ", ".join(f"{name} ({n}x)" for name, n in picks.most_common()))
+                                + ", ".join(f"{pick} ({n}x)" for pick, n in picks.most_common()))
+    return fits
 
 
 def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray],
