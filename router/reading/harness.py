@@ -108,9 +108,32 @@ def read_text(path: Path) -> str:
         raise RoutingInputError(f"{path}:{line}: not UTF-8 text; re-export the file as UTF-8") from None
 
 
+BIG_LINE = 1 << 20  # bytes: a line this long is parsed only with room for PARSE_FACTOR times its size
+PARSE_FACTOR = 8
+
+
+def _room_for(n_bytes: int) -> bool:
+    """Whether this process's address-space limit (RLIMIT_AS, when set) leaves `n_bytes` beyond what it maps now."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return True
+    try:
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return True
+    return mapped + n_bytes <= soft
+
+
 def _parse_json(text: str | bytes):
     """json.loads' values, parsed by orjson (several times faster); what orjson refuses but json.loads
-    reads (NaN, integers past 64 bits, nesting past 1024) or rejects with its own message goes to json.loads."""
+    reads (NaN, integers past 64 bits, nesting past 1024) or rejects with its own message goes to json.loads.
+    A long line near the memory limit raises MemoryError first: orjson can crash (SIGSEGV) when an allocation
+    inside it fails, where a MemoryError ends the command in one line."""
+    if len(text) > BIG_LINE and not _room_for(PARSE_FACTOR * len(text)):
+        raise MemoryError(f"no room to parse a line of {len(text)} bytes")
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
