@@ -803,15 +803,12 @@ def _build(directory: Path, meta: dict) -> Router:
     try:
         with _native_stderr_held() as held:  # a Rust panic prints its own line to fd 2 before raising: kept back
             router = _rebuilt(directory, meta, arrays, encoder_folder)
-    except RoutingInputError:
-        held.release()
-        raise
     except BaseException as error:  # a damaged file of the right hash: whatever fails, say which router and stop
-        if not isinstance(error, Exception) and not _rust_panic(error):  # Ctrl-C, SystemExit: not a damaged file
+        panic = _rust_panic(error)
+        if not panic:  # only the panic's own line is dropped: it is reported below
             held.release()
+        if isinstance(error, RoutingInputError) or not (isinstance(error, Exception) or panic):  # Ctrl-C, SystemExit
             raise
-        if not _rust_panic(error):
-            held.release()
         raise RoutingInputError(f"{directory}: cannot rebuild the saved router ({type(error).__name__}: "
                                 f"{_one_line(error)}); save it again") from None
     held.release()

@@ -15,7 +15,7 @@ import numpy as np
 
 from lm_routing.data import RoutingData, RoutingInputError
 from lm_routing.judging.crossfit import FitCache
-from lm_routing.judging.limits import auto_plan, plan_auto_here
+from lm_routing.judging.limits import PlanNote, local_workers, plan_auto
 from lm_routing.judging.select import AUTO, Objective, default_features, deploy, select
 from lm_routing.learning.routers.base import Router, store_hyper_parameters
 from lm_routing.registry import Registry
@@ -46,20 +46,24 @@ class AutoRouter(Router):
     def check_ready(self) -> None:
         self.objective()  # both cost objectives: refused before any training
 
-    def candidates(self, n_train: int, n_test: int, n_models: int, workers: int) -> list[str]:
-        """The routers its selection fits at this size, once per feature set (lm_routing.judging.limits.auto_plan):
-        what the up-front estimate counts."""
+    def plan(self, n_train: int, n_test: int, n_models: int, workers: int
+             ) -> tuple[list[str], list[str], PlanNote | None]:
+        """(routers, feature sets, what was left out) its selection scores at this size with `workers` local
+        processes (lm_routing.judging.limits.plan_auto)."""
         features = [self.features] if self.features else default_features()
-        routers, kinds = auto_plan(n_train, n_test, n_models, features, self.folds, workers)
+        return plan_auto(n_train, n_test, n_models, features, self.folds, workers)
+
+    def candidates(self, n_train: int, n_test: int, n_models: int, workers: int) -> list[str]:
+        """The routers its selection fits at this size, once per feature set: what the up-front estimate counts."""
+        routers, kinds, _ = self.plan(n_train, n_test, n_models, workers)
         return routers * len(kinds)
 
     def fit_data(self, data: RoutingData, cache: FitCache | None = None, n_test: int = 0) -> AutoRouter:
         """Select on every query of `data` (its labels, datasets and costs) and deploy the pick, fit on them all.
         `cache` shares routers and out-of-fold scores with other fits; `n_test` (queries it will route) sizes
-        the candidate set (lm_routing.judging.limits.plan_auto_here)."""
+        the candidate set (`plan`)."""
         objective, cache = self.objective(), cache or FitCache()
-        features = [self.features] if self.features else None
-        routers, kinds, self.plan_note_ = plan_auto_here(data.n_queries, n_test, data.n_models, features, self.folds)
+        routers, kinds, self.plan_note_ = self.plan(data.n_queries, n_test, data.n_models, local_workers())
         self.selection_ = select(data, self.folds, self.seed, features=kinds, routers=routers, cache=cache,
                                  objective=objective)
         self.pick_ = deploy(self.selection_, data, self.folds, self.seed, cache)

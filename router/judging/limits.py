@@ -109,7 +109,7 @@ def estimate_run(n_train: int, n_test: int, n_models: int, routers: list[str], p
 
 @dataclass(frozen=True)
 class PlanNote:
-    """What `auto_plan` left out of auto's candidates on a large table, and why: `code` 'auto-plan-dropped', the
+    """What `plan_auto` left out of auto's candidates on a large table, and why: `code` 'auto-plan-dropped', the
     routers and feature sets dropped, the estimate of scoring every candidate (CPU seconds; bytes summed over the
     main and worker processes) and the limits it exceeded (AUTO_CPU_SECONDS, AUTO_BYTES)."""
 
@@ -179,26 +179,11 @@ def plan_auto(n_train: int, n_test: int, n_models: int, features: list[str], fol
     return routers, kept, PlanNote("auto-plan-dropped", *dropped, seconds, total, AUTO_CPU_SECONDS, AUTO_BYTES)
 
 
-def auto_plan(n_train: int, n_test: int, n_models: int, features: list[str], folds: int = 5, workers: int = 1
-              ) -> tuple[list[str], list[str]]:
-    """(candidate routers, feature sets) `auto` scores on a table of this size: plan_auto's, without its note."""
-    routers, kinds, _ = plan_auto(n_train, n_test, n_models, features, folds, workers)
-    return routers, kinds
-
-
 def local_workers() -> int:
     """Local processes that fit folds at once: one per core, or 1 when joblib's Dask backend is active (a Dask scheduler)."""
     from joblib.parallel import get_active_backend
 
     return 1 if "Dask" in type(get_active_backend()[0]).__name__ else os.cpu_count() or 1
-
-
-def plan_auto_here(n_train: int, n_test: int, n_models: int, features: list[str] | None, folds: int
-                   ) -> tuple[list[str], list[str], PlanNote | None]:
-    """plan_auto with this process's local workers and, when `features` is None, the default feature sets."""
-    from lm_routing.judging.select import default_features
-
-    return plan_auto(n_train, n_test, n_models, features or default_features(), folds, local_workers())
 
 
 def available_bytes() -> int:
