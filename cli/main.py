@@ -24,16 +24,13 @@ from lm_routing.deciding.policies import POLICIES, make_policy
 from lm_routing.reading.publish import Outputs
 from lm_routing.learning.routers import ROUTERS
 from lm_routing.saved import load_router
-from lm_routing.errors import finite_scores, name_settings
+from lm_routing.errors import finite_scores, name_settings, rust_panic
 from lm_routing.reporting.comparison import dataset_table, render, strict_json, unused_lines, written_lines
 from lm_routing.judging.spec import EvalSpec
 
 from lm_routing.cli.names import RegistryChoice, feature_names, names_epilog, router_default
 
 DEFAULT_POLICIES = tuple(POLICIES)
-HYPER_OPTIONS = {"features": "--features", "encoder": "--encoder", "epochs": "--epochs", "lr": "--learning-rate",
-                 "batch_size": "--batch-size", "max_length": "--max-length", "within": "--within",
-                 "max_cost": "--max-cost"}  # router hyper-parameter -> its option
 
 
 class DefaultGroup(click.Group):
@@ -157,7 +154,7 @@ def evaluate_command(spec: EvalSpec):
     with Outputs() as outputs:  # every file of this run is published at the end, all or nothing; then the table
         experiment = run(spec, outputs)
     click.echo(render(experiment, spec.as_json, option_names()))
-    for line in [f"routing-eval: {line}" for line in unused_lines(experiment.unused, HYPER_OPTIONS)]:
+    for line in [f"routing-eval: {line}" for line in unused_lines(experiment.unused, hyper_option_names())]:
         click.echo(line, err=True)
     for line in [f"routing-eval: note: {name_settings(note, option_names())}" for note in outputs.notes] + written_lines(experiment):
         click.echo(line, err=True)
@@ -279,6 +276,12 @@ def option_names() -> dict[str, str]:
     return names
 
 
+def hyper_option_names() -> dict[str, str]:
+    """The option of each router hyper-parameter (EvalSpec.hyper's names): its setting's, but `lr` is set by
+    --learning-rate (--lr is its deprecated name)."""
+    return {**option_names(), "lr": option_names()["learning_rate"]}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 for anything the user can fix."""
     as_script, argv = argv is None, sys.argv[1:] if argv is None else argv
@@ -315,7 +318,7 @@ def _run(argv: list[str]) -> None:
         click.echo(f"routing-eval: error: {unexpected_error_line(error, argv)}", err=True)
         sys.exit(2)
     except BaseException as error:  # a Rust library's panic (pyo3's PanicException) is a BaseException: still one line
-        if type(error).__name__ != "PanicException":
+        if not rust_panic(error):
             raise
         click.echo(f"routing-eval: error: {unexpected_error_line(error, argv)}", err=True)
         sys.exit(2)

@@ -60,6 +60,12 @@ class RoutingInputError(RoutingError, ValueError):
         return self.render()
 
 
+def rust_panic(error: BaseException) -> bool:
+    """Whether `error` is a panic inside a Rust library (tokenizers on a damaged Precompiled charsmap, safetensors):
+    pyo3 raises it as a PanicException, a BaseException, which `except Exception` lets through as a traceback."""
+    return type(error).__name__ == "PanicException"
+
+
 class NotFittedError(RoutingError, RuntimeError):
     """A router or policy was asked to predict or choose before `fit` (or before being loaded)."""
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lm_routing.errors import NotFittedError, RoutingInputError
+from lm_routing.errors import NotFittedError, RoutingInputError, rust_panic
 from lm_routing.learning.estimator_arrays import prefixed, unprefixed
 from lm_routing.learning.features import HF_PREFIX, SentenceEmbeddings, featurizer_state, restore_featurizer
 from lm_routing.learning.routers.base import ROUTERS, SAVED_FORMS, Router
@@ -804,7 +804,7 @@ def _build(directory: Path, meta: dict) -> Router:
         with _native_stderr_held() as held:  # a Rust panic prints its own line to fd 2 before raising: kept back
             router = _rebuilt(directory, meta, arrays, encoder_folder)
     except BaseException as error:  # a damaged file of the right hash: whatever fails, say which router and stop
-        panic = _rust_panic(error)
+        panic = rust_panic(error)
         if not panic:  # only the panic's own line is dropped: it is reported below
             held.release()
         if isinstance(error, RoutingInputError) or not (isinstance(error, Exception) or panic):  # Ctrl-C, SystemExit
@@ -870,12 +870,6 @@ def _rebuilt(directory: Path, meta: dict, arrays: dict, encoder_folder: Path) ->
         raise RoutingInputError(f"{directory / ARRAYS_FILE}: member {unused[0][:80]!r} is not part of a saved "
                                 f"{meta['router']} router; not loaded: save the router again")
     return router
-
-
-def _rust_panic(error: BaseException) -> bool:
-    """Whether `error` is a panic inside a Rust library (tokenizers on a damaged Precompiled charsmap, safetensors):
-    pyo3 raises it as a PanicException, a BaseException, which `except Exception` lets through as a traceback."""
-    return type(error).__name__ == "PanicException"
 
 
 def _one_line(error: BaseException) -> str:
