@@ -114,12 +114,14 @@ class _Counts:
 
 
 def _audit_samples(path: Path, task: str, config: dict, tokenizer, counts: _Counts) -> None:
-    rows = list(iter_jsonl(path, False, None))
-    if not rows:
+    """Count one samples file into `counts`: two streamed passes (the filters, then the chosen filter's
+    lines), so no row is held; a samples file can be gigabytes of prompts."""
+    filters = {row.get("filter") for _, row in iter_jsonl(path, False, None)}
+    if not filters:
         raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
-    chosen = pick_filter(path, {row.get("filter") for _, row in rows}, None)
+    chosen = pick_filter(path, filters, None)
     extract = _extractor(task, config)
-    for number, row in rows:
+    for number, row in iter_jsonl(path, False, None):
         if row.get("filter") != chosen:
             continue
         completions, answers = row.get("resps"), row.get("filtered_resps")

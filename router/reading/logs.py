@@ -130,8 +130,9 @@ class _FilterDocuments:
     documents: dict[str, dict]
 
 
-def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, skipped: list[str]) -> dict[str, dict]:
-    """document key -> document of one samples file, in one streamed pass (no row is kept, only documents).
+def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, skipped: list[str], tokenizer) -> dict[str, dict]:
+    """document key -> document of one samples file, in one streamed pass (no row is kept, only documents;
+    prompts and completions are counted in tokens as they pass, by `tokenizer` (see `token_usage`), never held).
 
     Each filter's documents are kept until the file's end, where the filter is chosen (one per
     task is the norm); with a filter named, other filters' lines are skipped as they come.
@@ -185,7 +186,7 @@ def _read_samples(path: Path, task: str, dataset: str, options: ReadOptions, ski
             "split": split,
             "result": [float(value >= 0.5), solve_rate, None if answer in (None, INVALID) else str(answer), math.nan,
                        sample_agreement(responses)],
-            "texts": request_texts(row),
+            "usage": token_usage(*request_texts(row), tokenizer),
         }
     if not by_filter:
         raise RoutingInputError(f"{path}: no samples in the file; re-run lm_eval with --log_samples")
@@ -210,17 +211,14 @@ def request_texts(row: dict) -> tuple[str, str]:
 CHARS_PER_TOKEN = 4  # the approximation when no tokenizer loads: a token is about 4 characters of English
 
 
-def count_tokens(documents: dict[str, dict], tokenizer) -> None:
-    """Set each document's `usage` (prompt tokens, completion tokens, NaN USD) from its `texts`, with
-    `tokenizer` (no special tokens added), or characters / CHARS_PER_TOKEN (rounded up) when it is None."""
-    for doc in documents.values():
-        prompt, completion = doc.pop("texts")
-        if tokenizer is None:
-            counts = [math.ceil(len(text) / CHARS_PER_TOKEN) for text in (prompt, completion)]
-        else:
-            counts = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
-                      for text in (prompt, completion)]
-        doc["usage"] = (float(counts[0]), float(counts[1]), math.nan)
+def token_usage(prompt: str, completion: str, tokenizer) -> tuple[float, float, float]:
+    """(prompt tokens, completion tokens, NaN USD), counted by `tokenizer` (no special tokens added), or as
+    characters / CHARS_PER_TOKEN (rounded up) when it is None."""
+    if tokenizer is None:
+        counts = [math.ceil(len(text) / CHARS_PER_TOKEN) for text in (prompt, completion)]
+    else:
+        counts = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0 for text in (prompt, completion)]
+    return float(counts[0]), float(counts[1]), math.nan
 
 
 def _checked_doc_id(path: Path, number: int, row: dict) -> int:
@@ -266,7 +264,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
         f"approximation: characters/{CHARS_PER_TOKEN} (tokenizer {name or 'unknown'} not available offline; pass «tokenizer»)")
     for task, config, samples in listed:
         dataset = short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
-        documents = _read_samples(samples, task, dataset, options, skipped)
+        documents = _read_samples(samples, task, dataset, options, skipped, tokenizer)
         for doc_hash, doc in documents.items():
             if doc_hash in logs.documents:
                 raise RoutingInputError(
@@ -274,7 +272,6 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
                     "remove one of the two runs"
                 )
             logs.documents[doc_hash] = doc
-    count_tokens(logs.documents, tokenizer)
     logs.n_docs = len(logs.documents)
     logs.seconds = run_seconds(results, results_path)
     for doc in logs.documents.values():

@@ -215,7 +215,8 @@ MEMORY_CAP = GIGABYTE  # address space of the child: the 1 GB file cannot be hel
 @pytest.mark.slow
 def test_one_gigabyte_samples_file_under_a_memory_cap(tmp_path):
     """A 1 GB samples file (prompts of ~5 MB in `arguments`) read by a child limited to 1 GiB of address space:
-    a result or a one-line error, never a kill or a traceback."""
+    it streams (each prompt is counted in tokens as its line passes, never held), so it succeeds far below the
+    file's size; were memory short, a one-line error, never a kill or a traceback."""
     from lm_routing.reading.simulate import PAPER_POOL, write_simulated_logs
 
     pool = tuple(m for m in PAPER_POOL if m.name in ("gemma-7b", "mistral-7b"))
@@ -243,10 +244,8 @@ def test_one_gigabyte_samples_file_under_a_memory_cap(tmp_path):
         out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
     peak_gb = usage.ru_maxrss * 1024 / 1e9
     print(f"1 GB samples file under a {MEMORY_CAP / GIGABYTE:.0f} GiB cap: exit {process.returncode}, peak RSS {peak_gb:.2f} GB")
-    assert process.returncode in (0, 2), err  # not killed (negative), no traceback exit 1
+    assert process.returncode == 0, err  # not killed (negative), no traceback (exit 1), no memory error (exit 2)
     assert "Traceback" not in err
-    if process.returncode == 2:
-        assert len(err.strip().splitlines()) == 1 and err.startswith("routing-eval: error: ")
-    else:
-        assert "joined 200 documents across all models" in out
+    assert "joined 200 documents across all models" in out
+    assert peak_gb < 0.5 * GIGABYTE / 1e9  # the prompts were not held (holding them peaked at 0.9 GB)
     assert {p: p.stat().st_mtime_ns for p in logs.rglob("*")} == before  # nothing written
