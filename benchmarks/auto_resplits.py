@@ -30,7 +30,7 @@ from lm_routing.judging.crossfit import FitCache
 from lm_routing.data import TEST, TRAIN, RoutingData
 from lm_routing.judging.evaluate import pick_outcomes
 from lm_routing.deciding.policies import POLICIES
-from lm_routing.judging.select import (SINGLE, Candidate, Scored, Selection, candidates_scored, choose, deploy, light_routers,
+from lm_routing.judging.select import (SINGLE, Candidate, Scored, Selection, candidates_scored, verdict, deploy, light_routers,
                            one_se_pick)
 
 from common import RESULTS, load_table, markdown_tables, parser, pyplot, save_figure
@@ -77,7 +77,7 @@ def run_split(data: RoutingData, label: str, split: int, features: list[str], se
     train, test = data.split(TRAIN), data.split(TEST)
     name = "official" if split < 0 else f"redrawn {split}"
     scored = scored_split(train, f"{label}-{name.replace(' ', '')}-{'+'.join(features)}-{seed}", features, seed)
-    selection = choose(scored, FOLDS, train.kfold(FOLDS, seed), seed, train)
+    selection = verdict(scored, FOLDS, train.kfold(FOLDS, seed), seed, train)
     best_test = float(test.labels.mean(axis=0).max())
     picks = {"auto": selection.pick, "one_se": one_se_pick(scored),
              "single": next(s for s in scored if s.candidate.kind == SINGLE)}

@@ -33,6 +33,33 @@ def settings(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(SETTING.findall(text)))
 
 
+class Note(str):
+    """A note about a run, typed: the English line people read (the str itself; settings named as `«…»`), a
+    stable `code` a program can match, and the values it reports (`fields`: numbers, names, lists), so that a
+    JSON reader needs no prose. A plain str note counts as code "note" with no fields (`note_json`)."""
+
+    code: str
+    fields: dict
+
+    def __new__(cls, code: str, text: str, **fields):
+        note = super().__new__(cls, text)
+        note.code, note.fields = code, fields
+        return note
+
+    def __reduce__(self):  # pickled across worker processes with its code and fields
+        return (_rebuilt_note, (self.code, str(self), self.fields))
+
+
+def _rebuilt_note(code: str, text: str, fields: dict) -> Note:
+    return Note(code, text, **fields)
+
+
+def note_json(note: str, names: Mapping[str, str] | None = None) -> dict:
+    """A note as data: {"code", "message" (its settings named as `names` calls them), "fields", "settings"}."""
+    return {"code": getattr(note, "code", "note"), "message": name_settings(note, names),
+            "fields": dict(getattr(note, "fields", {})), "settings": list(settings(note))}
+
+
 class RoutingError(Exception):
     """Root of lm-routing's own errors."""
 

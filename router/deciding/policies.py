@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lm_routing.errors import NotFittedError
+from lm_routing.errors import Note, NotFittedError
 from lm_routing.learning.estimator_arrays import linear_arrays, linear_from_arrays, prefixed, unprefixed
 from lm_routing.registry import Registry
 
@@ -190,7 +190,7 @@ class Fallback(Policy):
         self.default_, self.margin_ = int(arrays["default"]), float(arrays["margin"])
 
 
-def policies_to_run(router: str, heavy: bool, policies: list[str], named: bool) -> tuple[list[str], str | None]:
+def policies_to_run(router: str, heavy: bool, policies: list[str], named: bool) -> tuple[list[str], Note | None]:
     """(policies to run for `router`, a note or None).
 
     Policies that need fitting are fit on out-of-fold scores: k more trainings of the router.
@@ -204,5 +204,6 @@ def policies_to_run(router: str, heavy: bool, policies: list[str], named: bool) 
     fitted = [p for p in policies if POLICIES[p].needs_fit]
     if not fitted:
         return cheap, None
-    return cheap, (f"router {router}: ran policies {', '.join(cheap)} only; {', '.join(fitted)} need out-of-fold "
-                   "scores, i.e. one more training of this heavy router per fold; name them with «policies» to run them")
+    return cheap, Note("heavy-policies-left-out", f"router {router}: ran policies {', '.join(cheap)} only; "
+                       f"{', '.join(fitted)} need out-of-fold scores, i.e. one more training of this heavy router per "
+                       "fold; name them with «policies» to run them", router=router, ran=cheap, left_out=fitted)

@@ -23,7 +23,7 @@ from lm_routing.deciding.cascade import (
 from lm_routing.deciding.cost import cost_aware_choices, lambda_for_budget, price_matrix, require_cost
 from lm_routing.judging.crossfit import FitCache
 from lm_routing.data import TEST, TRAIN, RoutingData, RoutingInputError
-from lm_routing.errors import check_known, finite_scores, latency_known, require_latency
+from lm_routing.errors import Note, check_known, finite_scores, latency_known, require_latency
 from lm_routing.judging.metrics import expected_calibration_error, paired_test, proportions_differ
 from lm_routing.deciding.policies import make_policy, policies_to_run
 from lm_routing.learning.routers import ROUTERS, Router, make_router
@@ -50,7 +50,7 @@ class Evaluation:
     protocol: str
     rows: list[Row]
     routed: list[Routed]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # lm_routing.errors.Note where typed (a code and its fields)
     fitted: dict[str, Router] = field(default_factory=dict)
     calibration: dict[str, float] = field(default_factory=dict)  # router -> ECE of its P(solve) on test
     selections: list[Selection] = field(default_factory=list)  # auto's pick, one per outer fold
@@ -175,16 +175,22 @@ def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[l
         if chosen is None and train.n_queries:
             point = choose_threshold(train, chain)
             chosen = point.threshold
-            evaluation.notes.append(f"cascade {name}: threshold {chosen:g} chosen on {train.n_queries} training queries "
-                                    f"(the cheapest within half a point of the best training accuracy; {100 * point.accuracy:.1f}%)")
+            evaluation.notes.append(Note(
+                "cascade-threshold-chosen",
+                f"cascade {name}: threshold {chosen:g} chosen on {train.n_queries} training queries "
+                f"(the cheapest within half a point of the best training accuracy; {100 * point.accuracy:.1f}%)",
+                cascade=name, threshold=chosen, training_queries=train.n_queries, training_accuracy=point.accuracy))
         elif chosen is None:
             chosen = DEFAULT_THRESHOLD
-            evaluation.notes.append(f"cascade {name}: no training queries to choose a threshold on; "
-                                    f"using {chosen:g} (set «cascade_threshold» T)")
+            evaluation.notes.append(Note("cascade-threshold-default", f"cascade {name}: no training queries to choose a "
+                                         f"threshold on; using {chosen:g} (set «cascade_threshold» T)",
+                                         cascade=name, threshold=chosen))
         row = cascade_row(test, chain, chosen)
         first = test.models[chain[0]]
-        evaluation.notes.append(f"cascade {name}@{chosen:g}: {100 * (1 - row.share.get(first, 0.0)):.1f}% of "
-                                f"evaluated queries escalated past {first}")
+        escalated = 1 - row.share.get(first, 0.0)
+        evaluation.notes.append(Note("cascade-escalated", f"cascade {name}@{chosen:g}: {100 * escalated:.1f}% of "
+                                     f"evaluated queries escalated past {first}", cascade=name, threshold=chosen,
+                                     escalated=escalated, first_model=first))
         evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
 
 
@@ -206,25 +212,30 @@ def _add_agreement_rows(evaluation: Evaluation, train: RoutingData, named: list[
             chosen = choose_agreement_cascade(train, options, reference=max(evaluate_agreement(train, c).accuracy
                                                                              for c in options))
             cascade = chosen.cascade
-            evaluation.notes.append(f"agreement cascade {cascade.name(test)}: share {cascade.share:.3g} chosen on "
-                                    f"{train.n_queries} training queries ({100 * chosen.accuracy:.1f}%)")
+            evaluation.notes.append(Note("agreement-share-chosen", f"agreement cascade {cascade.name(test)}: share "
+                                         f"{cascade.share:.3g} chosen on {train.n_queries} training queries "
+                                         f"({100 * chosen.accuracy:.1f}%)", cascade=cascade.name(test), share=cascade.share,
+                                         training_queries=train.n_queries, training_accuracy=chosen.accuracy))
         rows.append(agreement_row(test, cascade))
     if train.n_queries and train.cost_known and not named:
         try:
             chosen = choose_agreement_cascade(train, tolerance=AUTO_AGREE_TOLERANCE)
         except RoutingInputError as why:  # no answers to compare, or too few cheap models: said, not fatal
-            evaluation.notes.append(f"no automatic agreement cascade: {why}")
+            evaluation.notes.append(Note("agreement-cascade-none", f"no automatic agreement cascade: {why}", reason=str(why)))
         else:
             cascade = chosen.cascade
-            evaluation.notes.append(
+            evaluation.notes.append(Note(
+                "agreement-cascade-chosen",
                 f"agreement cascade {cascade.name(test)}@{cascade.share:.3g} chosen on {train.n_queries} training queries "
                 f"(the cheapest within {100 * AUTO_AGREE_TOLERANCE:g} point of the best single model there: "
-                f"{100 * chosen.accuracy:.1f}% at ${chosen.cost:.4g}/query)")
+                f"{100 * chosen.accuracy:.1f}% at ${chosen.cost:.4g}/query)",
+                cascade=cascade.name(test), share=cascade.share, training_queries=train.n_queries,
+                tolerance=AUTO_AGREE_TOLERANCE, training_accuracy=chosen.accuracy, training_cost=chosen.cost))
             rows.append(agreement_row(test, cascade))
     evaluation.rows += [replace(row, vs_best=paired_test(row.correct, best.correct)) for row in rows]
 
 
-def _choose(policies: list[str], scores: np.ndarray, seed: int, fit_scores: Callable[[], tuple[np.ndarray, np.ndarray]] | None):
+def _choices_per_policy(policies: list[str], scores: np.ndarray, seed: int, fit_scores: Callable[[], tuple[np.ndarray, np.ndarray]] | None):
     """Each policy's choices; policies that need fitting get (scores, labels) from `fit_scores`."""
     choices, fitting = {}, None
     for policy_name in policies:
@@ -308,10 +319,11 @@ def _add_loaded_rows(evaluation: Evaluation, name: str, router: Router, train: R
     scores = finite_scores(router.predict_proba(list(evaluation.data.queries), list(evaluation.data.datasets)), name)
     in_sample = (lambda: (finite_scores(router.predict_proba(list(train.queries), list(train.datasets)), name), train.labels)
                  ) if train.n_queries else None
-    choices = _choose(policies, scores, seed, in_sample)
+    choices = _choices_per_policy(policies, scores, seed, in_sample)
     skipped = [p for p in policies if p not in choices]
     if skipped:
-        evaluation.notes.append(f"{name}: policies {', '.join(skipped)} need training queries to fit; none given, left out")
+        evaluation.notes.append(Note("policies-left-out", f"{name}: policies {', '.join(skipped)} need training queries "
+                                     "to fit; none given, left out", router=name, policies=list(skipped)))
     max_latency, prices, budget = cost
     _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
 
@@ -376,7 +388,7 @@ def cross_fit_choices(name: str, params: dict, plan: Plan, policies: list[str], 
         scores[held_out] = router.predict_proba([test.queries[i] for i in held_out])
         k = min(folds, fit_data.n_queries)
         oof = lambda fit_data=fit_data, k=k: cache.policy_fit_scores(name, params, fit_data, k, seed)  # noqa: E731
-        for policy_name, chosen in _choose(policies, scores[held_out], seed, oof).items():
+        for policy_name, chosen in _choices_per_policy(policies, scores[held_out], seed, oof).items():
             choices[policy_name][held_out] = chosen
     return scores, choices
 
@@ -408,18 +420,29 @@ def _add_pick_row(evaluation: Evaluation, name: str, make, parts: list[tuple[Rou
         choices[held_out], correct[held_out], cost[held_out] = pick_outcomes(router.pick_, test.take(held_out))
         evaluation.selections.append(router.selection_)
         notes.add(getattr(router, "plan_note_", None))
-    evaluation.notes.extend(sorted(note.text() for note in notes - {None}))  # what it left out at this size, and why
+    for note in sorted(notes - {None}, key=lambda n: n.text()):  # what it left out at this size, and why
+        evaluation.notes.append(Note(note.code, note.text(), **_fields(note.to_json())))
     row = make_row(ROUTER, correct, _mean_latency(test, choices), _share(test, choices), cost=_known_mean(cost), router=name)
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
     evaluation.routed.append(Routed(name, "pick", np.eye(test.n_models)[choices], choices))
     if len(parts) == 1:
-        evaluation.notes.append(evaluation.selections[0].note(test.datasets))
-        evaluation.notes.extend(w.text() for w in evaluation.selections[0].warnings)
+        selection = evaluation.selections[0]
+        summary = selection.to_json(test.datasets)
+        evaluation.notes.append(Note("auto-pick", selection.note(test.datasets), router=name, pick=summary["pick"],
+                                     expected=summary["expected"], folds=selection.folds,
+                                     training_queries=selection.n_queries, candidates=len(selection.ranked)))
+        evaluation.notes.extend(Note(f"label-warning-{w.code}", w.text(), **_fields(w.to_json())) for w in selection.warnings)
     else:
         picks = Counter(s.pick.candidate.name for s in evaluation.selections)
-        evaluation.notes.append(f"{name}, chosen inside each of the {len(parts)} outer folds: "
-                                + ", ".join(f"{pick} ({n}x)" for pick, n in picks.most_common()))
+        evaluation.notes.append(Note("auto-picks-per-fold", f"{name}, chosen inside each of the {len(parts)} outer folds: "
+                                     + ", ".join(f"{pick} ({n}x)" for pick, n in picks.most_common()),
+                                     router=name, folds=len(parts), picks=dict(picks.most_common())))
     return fits
+
+
+def _fields(described: dict) -> dict:
+    """A value's to_json() without its `code` (the Note carries it)."""
+    return {key: value for key, value in described.items() if key != "code"}
 
 
 def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray],
@@ -435,8 +458,9 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
         lam = lambda_for_budget(scores, price, budget, option="«budget»", unit="USD")
         chosen = cost_aware_choices(scores, price, lam)
         choices = {**choices, f"cost@${budget:g}": chosen}
-        evaluation.notes.append(f"router {name} within ${budget:g}/query: lam {lam:.4g}, "
-                                f"mean ${price[np.arange(test.n_queries), chosen].mean():.4g}/query")
+        spent = float(price[np.arange(test.n_queries), chosen].mean())
+        evaluation.notes.append(Note("budget-operating-point", f"router {name} within ${budget:g}/query: lam {lam:.4g}, "
+                                     f"mean ${spent:.4g}/query", router=name, budget=budget, lam=float(lam), mean_cost=spent))
     best = evaluation.best_single()
     evaluation.calibration[name] = expected_calibration_error(scores, test.labels)
     evaluation.rows.append(upper_bound_row(test, scores, name))
@@ -446,7 +470,7 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
         evaluation.routed.append(Routed(name, policy_name, scores, chosen))
 
 
-def contamination_notes(train: RoutingData, test: RoutingData) -> list[str]:
+def contamination_notes(train: RoutingData, test: RoutingData) -> list[Note]:
     """Warn for each model whose training-query accuracy differs from its test accuracy beyond the 95% CI.
 
     Routers learn the training labels: a model trained on the training split
@@ -456,18 +480,19 @@ def contamination_notes(train: RoutingData, test: RoutingData) -> list[str]:
     for j, model in enumerate(train.models):
         p_train, p_test = train.labels[:, j].mean(), test.labels[:, j].mean()
         if proportions_differ(p_train, train.n_queries, p_test, test.n_queries):
-            notes.append(
+            notes.append(Note(
+                "train-test-gap",
                 f"warning: {model} solves {100 * p_train:.1f}% of training queries but {100 * p_test:.1f}% of test "
                 "queries (beyond the 95% CI): routers trained on these labels learn the gap; "
-                "compare with «protocol» test-kfold"
-            )
+                "compare with «protocol» test-kfold", model=model, train_accuracy=float(p_train), test_accuracy=float(p_test)))
     return notes
 
 
-def no_solver_notes(test: RoutingData) -> list[str]:
+def no_solver_notes(test: RoutingData) -> list[Note]:
     """A note when no model solves any test query: every row of the table is then 0.00, and says nothing."""
     if test.n_queries == 0 or (test.labels > 0).any():
         return []
-    return [f"note: no model solves any of the {test.n_queries} test queries, so every accuracy is 0. This usually "
-            "means the models are too small or broken (check the samples' resps), the answers are not extracted "
-            f"(filtered_resps all {INVALID!r}), or the label is the wrong field («metric», «filter»)"]
+    return [Note("no-solver", f"note: no model solves any of the {test.n_queries} test queries, so every accuracy is 0. "
+                 "This usually means the models are too small or broken (check the samples' resps), the answers are not "
+                 f"extracted (filtered_resps all {INVALID!r}), or the label is the wrong field («metric», «filter»)",
+                 test_queries=test.n_queries)]

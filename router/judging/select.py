@@ -20,6 +20,11 @@ and saved is the whole selection cross-validated (each inner fold scored by the
 pick made on the other folds), not the winner's inner-CV score, which the choice
 biases upward; its standard error adds the folds' correlation (Nadeau-Bengio) and the
 selection's instability (`_estimate`). Test labels are never read here.
+
+A cost objective (`Objective`) adds single models, routers at cost weights and agreement cascades to the
+candidates. `within` deploys the cheapest one whose loss to the best single model is shown, by the same
+simultaneous bound, to be at most the tolerance: with a thousand training queries a candidate that
+disagrees with that model on a few percent of them needs a clear margin, however cheap.
 """
 
 from __future__ import annotations
@@ -49,9 +54,10 @@ LAMBDAS = 12  # cost weights tried per router when auto's objective involves cos
 @dataclass(frozen=True)
 class Objective:
     """What auto optimises. Default: accuracy. `within` (fraction 0-1): the cheapest candidate whose inner-CV
-    accuracy is within `within` of the best single model's, kept only when the rule itself, cross-validated
-    (each inner fold scored by the pick made on the others), stays within `within` of the best single model
-    too; else the best single model. `max_cost` (USD per query): the most accurate candidate whose inner-CV
+    accuracy is shown to be within `within` of the best single model's (its paired gain's simultaneous 95% lower
+    bound over every cheaper candidate, `_within_allowed`, at or above -within: a luckily close candidate among
+    dozens does not count), kept only when the rule itself, cross-validated (each inner fold scored by the pick
+    made on the others), stays within `within` of the best single model too; else the best single model. `max_cost` (USD per query): the most accurate candidate whose inner-CV
     mean cost fits, judged against the most accurate affordable single model by the accuracy rule."""
 
     within: float | None = None
@@ -74,6 +80,7 @@ class Candidate:
     features: str | None = None
     policy: str | None = None
     lam: float | None = None  # cost-aware routing: argmax P(solve) - lam * the model's mean cost (USD)
+    tolerance: float | None = None  # agreement cascade: the tolerance (fraction) it was chosen at (`choose_cascade`)
 
     @property
     def name(self) -> str:
@@ -82,7 +89,8 @@ class Candidate:
         if self.kind == MODEL:
             return f"model {self.router}"
         if self.kind == CASCADE:
-            return "agreement cascade" + (f" {self.router}" if self.router else "")
+            return "agreement cascade" + (f" {self.router}" if self.router else "") + (
+                f" (chosen within {100 * self.tolerance:g} points)" if self.tolerance is not None else "")
         return "best single model" if self.kind == SINGLE else "best single model per dataset"
 
 
@@ -200,8 +208,8 @@ class Selection:
             expected = (f"expected accuracy{where} {100 * estimate.accuracy:.2f}% "
                         f"(95% interval {100 * low:.1f}-{100 * high:.1f}; the whole selection cross-validated{cost}); ")
         if self.objective.within is not None:
-            rule = (f"the cheapest within {100 * self.objective.within:g} points of the best single model in inner CV, "
-                    "kept only when that rule, cross-validated, stays within it too")
+            rule = (f"the cheapest shown within {100 * self.objective.within:g} points of the best single model in inner CV "
+                    "(a 95% bound corrected for the choice), kept only when that rule, cross-validated, stays within it too")
         else:
             rule = ("a candidate is deployed over the best single model" + (" affordable" if self.objective.max_cost else "")
                     + f" only when its gain clears a bound corrected for the choice, here about {100 * self.required_gain:.1f} points")
@@ -212,6 +220,7 @@ class Selection:
     def to_json(self, test_datasets: list[str] | tuple[str, ...] | None = None) -> dict:
         describe = lambda s: {"candidate": s.candidate.name, "kind": s.candidate.kind, "router": s.candidate.router,  # noqa: E731
                               "features": s.candidate.features, "policy": s.candidate.policy, "lam": s.candidate.lam,
+                              "tolerance": s.candidate.tolerance,
                               "inner_cv_accuracy": round(s.accuracy, 6),
                               "inner_cv_cost": None if s.cost is None else round(s.mean_cost, 9)}
         expected, estimate = None, self.expected_for(test_datasets)
@@ -309,30 +318,42 @@ def candidates_scored(train: RoutingData, routers: list[str], features: list[str
     return scored
 
 
-def choose_cascade(train: RoutingData, objective: Objective):
+CASCADE_SHARES = (1.0, 0.5, 0.25, 0.0)  # `within`: agreement cascades chosen at these shares of the tolerance
+
+
+def choose_cascade(train: RoutingData, objective: Objective, tolerance: float | None = None):
     """The agreement cascade (lm_routing.deciding.cascade) `objective` asks for, chosen on `train` alone: the cheapest within
-    `within` of the best single model, or the most accurate within `max_cost`; None when there is none (no
-    answers to compare, code, too few cheaper models, nothing affordable)."""
+    `tolerance` (default: `within`) of the best single model, or the most accurate within `max_cost`; None
+    when there is none (no answers to compare, code, too few cheaper models, nothing affordable)."""
     from lm_routing.deciding.cascade import choose_agreement_cascade
 
     try:
-        return choose_agreement_cascade(train, tolerance=objective.within, budget=objective.max_cost).cascade
+        return choose_agreement_cascade(train, tolerance=objective.within if tolerance is None else tolerance,
+                                        budget=objective.max_cost).cascade
     except RoutingInputError:
         return None
 
 
 def _cascade_scored(train: RoutingData, parts, objective: Objective) -> list[Scored]:
-    """The agreement cascade chosen on the other folds, per fold: correctness and USD of every member run
-    (empty when some fold has no cascade to choose)."""
+    """Agreement cascades chosen on the other folds, per fold: correctness and USD of every member run. Under
+    `within`, one candidate per share of the tolerance (CASCADE_SHARES: a stricter cascade escalates more, costs
+    more and strays less from the best single model, which a bound on its gain can then confirm); under
+    `max_cost`, one. None for a tolerance where some fold has no cascade to choose; duplicates dropped."""
     from lm_routing.deciding.cascade import agreement_choices
 
-    correct, cost = np.zeros(train.n_queries), np.zeros(train.n_queries)
-    for fit, held in parts:
-        cascade = choose_cascade(train.take(fit), objective)
-        if cascade is None:
-            return []
-        correct[held], cost[held], _ = agreement_choices(train.take(held), cascade)
-    return [Scored(Candidate(CASCADE), correct, cost)]
+    tolerances = [None] if objective.within is None else sorted({objective.within * share for share in CASCADE_SHARES}, reverse=True)
+    scored = []
+    for tolerance in tolerances:
+        correct, cost = np.zeros(train.n_queries), np.zeros(train.n_queries)
+        for fit, held in parts:
+            cascade = choose_cascade(train.take(fit), objective, tolerance)
+            if cascade is None:
+                break
+            correct[held], cost[held], _ = agreement_choices(train.take(held), cascade)
+        else:
+            if not any(np.array_equal(correct, s.correct) and np.array_equal(cost, s.cost) for s in scored):
+                scored.append(Scored(Candidate(CASCADE, tolerance=tolerance), correct, cost))
+    return scored
 
 
 def one_se_pick(scored: list[Scored], rows: np.ndarray | None = None, z: float = 1.0) -> Scored:
@@ -381,9 +402,10 @@ def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
     (`lm_routing.judging.multiplicity`). Accuracy (and a budget), in a fixed sequence: the best single model per dataset
     first, alone (one test, no share of the correction), becoming the reference when its bound is above 0;
     then the candidate (router, model) with the highest simultaneous bound over the reference, when above 0;
-    else the reference. `within`: the cheapest of the reference and the candidates whose gain is >= -within
-    (`choose` cross-validates that rule as its correction). Returns the pick and the bounds (None when there is
-    nothing to contest)."""
+    else the reference. `within`: of the candidates cheaper than the model the reference deploys (the most
+    accurate on `rows`; its inner-CV cost mixes the models the folds chose), the cheapest whose gain is shown to be
+    >= -within at a simultaneous 95% bound (`_within_allowed`; `verdict` also cross-validates the rule), else the
+    reference. Returns the pick and the bounds (None when there is nothing to contest)."""
     rows = np.arange(len(scored[0].correct)) if rows is None else rows
     pool, reference = _cost_pool(scored, rows, objective)
     others = [s for s in pool if s is not reference]
@@ -391,9 +413,13 @@ def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
         return reference, None
     gains = lambda group, ref: np.stack([s.correct[rows] - ref.correct[rows] for s in group], axis=1)  # noqa: E731
     if objective.within is not None:
-        bounds = simultaneous_bounds(gains(others, reference), seed=seed)
-        allowed = [others[i] for i in range(len(others)) if bounds.gain[i] >= -objective.within - 1e-12]
-        return min([reference, *allowed], key=lambda s: (s.cost[rows].mean(), -s.correct[rows].mean())), bounds
+        models = [s for s in pool if s.candidate.kind == MODEL]  # the reference deploys the best of them on `rows`
+        deployed = max(models, key=lambda s: s.correct[rows].mean()) if models else reference  # ties: pool order
+        cheaper = [s for s in others if s.cost[rows].mean() < deployed.cost[rows].mean()]
+        allowed, bounds = _within_allowed(gains(cheaper, reference) if cheaper else None, objective.within, seed)
+        if not allowed:
+            return reference, bounds
+        return min((cheaper[i] for i in allowed), key=lambda s: (s.cost[rows].mean(), -s.correct[rows].mean())), bounds
     per_dataset = [s for s in others if s.candidate.kind == PER_DATASET]
     if per_dataset and simultaneous_bounds(gains(per_dataset, reference), seed=seed).lower[0] > 1e-12:
         reference = per_dataset[0]  # tested first, alone: the simpler step needs no share of the correction
@@ -404,6 +430,27 @@ def contest(scored: list[Scored], rows: np.ndarray | None = None, seed: int = 0,
     lower = bounds.lower
     best = min(range(len(others)), key=lambda i: (-lower[i], SIMPLICITY[others[i].candidate.kind]))
     return (others[best] if lower[best] > 1e-12 else reference), bounds
+
+
+def _within_allowed(gains: np.ndarray | None, within: float, seed: int) -> tuple[list[int], Bounds | None]:
+    """The columns of `gains` (per-query gain over the reference, one column per candidate cheaper than it) whose
+    gain is shown to be >= -`within`: a simultaneous 95% lower bound at or above it, stepped down as Romano and
+    Wolf do (columns confirmed at one step leave the family, and the rest are bounded again with the smaller
+    critical value the smaller family gives), so the family-wise chance of counting any candidate worse than
+    -`within` as within it stays at most 5%, however many candidates are tried. Returns the confirmed columns
+    and the first step's bounds."""
+    if gains is None:
+        return [], None
+    remaining, allowed, first = np.arange(gains.shape[1]), [], None
+    while remaining.size:
+        bounds = simultaneous_bounds(gains[:, remaining], seed=seed)
+        first = first or bounds
+        confirmed = bounds.lower >= -within - 1e-12
+        if not confirmed.any():
+            break
+        allowed += remaining[confirmed].tolist()
+        remaining = remaining[~confirmed]
+    return allowed, first
 
 
 def _mean_and_se(values: np.ndarray, refit: float = 1.0) -> tuple[float, float]:
@@ -515,7 +562,7 @@ def _within_cross_validated(ranked: list[Scored], parts, seed: int, objective: O
     return single, None, _estimate(single.correct, single.cost, datasets, parts)
 
 
-def choose(scored: list[Scored], folds: int, parts=None, seed: int = 0, train: RoutingData | None = None,
+def verdict(scored: list[Scored], folds: int, parts=None, seed: int = 0, train: RoutingData | None = None,
            objective: Objective = ACCURACY) -> Selection:
     """auto's pick among `scored` (`contest`), the expected accuracy of the whole selection (`selection_estimate`,
     when the inner folds `parts` are given) and the warnings `label_warnings` finds in `train`."""
@@ -552,7 +599,7 @@ def select(train: RoutingData, folds: int = 5, seed: int = 0, features: list[str
     scored = candidates_scored(train, routers if routers is not None else light_routers(),
                                features or default_features(), policies or list(POLICIES), k, seed, cache or FitCache(),
                                objective)
-    return choose(scored, k, _folds(train, k, seed), seed, train, objective)
+    return verdict(scored, k, _folds(train, k, seed), seed, train, objective)
 
 
 def dataset_features():
@@ -678,7 +725,7 @@ def deploy(selection: Selection, train: RoutingData, folds: int, seed: int, cach
     deployed.n_models_ = train.n_models
     deployed.router_, deployed.policy_, deployed.dataset_classifier_ = None, None, None
     if candidate.kind == CASCADE:
-        cascade = choose_cascade(train, selection.objective)
+        cascade = choose_cascade(train, selection.objective, candidate.tolerance)
         deployed.stages = [[train.models[j] for j in stage] for stage in cascade.stages]
         deployed.share = float(cascade.share)
         deployed.pick = f"{cascade.name(train)}@{cascade.share:.3g}"

@@ -7,6 +7,7 @@ overlapping splits are found even when spacing or case differs.
 from __future__ import annotations
 
 from lm_routing.data import TEST, TRAIN, RoutingData, RoutingInputError
+from lm_routing.errors import Note
 
 REFUSE_OPTION = "«refuse_overlap»"
 
@@ -23,7 +24,7 @@ def overlapping_queries(data: RoutingData) -> list[int]:
     return [i for i, query in enumerate(tests) if normalised(query) in train] if train else []
 
 
-def check_overlap(data: RoutingData, train_source: str, test_source: str, allow: bool = True) -> list[str]:
+def check_overlap(data: RoutingData, train_source: str, test_source: str, allow: bool = True) -> list[Note]:
     """Warnings on train/test overlap (none when there is none): both sources, the count and one example query.
     Without `allow`, any overlap is a RoutingInputError in one line instead. Scoring with a warning is the
     default because published splits carry overlap users cannot remove (RouterDC's MMLU: 16 of 4,213 test
@@ -38,5 +39,6 @@ def check_overlap(data: RoutingData, train_source: str, test_source: str, allow:
     if not allow:
         raise RoutingInputError(f"{what}; routers would be scored on queries they trained on: remove them from one "
                                 "side, or drop the refusal to score anyway (with a warning)")
-    return [f"warning: {what}; scored anyway, but routers may have memorised them (remove them from one side; "
-            f"{REFUSE_OPTION} makes this an error)"]
+    return [Note("train-test-overlap", f"warning: {what}; scored anyway, but routers may have memorised them (remove "
+                 f"them from one side; {REFUSE_OPTION} makes this an error)", overlapping=len(found), test_queries=len(tests),
+                 train_source=train_source, test_source=test_source, example=example)]

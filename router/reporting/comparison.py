@@ -16,7 +16,7 @@ import numpy as np
 from lm_routing_tasks.scoring import INVALID
 from lm_routing.deciding.cost import aiq, gap_recovery, sweep, weak_partner
 from lm_routing.data import RoutingData
-from lm_routing.errors import name_settings
+from lm_routing.errors import name_settings, note_json
 from lm_routing.judging.evaluate import Evaluation, Routed, Row
 from lm_routing.reading.harness import ROUTED_MARK, TaskResults, key_hash, results_document, run_files, sample_record
 from lm_routing.judging.spec import RunResult, Unused
@@ -147,7 +147,10 @@ def to_json(evaluation: Evaluation, data: RoutingData, names: Mapping[str, str] 
         ],
         "cost": _rounded(cost_metrics(evaluation)),
         "join": [name_settings(line, names) for line in data.report.lines()],
-        "notes": [name_settings(note, names) for note in evaluation.notes],
+        "join_report": {"joined": data.report.joined,  # the same as data: counts and reasons, no prose to parse
+                        "skipped": [{"reason": name_settings(reason, names), "documents": n} for reason, n in data.report.skipped],
+                        "notes": [name_settings(note, names) for note in data.report.notes]},
+        "notes": [_rounded(note_json(note, names)) for note in evaluation.notes],  # data: code, message, fields
         "calibration_ece": {name: round(float(ece), 6) for name, ece in evaluation.calibration.items()},
         "rows": [_row_json(r) for r in evaluation.rows],
         **({"auto": [s.to_json(evaluation.data.datasets if len(evaluation.selections) == 1 else None)

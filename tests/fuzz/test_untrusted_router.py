@@ -812,8 +812,9 @@ def test_test_queries_that_are_training_queries_are_counted_or_refused(run, tmp_
     assert "e.g. " in message
     allowed = run("--scores", train, "--test-scores", test, "--router", "knn", "--policy", "argmax", "--json")
     assert allowed.code == 0, allowed.err  # the default: scored, with a warning that counts them
-    assert any(f"{count} of {len(test_q)} test queries" in note and "--refuse-overlap" in note
-               for note in json.loads(allowed.out)["notes"])
+    (note,) = [n for n in json.loads(allowed.out)["notes"] if n["code"] == "train-test-overlap"]  # data, and its line
+    assert note["fields"]["overlapping"] == count and note["fields"]["test_queries"] == len(test_q)
+    assert f"{count} of {len(test_q)} test queries" in note["message"] and "--refuse-overlap" in note["message"]
 
 
 def test_disjoint_splits_get_no_overlap_word(run, tmp_path):
@@ -821,7 +822,7 @@ def test_disjoint_splits_get_no_overlap_word(run, tmp_path):
     test = _table(tmp_path / "a_test.json", [f"fresh {i} question about pens" for i in range(20)])
     done = run("--scores", train, "--test-scores", test, "--router", "knn", "--policy", "argmax", "--json")
     assert done.code == 0, done.err
-    assert not any("training queries" in note for note in json.loads(done.out)["notes"] if "also" in note)
+    assert not any(n["code"] == "train-test-overlap" for n in json.loads(done.out)["notes"])
 
 
 # ---------------------------------------------------------------- --plot is published with the rest, or not at all
