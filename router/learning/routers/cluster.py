@@ -66,8 +66,11 @@ class ClusterRouter(Router):
 
     def _cluster(self, x, labels: np.ndarray, k: int) -> tuple[object, np.ndarray]:
         """(fitted k-means pipeline, (k, n_models) smoothed solve rates per cluster)."""
+        import warnings
+
         import scipy.sparse  # imported when fitted: keeps the CLI's start-up light
         from sklearn.cluster import KMeans
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.decomposition import TruncatedSVD
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import Normalizer
@@ -78,7 +81,10 @@ class ClusterRouter(Router):
         if scipy.sparse.issparse(x):  # k-means is slow and poor in 50k sparse dimensions
             dims = min(self.svd_dims, x.shape[1] - 1, x.shape[0] - 1)
             steps = [TruncatedSVD(dims, random_state=self.seed), Normalizer(), *steps] if dims > 0 else steps
-        with threadpool_limits(1):  # small matrices: extra BLAS/OpenMP threads only wait on each other (100x when busy)
+        with threadpool_limits(1), warnings.catch_warnings():  # small matrices: extra threads only wait (100x when busy)
+            # queries whose features coincide (long prompts cut to one shared few-shot prefix) make fewer clusters
+            # than asked: the rates below then cover the clusters found, which is all this router needs
+            warnings.filterwarnings("ignore", message="Number of distinct clusters", category=ConvergenceWarning)
             pipeline = make_pipeline(*steps).fit(x)
         members = np.eye(k)[pipeline[-1].labels_]  # (n_queries, k) one-hot cluster membership
         prior = self.prior_weight * labels.mean(axis=0)
