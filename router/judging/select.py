@@ -57,7 +57,8 @@ class Objective:
     accuracy is shown to be within `within` of the best single model's (its paired gain's simultaneous 95% lower
     bound over every cheaper candidate, `_within_allowed`, at or above -within: a luckily close candidate among
     dozens does not count), kept only when the rule itself, cross-validated (each inner fold scored by the pick
-    made on the others), stays within `within` of the best single model too; else the best single model. `max_cost` (USD per query): the most accurate candidate whose inner-CV
+    made on the others), stays within `within` of the best single model too; else the best single model.
+    `max_cost` (USD per query): the most accurate candidate whose inner-CV
     mean cost fits, judged against the most accurate affordable single model by the accuracy rule."""
 
     within: float | None = None
