@@ -15,6 +15,7 @@ from lm_routing.errors import unknown_name_error
 from lm_routing.learning.features import FEATURES, HF_PREFIX
 from lm_routing.deciding.policies import POLICIES
 from lm_routing.learning.routers import ROUTERS
+from lm_routing.learning.routers.base import hyper_parameters
 
 
 class RegistryChoice(click.Choice):
@@ -52,7 +53,7 @@ def router_default(param: str) -> str:
     """'mlc, sc: roberta-base': each registered router's default for hyper-parameter `param`."""
     by_value: dict[str, list[str]] = {}
     for name, cls in ROUTERS.items():
-        accepted = inspect.signature(cls.__init__).parameters
-        if param in accepted and accepted[param].default is not inspect.Parameter.empty:
-            by_value.setdefault(str(accepted[param].default), []).append(name)
+        accepted = hyper_parameters(cls)
+        if param in accepted and accepted[param] is not inspect.Parameter.empty:
+            by_value.setdefault(str(accepted[param]), []).append(name)
     return "; ".join(f"{', '.join(names)}: {value}" for value, names in by_value.items())

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import inspect
 import io
 import json
 import math
@@ -39,7 +38,7 @@ import numpy as np
 from lm_routing.errors import NotFittedError, RoutingInputError, rust_panic
 from lm_routing.learning.estimator_arrays import prefixed, unprefixed
 from lm_routing.learning.features import HF_PREFIX, SentenceEmbeddings, featurizer_state, restore_featurizer
-from lm_routing.learning.routers.base import ROUTERS, SAVED_FORMS, Router
+from lm_routing.learning.routers.base import ROUTERS, SAVED_FORMS, Router, hyper_parameters
 from lm_routing.reading.publish import Outputs, write_new_file
 
 SAVE_AGAIN = "save the router again with routing-eval «save_dir»"
@@ -137,7 +136,7 @@ def _param_problem(kind: type, name: str, value) -> str | None:
     from lm_routing.learning.encoders import POOLINGS
     from lm_routing.learning.features import FEATURES, HF_PREFIX
 
-    default = inspect.signature(kind.__init__).parameters[name].default
+    default = hyper_parameters(kind)[name]
     if name == "features":
         ok = value is None or (isinstance(value, str) and (value in FEATURES or (
             value.startswith(HF_PREFIX) and 0 < len(value) - len(HF_PREFIX) <= 300)))
@@ -168,7 +167,7 @@ def _pick_param_ok(name: str, value) -> bool:
 
 def check_params(kind: type, params) -> str | None:
     """Why `params` are not hyper-parameters of router class `kind` as lm-routing saves them, or None."""
-    accepted = set(inspect.signature(kind.__init__).parameters) - {"self"}
+    accepted = set(hyper_parameters(kind))
     if not isinstance(params, dict) or not set(params) <= accepted:
         return f"'params' must be an object with keys among {', '.join(sorted(accepted))}"
     for name, value in params.items():

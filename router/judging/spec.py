@@ -8,7 +8,6 @@ the CLI words it in terms of its own option names.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from lm_routing.errors import RoutingInputError
 from lm_routing.reading.logs import ReadOptions
 from lm_routing.deciding.policies import POLICIES
 from lm_routing.learning.routers import ROUTERS
+from lm_routing.learning.routers.base import hyper_parameters
 from lm_routing.data import RoutingData
 from lm_routing.judging.evaluate import Evaluation
 from lm_routing.judging.select import AUTO
@@ -35,7 +35,7 @@ class Unused:
 
 def accepted_params(name: str) -> tuple[str, ...]:
     """The hyper-parameters router `name` takes (its __init__ arguments)."""
-    return tuple(inspect.signature(ROUTERS[name].__init__).parameters) if name in ROUTERS else ()
+    return tuple(hyper_parameters(ROUTERS[name])) if name in ROUTERS else ()
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,21 @@ The built-in routers are added to `ROUTERS` by lm_routing.learning.routers.built
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 
 import numpy as np
 
 from lm_routing.errors import NotFittedError
 from lm_routing.registry import Registry
+
+
+def hyper_parameters(cls: type) -> dict[str, object]:
+    """Router class `cls`'s hyper-parameters, name -> default (inspect.Parameter.empty where none): its `__init__`
+    arguments, as scikit-learn's `_get_param_names` reads them. The one place their names come from: get_params,
+    the spec (which router takes which), the saved format's checks and the CLI's help all ask here."""
+    return {name: parameter.default for name, parameter in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
 
 
 def store_hyper_parameters(router, arguments: dict) -> None:
@@ -66,7 +75,7 @@ class Router(ABC):
 
     def get_params(self, deep: bool = True) -> dict:
         """The hyper-parameters `__init__` stored (scikit-learn's contract; `deep` is accepted, nothing nests)."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        return {name: getattr(self, name) for name in hyper_parameters(type(self))}
 
     def set_params(self, **params) -> Router:
         """Set hyper-parameters by name (scikit-learn's contract); an unknown name raises ValueError."""
