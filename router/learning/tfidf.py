@@ -1,10 +1,15 @@
-"""TF-IDF features over query texts: scikit-learn's vectorizer, with a one-line error for queries without words.
+"""TF-IDF features over query texts: scikit-learn's vectorizer, with a one-line error for queries without words
+and a faster transform of new queries (the same matrix, bit for bit).
 
 Its own module so that scikit-learn is imported when TF-IDF is used, not when `router` is.
 """
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from lm_routing.data import RoutingInputError
@@ -27,6 +32,51 @@ class QueryTfidf(TfidfVectorizer):
             f"the {len(raw_documents)} training queries have no words (empty or punctuation only), so TF-IDF "
             "features have nothing to learn; check the inputs' question text or use «features» minilm"
         )
+
+    def transform(self, raw_documents):
+        """scikit-learn's transform, with the counting of a word analyzer's known terms done in bulk.
+
+        scikit-learn counts each term through a per-term dict update (`_count_vocab`); for the settings the
+        routers use (word n-grams of a token pattern, optional lowercasing, nothing else), the terms of every
+        document are looked up in one pass and counted by scipy, and the counts go through the fitted
+        `_tfidf` exactly as scikit-learn's own would: the matrices are equal (tests/learning/test_features.py).
+        Any other setting, or a document that is not a str, takes scikit-learn's path.
+        """
+        if not self._bulk_countable(raw_documents):
+            return super().transform(raw_documents)
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "vocabulary_")
+        return self._tfidf.transform(self._known_term_counts(raw_documents), copy=False)
+
+    def _bulk_countable(self, raw_documents) -> bool:
+        return (self.analyzer == "word" and self.input == "content" and self.preprocessor is None
+                and self.tokenizer is None and self.stop_words is None and self.strip_accents is None
+                and not self.binary and self.token_pattern is not None and not isinstance(raw_documents, str)
+                and hasattr(self, "vocabulary_") and re.compile(self.token_pattern).groups <= 1
+                and all(type(doc) is str for doc in raw_documents))
+
+    def _known_term_counts(self, documents) -> sp.csr_matrix:
+        """(documents, vocabulary) counts of the fitted terms: what scikit-learn's `_count_vocab(fixed_vocab=True)`
+        returns (same dtype, sorted indices)."""
+        find_tokens = re.compile(self.token_pattern).findall
+        lookup = self.vocabulary_.get
+        low, high = self.ngram_range
+        term_ids: list[int] = []
+        ends = np.empty(len(documents) + 1, dtype=np.int64)
+        ends[0] = 0
+        for position, document in enumerate(documents):
+            tokens = find_tokens(document.lower() if self.lowercase else document)
+            terms = tokens if low == 1 else []
+            for n in range(max(low, 2), high + 1):
+                terms = terms + [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+            term_ids.extend(found for found in map(lookup, terms) if found is not None)
+            ends[position + 1] = len(term_ids)
+        rows = np.repeat(np.arange(len(documents), dtype=np.int64), np.diff(ends))
+        counts = sp.csr_matrix((np.ones(len(term_ids), dtype=self.dtype), (rows, np.asarray(term_ids, dtype=np.int64))),
+                               shape=(len(documents), len(self.vocabulary_)), dtype=self.dtype)
+        counts.sum_duplicates()  # also sorts each row's indices, as scikit-learn's sort_indices does
+        return counts
 
     def saved_params(self) -> dict:
         """The settings that shape its features, JSON-ready (`SAVED_PARAMS`)."""

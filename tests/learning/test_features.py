@@ -109,3 +109,44 @@ def test_minilm_puts_paraphrases_closer_than_unrelated_text():
     assert x.shape == (3, 384)
     assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
     assert x[0] @ x[1] > 0.6 > 0.2 > x[0] @ x[2]
+
+
+GSM8K_TRAIN = "../shared/data/gsm8k/train.jsonl"
+
+
+@pytest.mark.parametrize("settings", [
+    {},  # the routers' own: word 1-2 grams, \b\w+\b, sublinear
+    {"ngram_range": (1, 1)},
+    {"ngram_range": (2, 3), "lowercase": False},
+    {"ngram_range": (1, 3), "token_pattern": r"(?u)\b(\w)\w*\b", "max_features": 300},  # one group: findall's group
+    {"token_pattern": r"(?u)\b\w\w+\b", "sublinear_tf": False, "norm": "l1", "use_idf": False},
+])
+def test_bulk_counting_transform_equals_scikit_learns_bit_for_bit(settings):
+    """QueryTfidf.transform counts known terms in bulk; the matrix must be scikit-learn's own, entry for entry."""
+    import jsonlines
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from lm_routing.learning.tfidf import QueryTfidf
+
+    with jsonlines.open(GSM8K_TRAIN) as reader:
+        questions = [row["question"] for _, row in zip(range(400), reader)]
+    params = {"ngram_range": (1, 2), "sublinear_tf": True, "token_pattern": r"(?u)\b\w+\b", **settings}
+    new = questions[200:] + ["", "   ", "ÉCOLE école Straße", "the the the THE", "unseen zyxw words only", "42 + 17 = ?"]
+    ours = QueryTfidf(**params).fit(questions[:200])
+    assert ours._bulk_countable(new)
+    got, expected = ours.transform(new), TfidfVectorizer.transform(ours, new)
+    assert got.dtype == expected.dtype and got.shape == expected.shape and got.has_sorted_indices
+    assert np.array_equal(got.indptr, expected.indptr) and np.array_equal(got.indices, expected.indices)
+    assert np.array_equal(got.data, expected.data)
+
+
+def test_settings_the_bulk_count_does_not_know_take_scikit_learns_path():
+    from lm_routing.learning.tfidf import QueryTfidf
+
+    for params, documents in (({"analyzer": "char", "ngram_range": (1, 3)}, SENTENCES),
+                              ({"stop_words": ["the"]}, SENTENCES),
+                              ({"binary": True}, SENTENCES),
+                              ({}, SENTENCES[:2] + [b"bytes are decoded by scikit-learn"])):
+        featurizer = QueryTfidf(**params).fit(SENTENCES)
+        assert not featurizer._bulk_countable(documents)
+        assert featurizer.transform(documents).shape == (len(documents), len(featurizer.vocabulary_))
