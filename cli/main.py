@@ -20,7 +20,7 @@ from lm_routing.deciding.cascade import check_chain, parse_agreement_cascade
 from lm_routing.judging.evaluate import PROTOCOLS
 from lm_routing.experiment import run
 from lm_routing.reading.logs import ReadOptions, read_queries
-from lm_routing.deciding.policies import POLICIES, make_policy
+from lm_routing.deciding.policies import POLICIES, make_policy, unfitted_policies
 from lm_routing.reading.publish import Outputs
 from lm_routing.learning.routers import ROUTERS
 from lm_routing.saved import load_router
@@ -195,7 +195,8 @@ def _explicit() -> set[str]:
               help="Text file, one query per line, or JSONL with 'question'/'query' (and optionally 'dataset').")
 @click.option("--dataset", default=None, help="The dataset of the --query queries (and of --queries rows that name none), "
               "e.g. gsm8k: auto's best single model per dataset then serves it without guessing.")
-@click.option("--policy", type=click.Choice(["argmax", "random"]), default="argmax", show_default=True)
+@click.option("--policy", type=click.Choice(unfitted_policies()), default="argmax", show_default=True,
+              help="A policy that needs no labels: a saved router alone runs it.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query: query, model, scores.")
 def predict_command(load_dir, queries, queries_file, dataset, policy, seed, as_json):

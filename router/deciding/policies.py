@@ -16,7 +16,8 @@ from lm_routing.registry import Registry
 
 class Policy:
     name = "policy"
-    needs_fit = False
+    needs_fit = False  # fit on training scores and labels (a saved router alone cannot run it)
+    square_matrices = 0  # models x models float64 matrices its fit holds (the up-front memory estimate counts them)
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -41,6 +42,11 @@ class Policy:
 
 POLICIES: Registry[type[Policy]] = Registry("policy", Policy)  # in registration order: the CLI's default order
 register_policy = POLICIES.register
+
+
+def unfitted_policies() -> list[str]:
+    """The registered policies that need no labels: what a saved router can run on its own."""
+    return [name for name in POLICIES if not POLICIES[name].needs_fit]
 
 
 def make_policy(name: str, seed: int = 0) -> Policy:
@@ -135,6 +141,7 @@ class Stacked(Policy):
     choice use what the router says about the others."""
 
     needs_fit = True
+    square_matrices = 3  # ridge coefficients and their solve
 
     def fit(self, scores, labels):
         from sklearn.linear_model import Ridge

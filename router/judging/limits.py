@@ -17,11 +17,11 @@ import resource
 from dataclasses import dataclass
 
 from lm_routing.data import RoutingInputError
+from lm_routing.deciding.policies import POLICIES
 from lm_routing.judging.metrics import bootstrap_bytes
 
 TABLE_ARRAYS = 8  # the table's arrays plus their train/test copies
 SCORE_COPIES = 4  # per router: test scores, out-of-fold scores, clipped copies
-SQUARE_POLICIES = {"stacked": 3}  # models x models matrices its fit holds (ridge coefficients and their solve)
 WORKER_TABLE_ARRAYS = 3  # a worker's copy of the labels, its fold's slice and the scores it returns
 # Measured on 8,000 synthetic queries x 100 models, TF-IDF, one fit and a predict (benchmarks/scale.py's inputs,
 # AMD EPYC, one core, shared): CPU seconds per (training query x model); memory as the formulas below, which match
@@ -72,7 +72,7 @@ def fit_seconds(router: str, n_queries: int, n_models: int, n_scored: int = 0) -
 def estimated_bytes(n_queries: int, n_models: int, n_routers: int, policies: list[str] | tuple[str, ...]) -> int:
     """Rough peak bytes of the main process evaluating `n_routers` routers x `policies` on a queries x models table."""
     cells = n_queries * n_models
-    squares = sum(SQUARE_POLICIES.get(p, 0) for p in set(policies)) * n_models * n_models
+    squares = sum(POLICIES[p].square_matrices for p in set(policies) if p in POLICIES) * n_models * n_models
     return 8 * (cells * (TABLE_ARRAYS + SCORE_COPIES * max(n_routers, 1)) + squares * max(n_routers, 1)) + bootstrap_bytes(n_queries)
 
 
@@ -209,7 +209,7 @@ def check_fits(n_queries: int, n_models: int, n_routers: int, policies: list[str
     need, have = (estimate.total_bytes if estimate else estimated_bytes(n_queries, n_models, n_routers, policies)), available_bytes()
     if need <= have:
         return
-    square = sorted(p for p in set(policies) if p in SQUARE_POLICIES)
+    square = sorted(p for p in set(policies) if p in POLICIES and POLICIES[p].square_matrices)
     fix = (f"drop «policies» {', '.join(square)} (models x models per fit) or " if square and n_models > n_queries else "")
     where = ""
     if estimate is not None:

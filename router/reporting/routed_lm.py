@@ -41,10 +41,9 @@ from lm_routing.reading.harness import (
     LAYOUT_HINT, doc_key, document_key, iter_jsonl, load_json, log_files, read_results, run_samples, run_seconds, text_hash,
 )
 from lm_routing.reading.logs import query_text, short_dataset
-from lm_routing.deciding.policies import make_policy
+from lm_routing.deciding.policies import make_policy, unfitted_policies
 from lm_routing.saved import load_router
 
-UNFITTED_POLICIES = ("argmax", "random")  # policies that need no labels, so a saved router alone suffices
 ROUTING_KEY = "routed_to"
 
 
@@ -213,10 +212,10 @@ class RoutedLM(LM):
         if (router is None) == (pretrained is None):
             raise RoutingInputError("routed: give the saved router's folder once, as router=DIR or pretrained=DIR")
         router = router if router is not None else pretrained
-        if policy not in UNFITTED_POLICIES:
+        if policy not in unfitted_policies():
             raise RoutingInputError(
                 f"routed: policy={policy} is fitted on labels and a saved router carries none; use one of "
-                f"{', '.join(UNFITTED_POLICIES)}"
+                f"{', '.join(unfitted_policies())}"
             )
         self.router_dir = str(router)
         self.router, self.pool = load_router(router)

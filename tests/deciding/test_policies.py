@@ -101,3 +101,25 @@ def test_heavy_routers_run_only_unfitted_policies_unless_named(heavy, named, run
     if noted:
         assert note.startswith("router mlc: ran policies argmax, random only; prediction") and "«policies»" in note
     assert policies_to_run("mlc", True, ["argmax"], False) == (["argmax"], None)  # nothing left out: no note
+
+
+def test_policy_properties_come_from_the_registry_not_from_lists_beside_it():
+    """What a saved router can run alone (routed_lm, `predict --policy`) and what the memory estimate counts are
+    read from each registered policy's class: a new policy is counted without editing any list."""
+    from lm_routing.deciding.policies import Policy, register_policy, unfitted_policies
+    from lm_routing.judging.limits import estimated_bytes
+
+    assert unfitted_policies() == [name for name in POLICIES if not POLICIES[name].needs_fit]
+    assert {"argmax", "random"} <= set(unfitted_policies()) and "stacked" not in unfitted_policies()
+    base = estimated_bytes(1000, 50, 1, ["argmax"])
+    assert estimated_bytes(1000, 50, 1, ["argmax", "stacked"]) - base == 8 * 3 * 50 * 50
+
+    @register_policy("test-square-and-unfitted")
+    class Squares(Policy):
+        square_matrices = 2
+
+    try:
+        assert "test-square-and-unfitted" in unfitted_policies()
+        assert estimated_bytes(1000, 50, 1, ["argmax", "test-square-and-unfitted"]) - base == 8 * 2 * 50 * 50
+    finally:
+        POLICIES._entries.pop("test-square-and-unfitted", None)
