@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from lm_routing.data import TEST, TRAIN, RoutingData
 from lm_routing.judging.evaluate import baseline_rows, choice_row, evaluate
+from lm_routing.judging.spec import EvalSpec
 from lm_routing.judging.rows import MODEL, ROUTER, Row
 from lm_routing.learning.encoders import resolve_encoder
 from lm_routing.learning.features import encoder_source, make_features
@@ -78,7 +79,7 @@ def ours(train: RoutingData, test: RoutingData, name: str, params: dict, label: 
 def auto_result(data: RoutingData, seed: int) -> Result:
     """`auto`'s row: its whole selection (inner CV on the training queries) and fit; its note as status."""
     start = time.perf_counter()
-    evaluation = evaluate(data, ["auto"], ["argmax"], seed=seed)
+    evaluation = evaluate(data, EvalSpec(routers=("auto",), policies=("argmax",), seed=seed))
     row = next(r for r in evaluation.rows if r.kind == ROUTER and r.router == "auto")
     pick = next((n for n in evaluation.notes if n.startswith("auto")), "ok")
     return Result("auto", "lm-routing", row, time.perf_counter() - start, None, status=pick)

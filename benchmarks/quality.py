@@ -28,6 +28,7 @@ from lm_routing.deciding.cost import aiq, gap_recovery, sweep
 from lm_routing.data import TEST, TRAIN, RoutingData
 from lm_routing.judging.crossfit import FitCache
 from lm_routing.judging.evaluate import Evaluation, evaluate
+from lm_routing.judging.spec import EvalSpec
 from lm_routing.judging.rows import MODEL, ROUTER
 from lm_routing.reading.logs import read_harness_logs
 from lm_routing.judging.metrics import bootstrap_ci
@@ -82,7 +83,8 @@ def evaluate_variants(data: RoutingData, routers: list[str], policies: list[str]
     """One Evaluation whose router rows cover every variant (rows renamed to the variant's label)."""
     merged, cache = None, cache or FitCache()
     for label, name, params in variants(routers, features):
-        part = evaluate(data, [name], policies, seed=seed, protocol=protocol, router_params={name: params}, cache=cache)
+        part = evaluate(data, EvalSpec(routers=(name,), policies=tuple(policies), seed=seed, protocol=protocol, hyper=params),
+                        cache=cache)
         rows = [dataclasses.replace(r, router=label if r.router else None) for r in part.rows]
         if merged is None:
             merged = dataclasses.replace(part, rows=rows, routed=[], calibration={})
@@ -95,7 +97,7 @@ def evaluate_variants(data: RoutingData, routers: list[str], policies: list[str]
 
 def with_auto(evaluation: Evaluation, data: RoutingData, seed: int, cache: FitCache) -> tuple[Evaluation, Evaluation]:
     """(the evaluation with the `router:auto` row first, auto's own evaluation), auto reusing `cache`'s fits."""
-    auto = evaluate(data, ["auto"], [], seed=seed, protocol="train-test", cache=cache)  # auto: every default feature set
+    auto = evaluate(data, EvalSpec(routers=("auto",), policies=(), seed=seed, protocol="train-test"), cache=cache)  # auto: every default feature set
     return dataclasses.replace(evaluation, rows=[auto.rows[0], *evaluation.rows]), auto
 
 
@@ -177,7 +179,7 @@ def simulated_streams(seed: int) -> dict[str, RoutingData]:
 
 
 def frontier_section(data: RoutingData, routers: list[str], seed: int) -> tuple[list[str], dict]:
-    evaluation = evaluate(data, routers, ["argmax"], seed=seed)
+    evaluation = evaluate(data, EvalSpec(routers=tuple(routers), policies=("argmax",), seed=seed))
     test = evaluation.data
     singles = [(float(test.latency[:, j].mean()), float(test.labels[:, j].mean()), m) for j, m in enumerate(test.models)]
     oracle = next(r for r in evaluation.rows if r.kind == "oracle-cheapest")
@@ -278,7 +280,7 @@ def main() -> None:
     pgr_results = {}
     timed = time.time()
     gsm8k = load_routerdc(args.data, ["gsm8k"])
-    evaluate(gsm8k, ["auto"], [], seed=args.seed, router_params={"auto": {"features": "tfidf"}})  # a fresh cache: auto's own cost
+    evaluate(gsm8k, EvalSpec(routers=("auto",), policies=(), seed=args.seed, hyper={"features": "tfidf"}))  # a fresh cache: auto's own cost
     auto_seconds = time.time() - timed
     for label, datasets in (("GSM8K", ["gsm8k"]), ("MMLU", ["mmlu"]), ("Mixed GSM8K+MMLU", ["gsm8k", "mmlu"])):
         data = load_routerdc(args.data, datasets)

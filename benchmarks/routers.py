@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lm_routing.judging.evaluate import evaluate
+from lm_routing.judging.spec import EvalSpec
 from lm_routing.judging.rows import ROUTER, UPPER_BOUND
 from lm_routing.learning.features import EMBEDDING_CACHE
 from lm_routing.deciding.policies import POLICIES
@@ -135,7 +136,7 @@ def main() -> None:
                "|" + " --- |" * (len(LIGHT_POLICIES) + 4)]
         rows = {}
         for label, name, params, policies in configurations(args.mlc_epochs):
-            evaluation = evaluate(data, [name], policies, seed=args.seed, router_params={name: params})
+            evaluation = evaluate(data, EvalSpec(routers=(name,), policies=tuple(policies), seed=args.seed, hyper=params))
             accuracy = {r.policy: r.accuracy for r in evaluation.rows if r.kind == ROUTER}
             upper = next(r.accuracy for r in evaluation.rows if r.kind == UPPER_BOUND)
             fit_s, qps = speed(name, params, train, test)

@@ -1,6 +1,6 @@
 """One evaluation run from an EvalSpec: load the data, check it, evaluate, write the asked-for files.
 
-Returns facts (`RunResult`, lm_routing.judging.spec); lm_routing.reporting.comparison turns them into text. Every file goes through the
+Returns facts (`RunResult`, lm_routing.reporting.comparison); lm_routing.reporting.comparison turns them into text. Every file goes through the
 caller's lm_routing.reading.publish.Outputs: published whole at the end, or not at all.
 """
 
@@ -17,10 +17,10 @@ from lm_routing.judging.limits import Estimate, check_fits, estimate_run
 from lm_routing.reading.load import load_routing_data
 from lm_routing.reading.overlap import check_overlap
 from lm_routing.reading.publish import Outputs
-from lm_routing.reporting.comparison import write_routed_models
+from lm_routing.reporting.comparison import RunResult, write_routed_models
 from lm_routing.learning.routers import ROUTERS, Router
 from lm_routing.saved import check_new_folder, load_router, write_router
-from lm_routing.judging.spec import EvalSpec, RunResult
+from lm_routing.judging.spec import EvalSpec
 
 
 def load_data(spec: EvalSpec) -> RoutingData:
@@ -88,12 +88,7 @@ def run(spec: EvalSpec, outputs: Outputs) -> RunResult:
         check_plot_path(spec.plot_path)
         plot_staged, plot = outputs.stamped_file(spec.plot_path)  # plot-<time>.png, published with the rest
     with on_scheduler(spec.scheduler):  # local worker processes, or the named Dask cluster's workers
-        evaluation = evaluate(
-            data, spec.trained_routers(), list(spec.policies), seed=spec.seed, folds=spec.folds,
-            router_params=spec.router_params(), fitted=load_routers(spec.load_dirs, data.models),
-            keep_fitted=spec.save_dir is not None, protocol=spec.protocol, max_latency=spec.max_latency,
-            cascades=list(spec.cascades), cascade_threshold=spec.cascade_threshold, prices=spec.prices, budget=spec.budget,
-            agree_cascades=list(spec.agree_cascades), agree_share=spec.agree_share, policies_named=spec.policies_named)
+        evaluation = evaluate(data, spec, fitted=load_routers(spec.load_dirs, data.models), keep_fitted=spec.save_dir is not None)
     routed = []
     if routed_folder is not None:
         names = write_routed_models(routed_folder, evaluation.data, evaluation.routed, stamp)

@@ -29,6 +29,7 @@ from lm_routing.deciding.policies import make_policy, policies_to_run
 from lm_routing.learning.routers import ROUTERS, Router, make_router
 from lm_routing.judging.rows import CASCADE, MODEL, ROUTER, UPPER_BOUND, Row, make_row  # noqa: F401  (Row: callers' name for it)
 from lm_routing.judging.select import CASCADE as CASCADE_PICK, DeployedPick, Selection
+from lm_routing.judging.spec import EvalSpec
 
 RANDOM_DRAWS = 1000
 PROTOCOLS = ("auto", "train-test", "test-kfold")
@@ -249,49 +250,49 @@ def _choices_per_policy(policies: list[str], scores: np.ndarray, seed: int, fit_
     return choices
 
 
-def evaluate(
-    data: RoutingData, routers: list[str], policies: list[str], seed: int = 0, folds: int = 5,
-    router_params: dict[str, dict] | None = None, fitted: dict[str, Router] | None = None, keep_fitted: bool = False,
-    protocol: str = "auto", max_latency: float | None = None, cascades: list[tuple[str, ...]] | None = None,
-    cascade_threshold: float | None = None, prices: dict[str, float] | None = None, budget: float | None = None,
-    cache: FitCache | None = None, policies_named: bool = True,
-    agree_cascades: list[tuple[tuple[str, ...], ...]] | None = None, agree_share: float | None = None,
-) -> Evaluation:
-    """Baselines on the test queries plus one row per router x policy (and upper bound).
+def evaluate(data: RoutingData, spec: EvalSpec, *, fitted: dict[str, Router] | None = None, keep_fitted: bool = False,
+             cache: FitCache | None = None) -> Evaluation:
+    """Baselines on the test queries plus one row per router x policy (and upper bound), as `spec` asks.
 
-    `routers` are trained here; `fitted` routers (loaded from disk) are only
-    scored: their policies that need fitting are fit on their scores for the
-    training queries, or left out (with a note) when there are none.
-    `keep_fitted` also returns each trained router fit on all training queries
-    (all test queries under k-fold), for saving. `protocol`: 'auto' (train ->
-    test when there are training queries, else k-fold), 'train-test', or
-    'test-kfold' (ignore training queries; k-fold inside the test queries).
-    `max_latency` (s/query) adds, per router, the most accurate cost-aware
-    operating point (argmax P(solve) - lam * latency) within that budget.
-    `budget` (mean price per query, with `prices` per model, e.g. USD) adds the
-    same per router, priced instead of timed.
-    `policies_named` False (the policies are a default, not the user's): heavy routers run only
-    the policies that need no extra fits (lm_routing.deciding.policies.policies_to_run), with a note.
-    `cascades` (chains of pool model names, cheapest first) add one row each,
-    at `cascade_threshold` (agreement 0-1), or else at the threshold chosen on
-    the training queries (lm_routing.deciding.cascade.choose_threshold), or else 0.8.
-    `cache` shares fitted routers and out-of-fold scores across calls (a fresh one by default).
-    `agree_cascades` (stages of model names, lm_routing.deciding.cascade.parse_agreement_cascade) add one agreement
-    cascade row each at `agree_share` (0-1; default chosen on the training queries); without them, when
-    every cost (USD) is known, the agreement cascade chosen on the training queries adds one.
+    From `spec` (lm_routing.judging.spec.EvalSpec) evaluate reads what to evaluate: the routers to train
+    (`trained_routers()`) with their hyper-parameters (`router_params()`), the policies, protocol, folds and
+    seed, the cost limits and the cascades; its input and output fields (files, folders, JSON) are the
+    caller's (lm_routing.experiment). The run-time objects are arguments: `fitted` routers (loaded from
+    disk) are only scored, their policies that need fitting fit on their scores for the training queries
+    or left out (with a note) when there are none; `keep_fitted` also returns each trained router fit on
+    all training queries (all test queries under k-fold), for saving; `cache` shares fitted routers and
+    out-of-fold scores across calls (a fresh one by default).
+
+    The spec's fields, as evaluate uses them:
+    - `protocol`: 'auto' (train -> test when there are training queries, else k-fold), 'train-test', or
+      'test-kfold' (ignore training queries; k-fold inside the test queries).
+    - `max_latency` (s/query) adds, per router, the most accurate cost-aware operating point
+      (argmax P(solve) - lam * latency) within that budget; `budget` (mean price per query, with `prices`
+      per model, e.g. USD) adds the same per router, priced instead of timed.
+    - `policies_named` False (the policies are a default, not the user's): heavy routers run only the
+      policies that need no extra fits (lm_routing.deciding.policies.policies_to_run), with a note.
+    - `cascades` (chains of pool model names, cheapest first) add one row each, at `cascade_threshold`
+      (agreement 0-1), or else at the threshold chosen on the training queries
+      (lm_routing.deciding.cascade.choose_threshold), or else 0.8.
+    - `agree_cascades` (stages of model names, lm_routing.deciding.cascade.parse_agreement_cascade) add one
+      agreement cascade row each at `agree_share` (0-1; default chosen on the training queries); without
+      them, when every cost (USD) is known, the agreement cascade chosen on the training queries adds one.
     A router that selects its own policy (`Router.selects`: auto, lm_routing.judging.auto) adds one row, first:
-    its pick on the training queries of each fit (nested k-fold without a training split), with `router_params`
-    (e.g. auto's `features`, `within` points or `max_cost`) and this `folds` and `seed`.
+    its pick on the training queries of each fit (nested k-fold without a training split), with its
+    hyper-parameters (e.g. auto's `features`, `within` points or `max_cost`) and the spec's `folds` and `seed`.
     """
-    params = {name: (router_params or {}).get(name, {}) for name in routers}
-    chains = _check_names(data, routers, policies, params, cascades or [], (prices or {}) if budget is not None else None)
+    routers, policies, seed, folds = spec.trained_routers(), list(spec.policies), spec.seed, spec.folds
+    max_latency, prices, budget = spec.max_latency, dict(spec.prices), spec.budget
+    given = spec.router_params()
+    params = {name: given.get(name, {}) for name in routers}
+    chains = _check_names(data, routers, policies, params, list(spec.cascades), prices if budget is not None else None)
     selecting = [name for name in routers if ROUTERS[name].selects]
     routers = [name for name in routers if name not in selecting]
-    plan = plan_protocol(data, protocol, folds, seed, trains=bool(routers or selecting))
+    plan = plan_protocol(data, spec.protocol, folds, seed, trains=bool(routers or selecting))
     train, test = plan.train, plan.test
     evaluation = Evaluation(test, plan.described, baseline_rows(test, seed), [], notes=list(plan.notes))
-    _add_cascade_rows(evaluation, train, chains, cascade_threshold)
-    _add_agreement_rows(evaluation, train, list(agree_cascades or []), agree_share)
+    _add_cascade_rows(evaluation, train, chains, spec.cascade_threshold)
+    _add_agreement_rows(evaluation, train, list(spec.agree_cascades), spec.agree_share)
     cache = cache or FitCache()
     whole = train if train.n_queries else test  # what a kept router is fit on
     for name in selecting:
@@ -301,7 +302,7 @@ def evaluate(
             same = len(plan.parts) == 1 and plan.parts[0][0] is whole
             evaluation.fitted[name] = fits[0] if same else make().fit_data(whole, cache)
     for name in routers:
-        run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, policies_named)
+        run_policies, note = policies_to_run(name, ROUTERS[name].heavy, policies, spec.policies_named)
         evaluation.notes += [note] if note else []
         scores, choices = cross_fit_choices(name, params[name], plan, run_policies, (folds, seed), cache)
         if keep_fitted:

@@ -1,5 +1,4 @@
-"""What one evaluation run is asked to do (`EvalSpec`), what it found (`RunResult`), and which router takes which
-hyper-parameter.
+"""What one evaluation run is asked to do (`EvalSpec`), and which router takes which hyper-parameter.
 
 The CLI builds an EvalSpec from its options and hands it to lm_routing.experiment; nothing here
 knows about flags: a hyper-parameter no chosen router takes comes back as data (`Unused`), and
@@ -11,13 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lm_routing.errors import RoutingInputError
 from lm_routing.reading.logs import ReadOptions
 from lm_routing.deciding.policies import POLICIES
 from lm_routing.learning.routers import ROUTERS
 from lm_routing.learning.routers.base import hyper_parameters
-from lm_routing.data import RoutingData
-from lm_routing.judging.evaluate import Evaluation
 from lm_routing.judging.select import AUTO
 
 # as routers' __init__ names them (auto: within, max_cost)
@@ -91,15 +87,3 @@ class EvalSpec:
             if ignored:
                 unused.append(Unused(param, ignored, takes))
         return unused
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one run found and wrote (lm_routing.experiment.run). Paths are as the user named them (the staged copies publish there)."""
-
-    data: RoutingData
-    evaluation: Evaluation
-    unused: list[Unused] = field(default_factory=list)  # given hyper-parameters some routers ignored
-    saved: list[tuple[str, Path]] = field(default_factory=list)  # (router, folder) per saved router
-    routed: list[Path] = field(default_factory=list)  # one folder per routed model written
-    plot: Path | None = None

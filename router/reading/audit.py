@@ -33,7 +33,7 @@ from lm_routing_tasks.extraction import extract_gsm8k_answer, extract_mmlu_answe
 from lm_routing_tasks.mmlu_tasks import SUBJECTS
 from lm_routing_tasks.scoring import INVALID
 from lm_routing.data import RoutingInputError
-from lm_routing.reading.harness import LAYOUT_HINT, iter_jsonl, log_files, pick_filter, read_results, run_samples, run_tokenizer
+from lm_routing.reading.harness import LAYOUT_HINT, harness_runs, iter_jsonl, pick_filter, run_tokenizer
 
 CAP_SHARE = 0.9  # a completion re-tokenised to >= 90 % of max_gen_toks counts as cut by the cap
 
@@ -157,16 +157,14 @@ def audit_logs(root: Path | str, tokenizer: str | None = None) -> list[AuditRow]
     `pretrained=` cannot be loaded offline; without either the cap shares are NaN.
     """
     root = Path(root)
-    results_files, _ = log_files(root)
-    if not results_files:
-        raise RoutingInputError(f"{root}: no results_*.json found; {LAYOUT_HINT}")
     by_key: dict[tuple[str, str], _Counts] = defaultdict(_Counts)
-    for results_path in results_files:
-        results, model = read_results(results_path)
-        loaded, _ = run_tokenizer(results, tokenizer, results_path)
-        for task, config, samples in run_samples(results_path, results):
+    for run in harness_runs(root):
+        if run.routed:  # a routed model's samples are its members' answers, audited with their own runs
+            continue
+        loaded, _ = run_tokenizer(run.results, tokenizer, run.results_path)
+        for task, config, samples in run.tasks:
             _audit_samples(samples, task, config if isinstance(config, dict) else {}, loaded,
-                           by_key[(model, _family(task))])
+                           by_key[(run.model, _family(task))])
     rows = []
     for (model, task), c in sorted(by_key.items()):
         n = max(c.completions, 1)

@@ -21,6 +21,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,6 +278,60 @@ def run_samples(results_path: Path, results: dict) -> list[tuple[str, object, Pa
             )
         found.append((task, config, samples))
     return found
+
+
+@dataclass(frozen=True)
+class HarnessRun:
+    """One lm-eval run found under a folder: its results file and JSON, the model, and per task
+    (task, task config, samples_<task>_<time>.jsonl), in task order."""
+
+    results_path: Path
+    results: dict
+    model: str
+    tasks: list[tuple[str, object, Path]]
+
+    @property
+    def routed(self) -> bool:
+        """A routed (virtual) model's run (`routed_output`): no pool member, so readers of the pool skip it."""
+        return routed_output(self.results)
+
+    @property
+    def samples_files(self) -> list[Path]:
+        return [samples for _, _, samples in self.tasks]
+
+
+def harness_runs(root: Path, name: str | None = None) -> Iterator[HarnessRun]:
+    """Every lm-eval run under `root` (as `log_files` finds them), results file by results file, in sorted order:
+    the one walk that the pool's reader, the audit and the replay share.
+
+    Nothing under `root` is passed over silently; each of these raises RoutingInputError naming the file
+    (the root as `name`: the setting it came from, e.g. "replay=DIR"; default the path):
+    - no results file at all;
+    - a samples file with no results_<time>.json of the same run beside it (before the walk);
+    - a samples file whose run's results file does not list its task (after the last run).
+    Each run's results file is read and checked (`read_results`) and its tasks' samples files found
+    (`run_samples`) when the walk reaches it.
+    """
+    results_files, sample_files = log_files(root)
+    if not results_files:
+        where = f"{sample_files[0]} has no results_<time>.json beside it" if sample_files else "no results_*.json found"
+        raise RoutingInputError(f"{name or root}: {where}; {LAYOUT_HINT}")
+    stamps = {(f.parent, run_stamp(f)) for f in results_files}
+    for samples in sample_files:
+        if not any(samples.parent == folder and samples.stem.endswith("_" + stamp) for folder, stamp in stamps):
+            raise RoutingInputError(f"{samples}: no results_<time>.json of the same run beside it; restore it or remove the file")
+    listed: set[Path] = set()
+    for results_path in results_files:
+        results, model = read_results(results_path)
+        run = HarnessRun(results_path, results, model, run_samples(results_path, results))
+        listed.update(run.samples_files)
+        yield run
+    unlisted = sorted(set(sample_files) - listed)
+    if unlisted:  # its run's results file does not list the task: a file from elsewhere, never dropped silently
+        raise RoutingInputError(
+            f"{unlisted[0]}: its task is not in the results_<time>.json beside it (another run's file, misplaced?); "
+            "move it to its own run's folder or remove it"
+        )
 
 
 def run_seconds(results: dict, path: Path | None = None) -> float:

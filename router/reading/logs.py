@@ -30,8 +30,8 @@ from pathlib import Path
 from lm_routing_tasks.scoring import INVALID, majority_share
 from lm_routing.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
 from lm_routing.reading.harness import (
-    LAYOUT_HINT, document_key, iter_jsonl, load_json, log_files, pick_filter, read_results, read_text, routed_output,
-    run_samples, run_seconds, run_stamp, run_tokenizer,
+    LAYOUT_HINT, HarnessRun, document_key, harness_runs, iter_jsonl, load_json, pick_filter, read_text, run_seconds,
+    run_tokenizer,
 )
 
 MAJ_KEY = re.compile(r"^maj@\d+$")
@@ -252,17 +252,14 @@ class _ModelLogs:
     tokens: str = "unknown"  # how its tokens were counted
 
 
-def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> tuple[str, _ModelLogs | None, list[Path]]:
-    """(model, its documents or None for a routed run, the samples files the run lists)."""
-    results, model = read_results(results_path)
-    listed = run_samples(results_path, results)
-    if routed_output(results):
-        return model, None, [samples for _, _, samples in listed]  # the pool's own choice, not a member
+def _read_run(run: HarnessRun, options: ReadOptions, skipped: list[str]) -> _ModelLogs:
+    """The documents of one pool member's run (`run`, not a routed one)."""
+    results, results_path = run.results, run.results_path
     logs = _ModelLogs(documents={}, sources=(str(results_path),))
     tokenizer, name = run_tokenizer(results, options.tokenizer, results_path)
     logs.tokens = f"tokenizer {name}" if tokenizer is not None else (
         f"approximation: characters/{CHARS_PER_TOKEN} (tokenizer {name or 'unknown'} not available offline; pass «tokenizer»)")
-    for task, config, samples in listed:
+    for task, config, samples in run.tasks:
         dataset = short_dataset(config.get("dataset_path") if isinstance(config, dict) else None, task)
         documents = _read_samples(samples, task, dataset, options, skipped, tokenizer)
         for doc_hash, doc in documents.items():
@@ -276,7 +273,7 @@ def _read_run(results_path: Path, options: ReadOptions, skipped: list[str]) -> t
     logs.seconds = run_seconds(results, results_path)
     for doc in logs.documents.values():
         doc["result"][3] = logs.seconds / max(logs.n_docs, 1)
-    return model, logs, [samples for _, _, samples in listed]
+    return logs
 
 
 def _merge(into: _ModelLogs, other: _ModelLogs) -> None:
@@ -303,35 +300,19 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
         raise RoutingInputError(f"{root}: not a folder; pass «logs» DIR, the folder lm_eval --output_path wrote")
     if not root.is_dir():
         raise RoutingInputError(f"{root}: no such folder; run lm_eval --log_samples --output_path {root} or pass «logs» DIR")
-    results_files, sample_files = log_files(root)
-    if not results_files:
-        where = f"{sample_files[0]} has no results_<time>.json beside it" if sample_files else "no results_*.json found"
-        raise RoutingInputError(f"{root}: {where}; {LAYOUT_HINT}")
-    stamps = {(f.parent, run_stamp(f)) for f in results_files}
-    for samples in sample_files:
-        if not any(samples.parent == folder and samples.stem.endswith("_" + stamp) for folder, stamp in stamps):
-            raise RoutingInputError(f"{samples}: no results_<time>.json of the same run beside it; restore it or remove the file")
     skipped: list[str] = []
     by_model: dict[str, _ModelLogs] = {}
     routed: list[str] = []
-    read: set[Path] = set()
     with _no_garbage_collection():
-        for results_path in results_files:
-            model, logs, listed = _read_run(results_path, options, skipped)
-            read.update(listed)
-            if logs is None:
-                routed.append(str(results_path))
+        for run in harness_runs(root):
+            if run.routed:  # the pool's own choice, not a member
+                routed.append(str(run.results_path))
                 continue
+            model, logs = run.model, _read_run(run, options, skipped)
             if model in by_model:  # another shard of the model: a rank's or a job's run (see log_files)
                 _merge(by_model[model], logs)
             else:
                 by_model[model] = logs
-    unlisted = sorted(set(sample_files) - read)
-    if unlisted:  # its run's results file does not list the task: a file from elsewhere, never dropped silently
-        raise RoutingInputError(
-            f"{unlisted[0]}: its task is not in the results_<time>.json beside it (another run's file, misplaced?); "
-            "move it to its own run's folder or remove it"
-        )
     if not by_model:
         raise RoutingInputError(f"{root}: only routed outputs (lm_eval --model routed, «output_path» or demo); "
                                 "pass the folder of the members' runs")

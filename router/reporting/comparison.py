@@ -7,6 +7,7 @@ folder staged by lm_routing.reading.publish.Outputs: published whole or not at a
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,9 +20,21 @@ from lm_routing.data import RoutingData
 from lm_routing.errors import name_settings, note_json
 from lm_routing.judging.evaluate import Evaluation, Routed, Row
 from lm_routing.reading.harness import ROUTED_MARK, TaskResults, key_hash, results_document, run_files, sample_record
-from lm_routing.judging.spec import RunResult, Unused
+from lm_routing.judging.spec import Unused
 from lm_routing.reading.publish import write_new_files
 
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run found and wrote (lm_routing.experiment.run; `render` words it). Paths are as the user named
+    them (the staged copies publish there)."""
+
+    data: RoutingData
+    evaluation: Evaluation
+    unused: list[Unused] = field(default_factory=list)  # given hyper-parameters some routers ignored
+    saved: list[tuple[str, Path]] = field(default_factory=list)  # (router, folder) per saved router
+    routed: list[Path] = field(default_factory=list)  # one folder per routed model written
+    plot: Path | None = None
 
 
 def _percent(value: float) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 
 from lm_routing.data import TRAIN, RoutingData
 from lm_routing.judging.evaluate import Evaluation, evaluate
+from lm_routing.judging.spec import EvalSpec
 from lm_routing.reading.logs import read_harness_logs
 from lm_routing.deciding.policies import POLICIES
 from lm_routing.reporting.comparison import write_routed_models
@@ -44,7 +45,7 @@ def run_demo(logs: Path, stamp: str, routers: list[str], seed: int) -> list[Demo
     for dataset_logs in sorted(p for p in logs.iterdir() if p.is_dir()):
         data = read_harness_logs(dataset_logs)
         cascade = demo_cascade(data)
-        result = evaluate(data, routers, list(POLICIES), seed=seed, cascades=[cascade])
+        result = evaluate(data, EvalSpec(routers=tuple(routers), policies=tuple(POLICIES), seed=seed, cascades=(tuple(cascade),)))
         # beside the members' logs, as lm-eval's --output_path keeps every model: later reads note and skip them
         write_routed_models(dataset_logs / f"routed-{stamp}", result.data, result.routed, stamp)
         done.append(DemoDataset(dataset_logs, data, cascade, result))

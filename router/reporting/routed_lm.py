@@ -38,7 +38,7 @@ from lm_eval.api.model import LM
 
 from lm_routing.data import RoutingInputError
 from lm_routing.reading.harness import (
-    LAYOUT_HINT, doc_key, document_key, iter_jsonl, load_json, log_files, read_results, run_samples, run_seconds, text_hash,
+    LAYOUT_HINT, HarnessRun, doc_key, document_key, harness_runs, iter_jsonl, load_json, run_seconds, text_hash,
 )
 from lm_routing.reading.logs import query_text, short_dataset
 from lm_routing.deciding.policies import make_policy, unfitted_policies
@@ -136,17 +136,15 @@ class ReplayLogs:
         if not root.is_dir():
             raise RoutingInputError(f"replay={root}: no such folder; pass the --output_path folder of the members' lm_eval runs")
         logs = cls(root)
-        results_files, _ = log_files(root)
-        if not results_files:
-            raise RoutingInputError(f"replay={root}: no results_*.json found; {LAYOUT_HINT}")
-        for results_path in results_files:
-            logs._read_run(results_path)
+        for run in harness_runs(root, f"replay={root}"):
+            if not run.routed:  # a routed output's answers are its members': replaying it would route to a router
+                logs._read_run(run)
         return logs
 
-    def _read_run(self, results_path: Path) -> None:
-        results, model = read_results(results_path)
+    def _read_run(self, harness_run: HarnessRun) -> None:
+        results, model = harness_run.results, harness_run.model
         run: dict[str, _Logged] = {}
-        for task, _, samples in run_samples(results_path, results):
+        for task, _, samples in harness_run.tasks:
             for number, row in iter_jsonl(samples, skip_bad_lines=False, skipped=None):
                 if not all(k in row for k in ("doc", "doc_hash", "resps")):
                     raise RoutingInputError(f"{samples}:{number}: sample lacks doc, doc_hash or resps; {LAYOUT_HINT}")

@@ -12,6 +12,7 @@ import pytest
 from lm_routing.deciding.cascade import THRESHOLDS, CascadePoint, cascade_choices, chain_indices, choose_threshold, sweep_thresholds
 from lm_routing.data import RoutingInputError, build_routing_data, concat
 from lm_routing.judging.evaluate import evaluate
+from lm_routing.judging.spec import EvalSpec
 from lm_routing.reading.logs import read_harness_logs, read_score_table, sample_agreement
 from lm_routing.reading.simulate import PAPER_POOL, write_simulated_logs
 
@@ -107,7 +108,7 @@ def test_every_slicing_and_combining_method_carries_agreement():
 
 def test_evaluate_adds_a_cascade_row_with_seconds_spent_and_the_threshold_chosen_on_train():
     data = concat([toy(split="train", prefix="t"), toy()])
-    result = evaluate(data, [], [], cascades=[("a", "b", "c")])
+    result = evaluate(data, EvalSpec(routers=(), policies=(), cascades=(("a", "b", "c"),)))
     row = next(r for r in result.rows if r.method.startswith("cascade:"))
     assert row.method == "cascade:a>b>c@0.6"  # chosen on the training queries
     assert (row.accuracy, row.latency_s, row.n) == (0.75, 3.25, 4)
@@ -116,15 +117,15 @@ def test_evaluate_adds_a_cascade_row_with_seconds_spent_and_the_threshold_chosen
     assert any("threshold 0.6 chosen on 4 training queries" in note for note in result.notes)
     assert any("50.0% of evaluated queries escalated past a" in note for note in result.notes)
 
-    fixed = evaluate(data, [], [], cascades=[("a", "c")], cascade_threshold=0.0)
+    fixed = evaluate(data, EvalSpec(routers=(), policies=(), cascades=(("a", "c"),), cascade_threshold=0.0))
     assert [(r.method, r.accuracy, r.latency_s) for r in fixed.rows if r.method.startswith("cascade:")] == [
         ("cascade:a>c@0", 0.25, 1.0)
     ]
-    test_only = evaluate(toy(), [], [], folds=2, cascades=[("a", "c")])
+    test_only = evaluate(toy(), EvalSpec(routers=(), policies=(), folds=2, cascades=(("a", "c"),)))
     assert any(r.method == "cascade:a>c@0.8" for r in test_only.rows)
     assert any("no training queries to choose a threshold on; using 0.8" in note for note in test_only.notes)
     with pytest.raises(RoutingInputError, match="unknown model"):
-        evaluate(data, [], [], cascades=[("a", "gpt")])
+        evaluate(data, EvalSpec(routers=(), policies=(), cascades=(("a", "gpt"),)))
 
 
 def test_sample_agreement_of_one_list_of_k_answers_else_nan():
@@ -266,11 +267,11 @@ def test_evaluate_adds_named_and_chosen_agreement_cascade_rows(shared_data):
               for s in ("train", "test")]
     data = concat(tables)
     named = (("zero-one-ai/Yi-34B-Chat", "mistralai/mixtral-8x7b-chat"), ("gpt-4-1106-preview",))
-    evaluation = evaluate(data, [], ["argmax"], agree_cascades=[named], agree_share=1.0)
+    evaluation = evaluate(data, EvalSpec(routers=(), policies=("argmax",), agree_cascades=(named,), agree_share=1.0))
     (row,) = [r for r in evaluation.rows if r.kind == "cascade"]
     assert row.method == "cascade:zero-one-ai/Yi-34B-Chat+mistralai/mixtral-8x7b-chat>gpt-4-1106-preview@1"
     gpt4 = next(r for r in evaluation.rows if r.method == "model:gpt-4-1106-preview")
     assert row.cost < 0.5 * gpt4.cost and abs(row.accuracy - gpt4.accuracy) < 0.02
-    chosen = evaluate(data, [], ["argmax"])
+    chosen = evaluate(data, EvalSpec(routers=(), policies=("argmax",)))
     (auto_row,) = [r for r in chosen.rows if r.kind == "cascade"]
     assert auto_row.cost < gpt4.cost and any("chosen on 1019 training queries" in n for n in chosen.notes)

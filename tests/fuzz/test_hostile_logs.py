@@ -247,5 +247,7 @@ def test_one_gigabyte_samples_file_under_a_memory_cap(tmp_path):
     assert process.returncode == 0, err  # not killed (negative), no traceback (exit 1), no memory error (exit 2)
     assert "Traceback" not in err
     assert "joined 200 documents across all models" in out
-    assert peak_gb < 0.5 * GIGABYTE / 1e9  # the prompts were not held (holding them peaked at 0.9 GB)
+    # the prompts were not held: holding them peaked at 0.9 GB (and crashed under the cap); streaming measures
+    # 0.21-0.22 GB alone, and once 0.63 GB while two other test suites ran beside it
+    assert peak_gb < 0.75 * GIGABYTE / 1e9
     assert {p: p.stat().st_mtime_ns for p in logs.rglob("*")} == before  # nothing written

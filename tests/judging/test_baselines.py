@@ -72,10 +72,11 @@ def test_single_models_and_row_order():
 
 def test_a_table_no_model_scores_on_says_so():
     from lm_routing.judging.evaluate import evaluate
+    from lm_routing.judging.spec import EvalSpec
 
-    zero = evaluate(make_data(np.zeros((12, 2))), ["knn"], ["argmax"], folds=2)
+    zero = evaluate(make_data(np.zeros((12, 2))), EvalSpec(routers=("knn",), policies=("argmax",), folds=2))
     assert all(row.accuracy == 0 for row in zero.rows)
     (note,) = [n for n in zero.notes if "no model solves any" in n]
     assert note.startswith("note: no model solves any of the 12 test queries") and "«metric»" in note
-    some = evaluate(make_data(np.eye(12, 2)), ["knn"], ["argmax"], folds=2)
+    some = evaluate(make_data(np.eye(12, 2)), EvalSpec(routers=("knn",), policies=("argmax",), folds=2))
     assert not any("no model solves any" in n for n in some.notes)

@@ -86,6 +86,7 @@ def test_an_evaluation_notes_the_candidates_auto_dropped(monkeypatch):
     import lm_routing.judging.limits
     from lm_routing.data import RoutingData
     from lm_routing.judging.evaluate import evaluate
+    from lm_routing.judging.spec import EvalSpec
 
     rng = np.random.default_rng(0)
     n = 120
@@ -96,6 +97,6 @@ def test_an_evaluation_notes_the_candidates_auto_dropped(monkeypatch):
                        latency=np.full((n, 2), np.nan), latency_source=("unknown",) * 2)
     every = estimate_run(80, 40, 2, light_routers(), (), 5, 1, True).cpu_seconds
     monkeypatch.setattr(lm_routing.judging.limits, "AUTO_CPU_SECONDS", every * 0.9)  # the costliest candidate must go
-    evaluation = evaluate(data, ["auto"], ["argmax"], router_params={"auto": {"features": "tfidf"}})
+    evaluation = evaluate(data, EvalSpec(routers=("auto",), policies=("argmax",), hyper={"features": "tfidf"}))
     notes = [note for note in evaluation.notes if note.startswith("auto-plan-dropped:")]
     assert len(notes) == 1 and "routers" in notes[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from lm_routing.judging.evaluate import evaluate
+from lm_routing.judging.spec import EvalSpec
 from lm_routing.data import concat
 from lm_routing.reading.logs import read_score_table
 
@@ -81,7 +82,7 @@ def gsm8k(shared_data):
 
 @pytest.mark.parametrize("protocol,router", list(PINNED))
 def test_accuracy_unchanged(gsm8k, protocol, router):
-    evaluation = evaluate(gsm8k, [router], POLICIES, seed=0, protocol=protocol)
+    evaluation = evaluate(gsm8k, EvalSpec(routers=(router,), policies=tuple(POLICIES), seed=0, protocol=protocol))
     got = {row.method: row.accuracy for row in evaluation.rows if row.router}
     assert got.keys() == PINNED[protocol, router].keys()
     for method, accuracy in PINNED[protocol, router].items():

@@ -10,6 +10,7 @@ import pytest
 
 from lm_routing.data import RoutingData, RoutingInputError
 from lm_routing.judging.evaluate import evaluate
+from lm_routing.judging.spec import EvalSpec
 from lm_routing.saved import load_router, save_router
 from lm_routing.judging.select import PER_DATASET, ROUTED, SINGLE, deploy, light_routers, select
 
@@ -82,7 +83,7 @@ def test_shuffled_test_labels_leave_the_pick_unchanged(signal):
     labels = data.labels.copy()
     labels[test] = np.random.default_rng(9).permutation(labels[test])
     shuffled = dataclasses.replace(data, labels=labels)
-    first, second = (evaluate(d, ["auto"], ["argmax"], router_params={"auto": {"features": "tfidf"}}) for d in (data, shuffled))
+    first, second = (evaluate(d, EvalSpec(routers=("auto",), policies=("argmax",), hyper={"features": "tfidf"})) for d in (data, shuffled))
     pick = lambda e: [(s.candidate, s.accuracy) for s in e.selections[0].ranked]  # noqa: E731
     assert pick(first) == pick(second)
     assert first.rows[0].method == "router:auto"
@@ -90,7 +91,7 @@ def test_shuffled_test_labels_leave_the_pick_unchanged(signal):
 
 def test_without_training_queries_auto_is_nested_in_the_outer_folds():
     data = synthetic(300, 4, signal=True, test_share=1.0)
-    evaluation = evaluate(data, ["auto"], ["argmax"], folds=3, router_params={"auto": {"features": "tfidf"}})
+    evaluation = evaluate(data, EvalSpec(routers=("auto",), policies=("argmax",), folds=3, hyper={"features": "tfidf"}))
     assert len(evaluation.selections) == 3
     assert all(s.n_queries < data.n_queries for s in evaluation.selections)  # each chosen on its outer fit only
     assert evaluation.rows[0].accuracy > 0.9
@@ -116,7 +117,7 @@ def test_a_known_dataset_is_served_by_its_rates_not_guessed_from_the_text(tmp_pa
                                   deployed.predict_proba(list(test.queries), list(test.datasets)))
     with pytest.raises(ValueError, match="dataset names for"):
         deployed.predict_proba(list(test.queries), ["gsm8k"])
-    evaluation = evaluate(data, ["auto"], ["argmax"], router_params={"auto": {"features": "tfidf"}})
+    evaluation = evaluate(data, EvalSpec(routers=("auto",), policies=("argmax",), hyper={"features": "tfidf"}))
     assert list(evaluation.routed[0].choices) == [best[d] for d in evaluation.data.datasets]
 
 
@@ -361,7 +362,7 @@ def test_within_deploys_the_agreement_cascade_and_the_row_counts_every_member_ru
     from lm_routing.judging.select import CASCADE, Objective
 
     data = priced_pool(1200, 0)
-    evaluation = evaluate(data, ["auto"], ["argmax"], router_params={"auto": {"features": "tfidf", "within": 2}})
+    evaluation = evaluate(data, EvalSpec(routers=("auto",), policies=("argmax",), hyper={"features": "tfidf", "within": 2}))
     selection, row = evaluation.selections[0], evaluation.rows[0]
     assert selection.pick.candidate.kind == CASCADE and row.method == "router:auto"
     assert row.accuracy > 0.93 and 0.45 < row.cost < 0.7  # both cheap members always run (0.2); c on the 36% disagreements
@@ -370,5 +371,5 @@ def test_within_deploys_the_agreement_cascade_and_the_row_counts_every_member_ru
     assert deployed.stages == [["a", "b"], ["c"]]
     with pytest.raises(RoutingInputError, match="agreement cascade a\\+b>c"):  # text alone cannot serve it: one line
         load_router(save_router(deployed, tmp_path / "auto", data.models))
-    plain = evaluate(data, ["auto"], ["argmax"], router_params={"auto": {"features": "tfidf"}})
+    plain = evaluate(data, EvalSpec(routers=("auto",), policies=("argmax",), hyper={"features": "tfidf"}))
     assert plain.selections[0].pick.candidate.kind == SINGLE  # accuracy alone: nothing beats c

@@ -154,6 +154,7 @@ def test_local_folders_and_minilm_need_no_hub(no_hub, tiny_bert, tmp_path):
 def test_heavy_router_with_default_policies_fits_once(tiny_bert, monkeypatch, tmp_path):
     """Default policies: argmax and random only, one fit; the fitted policies, when named, cost a fit per fold more."""
     from lm_routing.judging.evaluate import evaluate
+    from lm_routing.judging.spec import EvalSpec
     from lm_routing.reading.logs import read_harness_logs
     from lm_routing.deciding.policies import POLICIES
     from lm_routing.learning.routers.transformer import MultiLabelRouter
@@ -165,15 +166,15 @@ def test_heavy_router_with_default_policies_fits_once(tiny_bert, monkeypatch, tm
     fits = []
     fit = MultiLabelRouter._fit
     monkeypatch.setattr(MultiLabelRouter, "_fit", lambda self, *args: (fits.append(1), fit(self, *args))[1])
-    params = {"mlc": {"encoder": tiny_bert, "epochs": 1, "batch_size": 32, "max_length": 16}}
+    params = {"encoder": tiny_bert, "epochs": 1, "batch_size": 32, "max_length": 16}
 
-    default = evaluate(data, ["mlc"], list(POLICIES), folds=2, router_params=params, policies_named=False)
+    default = evaluate(data, EvalSpec(routers=("mlc",), policies=tuple(POLICIES), folds=2, hyper=params, policies_named=False))
     assert len(fits) == 1
     assert [r.method for r in default.rows if r.method.startswith("router:")] == ["router:mlc:argmax", "router:mlc:random"]
     assert any(n.startswith("router mlc: ran policies argmax, random only") for n in default.notes)
 
     fits.clear()
-    named = evaluate(data, ["mlc"], ["argmax", "prediction"], folds=2, router_params=params, policies_named=True)
+    named = evaluate(data, EvalSpec(routers=("mlc",), policies=("argmax", "prediction"), folds=2, hyper=params))
     assert len(fits) == 1 + 2  # the router, then one per fold for the out-of-fold scores
     assert "router:mlc:prediction" in [r.method for r in named.rows]
 

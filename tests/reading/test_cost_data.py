@@ -11,6 +11,7 @@ import pytest
 from lm_routing.deciding.cost import apply_prices, read_prices
 from lm_routing.data import RoutingInputError, concat
 from lm_routing.judging.evaluate import evaluate
+from lm_routing.judging.spec import EvalSpec
 from lm_routing.reading.harness import document_key, iter_jsonl
 from lm_routing.reading.logs import normalise_answer, read_harness_logs, read_score_table
 from lm_routing.reporting.comparison import cost_metrics, format_table, to_json
@@ -155,7 +156,7 @@ def test_real_lm_eval_logs_count_tokens_with_the_runs_tokenizer_and_prices_give_
 
 def test_rows_and_report_carry_cost_per_query_and_the_cost_metrics(shared_data, tmp_path):
     data = concat([read_score_table(shared_data / ARC.format(s), s, on_missing="drop") for s in ("train", "test")])
-    evaluation = evaluate(data, ["lr"], ["argmax"])
+    evaluation = evaluate(data, EvalSpec(routers=("lr",), policies=("argmax",)))
     rows = {r.method: r for r in evaluation.rows}
     gpt4 = rows["model:gpt-4-1106-preview"]
     assert gpt4.cost == pytest.approx(data.split("test").model_cost[data.models.index("gpt-4-1106-preview")])

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from lm_routing.data import RoutingInputError
-from lm_routing.reading.logs import ReadOptions, read_harness_logs, read_score_table, routed_output
+from lm_routing.reading.harness import routed_output
+from lm_routing.reading.logs import ReadOptions, read_harness_logs, read_score_table
 
 
 def _samples(folder):

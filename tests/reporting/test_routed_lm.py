@@ -285,3 +285,25 @@ def test_bad_members_files_are_named_with_the_fix(tmp_path, content, message):
     file.write_text(content)
     with pytest.raises(RoutingInputError, match=message):
         parse_members(str(file), ("org/a", "org/b"))
+
+
+def test_every_reader_walks_runs_alike_routed_outputs_skipped_stray_files_named(tmp_path):
+    """One walk (lm_routing.reading.harness.harness_runs) serves the pool's reader, the audit and the replay:
+    a routed output is no pool member for any of them, and a samples file of no run stops each of them."""
+    from lm_routing.reading.audit import audit_logs
+    from lm_routing.reading.harness import ROUTED_MARK
+
+    doc = {"question": "q?"}
+    key = doc_key(doc, 0)
+    row = {"doc_id": 0, "doc": doc, "doc_hash": key.split("#")[0], "resps": [["a"]], "filtered_resps": ["a"],
+           "target": "a", "filter": "answers"}
+    _write_run(tmp_path / "m1", "m1", "t", [row])
+    _write_run(tmp_path / "routed", "router:knn", "t", [row])
+    results = tmp_path / "routed" / "results_2026-01-01T00-00-00.json"
+    results.write_text(json.dumps({**json.loads(results.read_text()), "config": {ROUTED_MARK: "routing-eval"}}))
+    assert set(ReplayLogs.read(tmp_path).answers) == {"m1"}
+    assert {r.model for r in audit_logs(tmp_path)} == {"m1"}
+    (tmp_path / "m1" / "samples_t_2025-05-05T00-00-00.jsonl").write_text(json.dumps(row) + "\n")
+    for read in (ReplayLogs.read, audit_logs):
+        with pytest.raises(RoutingInputError, match=r"samples_t_2025-05-05T00-00-00.jsonl: no results_<time>.json of the same run"):
+            read(tmp_path)
