@@ -16,9 +16,6 @@ from lm_routing.learning.routers import ROUTERS
 from lm_routing.learning.routers.base import hyper_parameters
 from lm_routing.judging.select import AUTO
 
-# as routers' __init__ names them (auto: within, max_cost)
-HYPER_PARAMETERS = ("features", "encoder", "epochs", "lr", "batch_size", "max_length", "within", "max_cost")
-
 
 @dataclass(frozen=True)
 class Unused:
@@ -49,7 +46,7 @@ class EvalSpec:
     policies: tuple[str, ...] = tuple(POLICIES)
     routers_named: bool = True  # False: `routers` is the default, and saved routers (load_dirs) replace it
     policies_named: bool = True  # False: heavy routers run only the policies that need no extra fits
-    hyper: dict[str, object] = field(default_factory=dict)  # given hyper-parameters, by HYPER_PARAMETERS' names
+    hyper: dict[str, object] = field(default_factory=dict)  # given hyper-parameters, by the names of routers' __init__ arguments
     protocol: str = "auto"
     folds: int = 5
     seed: int = 0

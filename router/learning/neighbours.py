@@ -59,13 +59,6 @@ class CosineIndex:
         # with the rare part, for each of the two similarities compared (Higham: |error| <= n u sum|x y|)
         self.tie_tolerance = 2 * (len(self.dense_t) + 4) * float(np.finfo(np.float32).eps)
 
-    def similarities(self, block, out: np.ndarray | None = None) -> np.ndarray:
-        """(rows of `block`, n_index) cosine similarities, float32 (within `tie_tolerance` / 2 of exact).
-
-        `out`: a C-contiguous float32 buffer with at least that many rows to write them into (reused across blocks:
-        fresh pages cost more than the product)."""
-        return self._similarities(self._split(block), out)
-
     def _split(self, queries):
         """The unit-length query rows, split as the index is: (dense columns as float32, rare columns); dense
         features: (float32 rows, None). Once per call: column selection costs more than a block's product."""
@@ -78,6 +71,10 @@ class CosineIndex:
         return sp.csr_matrix(queries[:, self.dense_columns], dtype=np.float32), queries[:, self.rare_columns]
 
     def _similarities(self, split, out: np.ndarray | None = None) -> np.ndarray:
+        """(rows of the split block, n_index) cosine similarities, float32 (within `tie_tolerance` / 2 of exact).
+
+        `split`: `_split`'s parts of a block of queries; `out`: a C-contiguous float32 buffer with at least that many
+        rows to write them into (reused across blocks: fresh pages cost more than the product)."""
         from scipy.linalg.blas import sgemm
 
         dense, rare_part = split
