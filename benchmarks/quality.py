@@ -83,8 +83,10 @@ def evaluate_variants(data: RoutingData, routers: list[str], policies: list[str]
     """One Evaluation whose router rows cover every variant (rows renamed to the variant's label)."""
     merged, cache = None, cache or FitCache()
     for label, name, params in variants(routers, features):
-        part = evaluate(data, EvalSpec(routers=(name,), policies=tuple(policies), seed=seed, protocol=protocol, hyper=params),
-                        cache=cache)
+        spec = EvalSpec(routers=(name,), policies=tuple(policies), seed=seed, protocol=protocol, hyper=params)
+        if spec.unused_params():  # a variant whose router ignores its setting would be a mislabelled copy
+            raise ValueError(f"router {name} does not take {', '.join(u.param for u in spec.unused_params())}")
+        part = evaluate(data, spec, cache=cache)
         rows = [dataclasses.replace(r, router=label if r.router else None) for r in part.rows]
         if merged is None:
             merged = dataclasses.replace(part, rows=rows, routed=[], calibration={})

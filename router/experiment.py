@@ -1,6 +1,6 @@
 """One evaluation run from an EvalSpec: load the data, check it, evaluate, write the asked-for files.
 
-Returns facts (`RunResult`, lm_routing.reporting.comparison); lm_routing.reporting.comparison turns them into text. Every file goes through the
+Returns facts (`RunResult`); lm_routing.reporting.comparison, where it is defined, turns them into text. Every file goes through the
 caller's lm_routing.reading.publish.Outputs: published whole at the end, or not at all.
 """
 

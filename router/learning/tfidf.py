@@ -40,20 +40,18 @@ class QueryTfidf(TfidfVectorizer):
         routers use (word n-grams of a token pattern, optional lowercasing, nothing else), the terms of every
         document are looked up in one pass and counted by scipy, and the counts go through the fitted
         `_tfidf` exactly as scikit-learn's own would: the matrices are equal (tests/learning/test_features.py).
-        Any other setting, or a document that is not a str, takes scikit-learn's path.
+        Any other setting, an unfitted vectorizer, documents that are not a list, tuple or array (an iterator
+        would be used up by the check), or a document that is not a str, takes scikit-learn's path.
         """
         if not self._bulk_countable(raw_documents):
             return super().transform(raw_documents)
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self, "vocabulary_")
         return self._tfidf.transform(self._known_term_counts(raw_documents), copy=False)
 
     def _bulk_countable(self, raw_documents) -> bool:
         return (self.analyzer == "word" and self.input == "content" and self.preprocessor is None
                 and self.tokenizer is None and self.stop_words is None and self.strip_accents is None
-                and not self.binary and self.token_pattern is not None and not isinstance(raw_documents, str)
-                and hasattr(self, "vocabulary_") and re.compile(self.token_pattern).groups <= 1
+                and not self.binary and self.token_pattern is not None and hasattr(self, "vocabulary_")
+                and re.compile(self.token_pattern).groups <= 1 and isinstance(raw_documents, (list, tuple, np.ndarray))
                 and all(type(doc) is str for doc in raw_documents))
 
     def _known_term_counts(self, documents) -> sp.csr_matrix:

@@ -150,3 +150,8 @@ def test_settings_the_bulk_count_does_not_know_take_scikit_learns_path():
         featurizer = QueryTfidf(**params).fit(SENTENCES)
         assert not featurizer._bulk_countable(documents)
         assert featurizer.transform(documents).shape == (len(documents), len(featurizer.vocabulary_))
+    featurizer = QueryTfidf().fit(SENTENCES)
+    assert not featurizer._bulk_countable(iter(SENTENCES))  # checking an iterator would use it up
+    assert (featurizer.transform(iter(SENTENCES)) != featurizer.transform(SENTENCES)).nnz == 0
+    with pytest.raises(ValueError, match="string object received"):
+        featurizer.transform("one string, not a list of queries")
