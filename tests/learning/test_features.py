@@ -131,8 +131,10 @@ def test_bulk_counting_transform_equals_scikit_learns_bit_for_bit(settings):
     with jsonlines.open(GSM8K_TRAIN) as reader:
         questions = [row["question"] for _, row in zip(range(400), reader)]
     params = {"ngram_range": (1, 2), "sublinear_tf": True, "token_pattern": r"(?u)\b\w+\b", **settings}
-    new = questions[200:] + ["", "   ", "ÉCOLE école Straße", "the the the THE", "unseen zyxw words only", "42 + 17 = ?"]
-    ours = QueryTfidf(**params).fit(questions[:200])
+    new = questions[200:] + ["", "   ", "ÉCOLE école Straße", "the the the THE", "unseen zyxw words only", "42 + 17 = ?",
+                             "a b_c d-e f'g 3.5 x2 _ __init__ naïve 東京 the", "Tab\tNEW\nline\r\x0bv\x00t A_b 1a I x",
+                             "~!@#$%^&*()[]{}<>?/|\\`'\";:,.+=- ONE Two"]
+    ours = QueryTfidf(**params).fit(questions[:200] + new[-4:])  # the odd texts' terms are known: they count
     assert ours._bulk_countable(new)
     got, expected = ours.transform(new), TfidfVectorizer.transform(ours, new)
     assert got.dtype == expected.dtype and got.shape == expected.shape and got.has_sorted_indices
