@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.common import RESULTS, pyplot, save_figure
+from common import RESULTS, pyplot, save_figure
 from lm_routing_tasks.scoring import majority_vote
 from lm_routing.reading.harness import doc_hash, results_name, samples_name, text_hash
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import itertools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,8 +23,7 @@ from lm_routing.errors import RoutingInputError
 from lm_routing.registry import Registry
 
 HF_PREFIX = "hf:"
-# (encoder name, max_length) -> sha256 of a query text -> its unit-length embedding (float32); grows for the process
-EMBEDDING_CACHE: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+EMBEDDED_BYTES = 1 << 30  # the unit embeddings one loaded encoder keeps (oldest forgotten first): 700k MiniLM rows
 
 
 def tfidf():
@@ -37,16 +38,26 @@ def encoder_source(name: str) -> str:
     return name.removeprefix(HF_PREFIX)
 
 
+@dataclass
+class LoadedEncoder:
+    """A frozen encoder shared by the embedding features of every router in the process, and the unit embeddings
+    it has made (sha256 of a text -> float32 row, at most EMBEDDED_BYTES; they live and go with it)."""
+
+    encoder: object  # lm_routing.learning.encoders.TextEncoder
+    embedded: dict[str, np.ndarray] = field(default_factory=dict)
+
+
 @functools.cache
-def load_text_encoder(name: str, max_length: int, saved: str | None = None):
+def load_text_encoder(name: str, max_length: int, saved: str | None = None) -> LoadedEncoder:
     """The embedding features' encoder, loaded once per process (several routers share it); `saved`: the
-    encoder folder of a saved router, loaded from its safetensors only, instead of `name`."""
+    encoder folder of a saved router, loaded from its safetensors only, instead of `name`.
+    `load_text_encoder.cache_clear()` lets every loaded encoder and its embeddings go."""
     from lm_routing.learning.encoders import TextEncoder, quiet_transformers
 
     try:
         with quiet_transformers():
-            return TextEncoder(saved or encoder_source(name), pooling="mean", max_length=max_length,
-                               safetensors_only=saved is not None)
+            return LoadedEncoder(TextEncoder(saved or encoder_source(name), pooling="mean", max_length=max_length,
+                                             safetensors_only=saved is not None))
     except OSError as error:
         raise RoutingInputError(f"cannot load encoder {name!r} ({error}); pass a local folder or a cached hub id") from None
 
@@ -55,7 +66,7 @@ class SentenceEmbeddings:
     """Mean-pooled last hidden state of a transformer encoder, L2-normalised: one unit row per query.
 
     `name`: 'minilm' or 'hf:<hub id or folder>'; queries are cut at `max_length` tokens and
-    encoded `batch_size` at a time. Each text is encoded once per process (EMBEDDING_CACHE).
+    encoded `batch_size` at a time. Each text is encoded once while its encoder is loaded (LoadedEncoder).
     Pickles as its name only: the encoder is reloaded from `name` on first use. `saved`: the encoder
     folder of a loaded router (its own copy of `name`'s weights, safetensors only), used instead of `name`.
     """
@@ -68,7 +79,15 @@ class SentenceEmbeddings:
 
     def encoder(self):
         """The TextEncoder these features embed with (loaded once per process)."""
+        return self._loaded().encoder
+
+    def _loaded(self) -> LoadedEncoder:
         return load_text_encoder(self.name, self.max_length, self.saved)
+
+    @property
+    def embedded(self) -> dict[str, np.ndarray]:
+        """The unit embeddings its encoder keeps (sha256 of a text -> row); clear it to encode every text again."""
+        return self._loaded().embedded
 
     def fit(self, queries: list[str]) -> SentenceEmbeddings:
         self.encoder()  # nothing to learn: only fail early if it does not load
@@ -76,7 +95,7 @@ class SentenceEmbeddings:
 
     def transform(self, queries: list[str]) -> np.ndarray:
         """(len(queries), encoder width) float32 rows of L2 norm 1."""
-        cache = EMBEDDING_CACHE.setdefault((self.saved or self.name, self.max_length), {})
+        cache = self.embedded
         keys = [hashlib.sha256(q.encode()).hexdigest() for q in queries]
         new = dict(zip(keys, queries))
         for key in cache.keys() & new.keys():
@@ -85,7 +104,10 @@ class SentenceEmbeddings:
             cache.update(zip(new, self._embed(list(new.values()))))
         if not keys:
             return np.zeros((0, self.encoder().width), dtype=np.float32)
-        return np.stack([cache[key] for key in keys])
+        rows = np.stack([cache[key] for key in keys])
+        for old in list(itertools.islice(cache, max(0, len(cache) - EMBEDDED_BYTES // rows[0].nbytes))):
+            del cache[old]  # the oldest first (insertion order), after this call's rows are taken
+        return rows
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         rows = self.encoder().embed(texts, self.batch_size)

@@ -55,6 +55,15 @@ class AuditRow:
     max_gen_toks: int | None = None
 
 
+@dataclass(frozen=True)
+class Audit:
+    """The audit of a logs folder: one row per (model, task family), and the results files of routed outputs
+    (a routed model's samples are its members' answers: they are audited with the members' own runs, not again)."""
+
+    rows: list[AuditRow]
+    routed: tuple[Path, ...] = ()
+
+
 def _family(task: str) -> str:
     """MMLU subject tasks audit as their family (`mmlu_cot_maj10_anatomy` -> `mmlu_cot_maj10`)."""
     for subject in SUBJECTS:
@@ -150,16 +159,19 @@ def _audit_samples(path: Path, task: str, config: dict, tokenizer, counts: _Coun
                 counts.at_cap += len(tokenizer(text, add_special_tokens=False)["input_ids"]) >= CAP_SHARE * cap
 
 
-def audit_logs(root: Path | str, tokenizer: str | None = None) -> list[AuditRow]:
-    """One AuditRow per (model, task family) found under `root` (lm-eval `--log_samples` output).
+def audit_logs(root: Path | str, tokenizer: str | None = None) -> Audit:
+    """One AuditRow per (model, task family) found under `root` (lm-eval `--log_samples` output), and the routed
+    outputs left out (`Audit.routed`).
 
     `tokenizer`: name or path of the tokenizer for the cap check, when the runs' own
     `pretrained=` cannot be loaded offline; without either the cap shares are NaN.
     """
     root = Path(root)
     by_key: dict[tuple[str, str], _Counts] = defaultdict(_Counts)
+    routed = []
     for run in harness_runs(root):
         if run.routed:  # a routed model's samples are its members' answers, audited with their own runs
+            routed.append(run.results_path)
             continue
         loaded, _ = run_tokenizer(run.results, tokenizer, run.results_path)
         for task, config, samples in run.tasks:
@@ -175,15 +187,17 @@ def audit_logs(root: Path | str, tokenizer: str | None = None) -> list[AuditRow]
             stop_left={stop: k / n for stop, k in c.stop_left.items()},
             max_gen_toks=max(c.max_gen_toks) if c.max_gen_toks else None,
         ))
-    return rows
+    return Audit(rows, tuple(routed))
 
 
 def _share(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.1f}%"
 
 
-def format_audit(rows: list[AuditRow]) -> str:
-    """The audit as a plain-text table, one line per model and task, then the stops left in any text."""
+def format_audit(audit: Audit) -> str:
+    """The audit as a plain-text table, one line per model and task, then the stops left in any text and the
+    routed outputs left out (their count and one of them)."""
+    rows = audit.rows
     header = ("model", "task", "docs", "samples", "invalid", "at cap", "stop/EOS", "run-on", "ans. after marker")
     lines = [(r.model, r.task, str(r.documents), str(r.completions), _share(r.invalid),
               _share(r.at_cap) + (f" of {r.max_gen_toks}" if r.max_gen_toks and not math.isnan(r.at_cap) else ""),
@@ -199,4 +213,7 @@ def format_audit(rows: list[AuditRow]) -> str:
                "available offline; give «tokenizer»). stop/EOS: ended before the cap; which stop fired is not "
                "logged by lm-eval. run-on: text holds a new-exemplar marker. ans. after marker: the logged answer "
                "is not the answer of the model's own solution.")
+    if audit.routed:
+        out.append(f"left out {len(audit.routed)} routed output(s) (e.g. {audit.routed[0]}): their samples are their "
+                   "members' answers, audited in the members' own runs")
     return "\n".join(out)

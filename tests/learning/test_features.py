@@ -27,10 +27,10 @@ def tiny_bert(tmp_path_factory, one_torch_thread) -> str:
 
 
 @pytest.fixture
-def empty_cache():
-    features.EMBEDDING_CACHE.clear()
+def empty_cache(tiny_bert):
+    make_features(tiny_bert).embedded.clear()
     yield
-    features.EMBEDDING_CACHE.clear()
+    make_features(tiny_bert).embedded.clear()
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_embeddings_shape_unit_norm_and_determinism(tiny_bert, empty_cache):
     x = make_features(tiny_bert).fit(queries).transform(queries)
     assert x.shape == (5, 32)
     assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-6)
-    features.EMBEDDING_CACHE.clear()
+    make_features(tiny_bert).embedded.clear()
     assert np.array_equal(make_features(tiny_bert).fit(queries).transform(queries), x)
     assert make_features(tiny_bert).transform([]).shape == (0, 32)
 
@@ -72,12 +72,22 @@ def test_each_text_is_encoded_once(tiny_bert, empty_cache, encoded_texts):
     assert np.array_equal(a[4:8], a[:4])
 
 
+def test_an_encoders_embeddings_are_bounded_oldest_first(tiny_bert, empty_cache, encoded_texts, monkeypatch):
+    monkeypatch.setattr(features, "EMBEDDED_BYTES", 3 * 32 * 4)  # three rows of the 32-wide tiny encoder
+    featurizer = make_features(tiny_bert).fit(SENTENCES)
+    x = featurizer.transform(SENTENCES[:4])  # 4 distinct texts: all four returned, then the oldest let go
+    assert len(featurizer.embedded) == 3
+    assert np.array_equal(featurizer.transform(SENTENCES[1:4]), x[1:]) and encoded_texts == SENTENCES[:4]
+    assert np.array_equal(featurizer.transform(SENTENCES[:1]), x[:1])  # the one let go is encoded again, alike
+    assert encoded_texts == SENTENCES[:4] + SENTENCES[:1] and len(featurizer.embedded) == 3
+
+
 def test_saved_form_is_the_name_not_the_weights(tiny_bert, empty_cache):
     featurizer = make_features(tiny_bert).fit(SENTENCES)
     x = featurizer.transform(SENTENCES)
     spec, arrays = features.featurizer_state(featurizer)
     assert arrays == {} and len(json.dumps(spec)) < 1000  # the name, not the weights
-    features.EMBEDDING_CACHE.clear()
+    featurizer.embedded.clear()
     assert np.array_equal(features.restore_featurizer(json.loads(json.dumps(spec)), arrays).transform(SENTENCES), x)
 
 

@@ -17,7 +17,7 @@ SPLITS = {"train": {"gsm8k": 40, "mmlu": 40}, "test": {"gsm8k": 30, "mmlu": 30}}
 
 def test_audit_of_the_demo_logs_counts_invalid_answers_and_says_what_it_cannot_know(tmp_path, routing_eval):
     logs = write_simulated_logs(tmp_path / "demo", seed=0, splits=SPLITS)
-    rows = audit_logs(logs)
+    rows = audit_logs(logs).rows
     samples = [json.loads(line) for path in sorted(logs.rglob("samples_*.jsonl")) for line in path.open()]
     assert sum(r.completions for r in rows) == sum(len(s["resps"][0]) for s in samples)
     invalid = sum(a == "[invalid]" for s in samples for a in s["filtered_resps"][0])
@@ -31,7 +31,7 @@ def test_audit_of_the_demo_logs_counts_invalid_answers_and_says_what_it_cannot_k
 
 @pytest.mark.slow
 def test_audit_of_real_tiny_model_logs_measures_the_cap(harness_logs):
-    rows = audit_logs(harness_logs)
+    rows = audit_logs(harness_logs).rows
     assert {r.task for r in rows} == {"gsm8k_cot_maj10", "gsm8k_cot_zeroshot_maj10"}
     for row in rows:
         (samples,) = [p for p in harness_logs.rglob(f"samples_{row.task}_*.jsonl")]
@@ -53,8 +53,9 @@ def test_audit_flags_labels_taken_from_an_invented_exemplar(tmp_path, harness_lo
         row["resps"][0][:5] = [run_on] * 5
         row["filtered_resps"][0][:5] = ["8"] * 5  # what last-wins read; the model's own answer is 7
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (audited,) = audit_logs(logs)
+    audit = audit_logs(logs)
+    (audited,) = audit.rows
     assert extract_gsm8k_answer(run_on) == "7"
     assert audited.run_on == pytest.approx(10 / 40) and audited.answer_after_marker == pytest.approx(10 / 40)
     assert audited.stop_left["\nQ:"] == pytest.approx(10 / 40)
-    assert "stops still in the text" in format_audit([audited])
+    assert "stops still in the text" in format_audit(audit)

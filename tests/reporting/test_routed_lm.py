@@ -290,7 +290,7 @@ def test_bad_members_files_are_named_with_the_fix(tmp_path, content, message):
 def test_every_reader_walks_runs_alike_routed_outputs_skipped_stray_files_named(tmp_path):
     """One walk (lm_routing.reading.harness.harness_runs) serves the pool's reader, the audit and the replay:
     a routed output is no pool member for any of them, and a samples file of no run stops each of them."""
-    from lm_routing.reading.audit import audit_logs
+    from lm_routing.reading.audit import audit_logs, format_audit
     from lm_routing.reading.harness import ROUTED_MARK
 
     doc = {"question": "q?"}
@@ -302,7 +302,9 @@ def test_every_reader_walks_runs_alike_routed_outputs_skipped_stray_files_named(
     results = tmp_path / "routed" / "results_2026-01-01T00-00-00.json"
     results.write_text(json.dumps({**json.loads(results.read_text()), "config": {ROUTED_MARK: "routing-eval"}}))
     assert set(ReplayLogs.read(tmp_path).answers) == {"m1"}
-    assert {r.model for r in audit_logs(tmp_path)} == {"m1"}
+    audit = audit_logs(tmp_path)
+    assert {r.model for r in audit.rows} == {"m1"} and audit.routed == (results,)
+    assert f"left out 1 routed output(s) (e.g. {results})" in format_audit(audit)
     (tmp_path / "m1" / "samples_t_2025-05-05T00-00-00.jsonl").write_text(json.dumps(row) + "\n")
     for read in (ReplayLogs.read, audit_logs):
         with pytest.raises(RoutingInputError, match=r"samples_t_2025-05-05T00-00-00.jsonl: no results_<time>.json of the same run"):
