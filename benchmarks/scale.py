@@ -492,10 +492,11 @@ def main() -> None:
     parser.add_argument("--cluster-size", type=int, default=100_000, help="outcomes of the Dask cluster run (0: none)")
     parser.add_argument("--skip-extras", action="store_true", help="no log reading, predict or start-up timings")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--predict", action="store_true", help="time predict_proba even with --load-runs / --skip-extras")
+    parser.add_argument("--predict", action="store_true", help="time predict_proba even with --skip-extras")
     parser.add_argument("--modes", nargs="+", help="only these runs of each size (auto, 'knn+mf argmax', argmax, default)")
     parser.add_argument("--save-runs", type=Path, help="also write the CLI measurements here (JSON), after each size")
-    parser.add_argument("--load-runs", type=Path, help="write the report from these saved measurements (--save-runs) only")
+    parser.add_argument("--load-runs", type=Path, help="the CLI runs from these saved measurements (--save-runs) instead "
+                        "of measuring them; the cluster run and the extras still run unless --cluster-size 0 / --skip-extras")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes (how it was run)")
     options = parser.parse_args()
     sizes: dict[int, dict[str, list[ChildRun]]] = {}
@@ -503,7 +504,7 @@ def main() -> None:
     if options.load_runs:
         sizes = {int(n): {mode: [ChildRun(**r) for r in runs] for mode, runs in measured.items()}
                  for n, measured in json.loads(options.load_runs.read_text()).items()}
-        options.sizes, options.cluster_size, options.skip_extras = [], 0, True
+        options.sizes = []
     with tempfile.TemporaryDirectory() as scratch:
         for outcomes in options.sizes:  # in the order given: the one that matters most first, on a shared machine
             folder = Path(scratch) / str(outcomes)
