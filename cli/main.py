@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -151,6 +152,9 @@ def takes_spec(command):
 @takes_spec
 def evaluate_command(spec: EvalSpec):
     """Print the routing table: baselines, each model, each router x policy."""
+    if _later_process_of_a_launch():
+        _run_quietly(spec)
+        return
     with Outputs() as outputs:  # every file of this run is published at the end, all or nothing; then the table
         experiment = run(spec, outputs)
     click.echo(render(experiment, spec.as_json, option_names()))
@@ -158,6 +162,27 @@ def evaluate_command(spec: EvalSpec):
         click.echo(line, err=True)
     for line in [f"routing-eval: note: {name_settings(note, option_names())}" for note in outputs.notes] + written_lines(experiment):
         click.echo(line, err=True)
+
+
+def _later_process_of_a_launch() -> bool:
+    """Whether this is a process other than the first of `accelerate launch` / `torchrun` (mlc trains data parallel)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) > 0
+
+
+def _run_quietly(spec: EvalSpec) -> None:
+    """The same run as the first process (every training step it shares with the others comes in the same order),
+    its files written to a scratch folder and dropped, its table not printed: the first process writes and prints."""
+    import tempfile
+    from dataclasses import replace
+
+    with tempfile.TemporaryDirectory(prefix="routing-eval-rank-") as scratch:
+        moved = {}
+        for field in ("output_path", "save_dir", "plot_path"):
+            if getattr(spec, field) is not None:
+                (Path(scratch) / field).mkdir()
+                moved[field] = Path(scratch) / field / Path(getattr(spec, field)).name
+        with Outputs() as outputs:
+            run(replace(spec, **moved), outputs)
 
 
 def eval_spec(logs, scores, test_scores, routers, policies, solved_threshold, latencies, metric, filter_name, on_missing,
@@ -291,6 +316,14 @@ def main(argv: list[str] | None = None) -> None:
         _run(argv)
     finally:  # the outcome is decided and said: a late Ctrl-C must not turn the process's exit into a signal death
         signal.signal(signal.SIGINT, signal.SIG_IGN if as_script else previous)
+        _end_process_group()
+
+
+def _end_process_group() -> None:
+    """Close a data parallel launch's process group (mlc) before exit: left open, gloo aborts the process at exit."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
 
 
 def _run(argv: list[str]) -> None:

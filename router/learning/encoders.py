@@ -100,6 +100,34 @@ def accelerator():
     return Accelerator(mixed_precision="bf16" if bf16 else "no")
 
 
+def data_parallel() -> tuple[int, int]:
+    """(this process's rank, the number of processes) when launched for data parallel training (`accelerate launch
+    --multi_gpu`, `torchrun`: WORLD_SIZE > 1 in the environment), else (0, 1). Starts the process group where
+    accelerate has not: NCCL on GPUs, gloo on CPU."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    accelerator()  # accelerate starts the group for the launches it knows
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def summed_across_processes(tensors: list) -> None:
+    """Each tensor replaced, in place, by its sum over the data parallel processes (one all-reduce of them all)."""
+    import torch
+    import torch.distributed as dist
+
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    for t, part in zip(tensors, torch.split(flat, [t.numel() for t in tensors])):
+        t.copy_(part.view_as(t))
+
+
 @contextlib.contextmanager
 def quiet_transformers():
     """Silence transformers' progress bars and load reports (pickling writes and reads model files)."""

@@ -434,3 +434,34 @@ def test_bad_agreement_cascade_is_one_line(simulated_gsm8k, routing_eval, spec):
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert "expected cheap models joined by '+'" in line
+
+
+def test_mlc_data_parallel_launch_writes_and_prints_once(simulated_gsm8k, tmp_path):
+    """The README's recipe, `accelerate launch --multi_gpu --num_processes 2 -m lm_routing.cli.main ... --router mlc`,
+    here on CPU (ACCELERATE_USE_CPU: gloo): both processes train the one model, the first prints the table and
+    publishes the files, and the other leaves nothing behind."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import REPO, build_tiny_encoder
+
+    encoder = build_tiny_encoder(tmp_path / "bert", ["what is the total number of apples", "how many hours"])
+    with socket.socket() as probe:  # a free port for the rendezvous (29500 may be taken by a parallel run)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path),
+           "ACCELERATE_USE_CPU": "true"}
+    launch = [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2",
+              "--main_process_port", str(port), "-m", "lm_routing.cli.main"]
+    done = subprocess.run([*launch, "--logs", str(simulated_gsm8k), "--router", "mlc", "--encoder", str(encoder),
+                           "--epochs", "2", "--max-length", "16", "--batch-size", "16", "--policy", "argmax", "--json",
+                           "--output-path", "routed", "--save", "saved"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)  # one JSON object: the later process printed nothing
+    assert "router:mlc:argmax" in rows_by_method(report)
+    assert (tmp_path / "saved" / "router.json").is_file()
+    assert len(list((tmp_path / "routed").rglob("results_*.json"))) == 1
+    assert not list(tmp_path.glob("routing-eval-rank-*"))  # the later process's scratch folder is gone

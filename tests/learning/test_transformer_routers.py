@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +189,52 @@ def test_slow_fits_say_their_device_and_eta(tiny_bert, capsys):
     router.fit(queries, labels)
     (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mlc: training")]
     assert " on cpu (fp32), 58 queries x 2 epochs at batch 8: about " in line and " min for this fit" in line
+
+
+DATA_PARALLEL_FIT = """
+import json, sys
+import numpy as np
+from lm_routing.learning.routers import make_router
+
+encoder, data, out = sys.argv[1:]
+queries, labels = json.load(open(data))
+router = make_router("mlc", encoder=encoder, dropout=0.0, validation_fraction=0.2, epochs=3, lr=5e-3, batch_size=13,
+                     max_length=16).fit(queries[:150], np.array(labels[:150]))
+from lm_routing.learning.encoders import data_parallel
+np.save(out.format(rank=data_parallel()[0]), router.predict_proba(queries[150:]))
+import torch.distributed
+torch.distributed.destroy_process_group()
+"""
+
+
+def torchrun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node 2 ARGS` on CPU (gloo), as a user launches data parallel training."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+
+
+def test_mlc_data_parallel_takes_the_steps_of_one_process(tiny_bert, tmp_path):
+    """Two processes (torchrun, gloo), each on every other query of a batch (13: the last batch is uneven), with the
+    batch's gradients summed before each step, end where one process on whole batches ends (dropout 0), both alike."""
+    import json
+    import shutil
+
+    encoder = tmp_path / "bert"  # without the encoder's own dropout too: each process draws its own masks
+    shutil.copytree(tiny_bert, encoder)
+    config = json.loads((encoder / "config.json").read_text())
+    (encoder / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": 0.0,
+                                                     "attention_probs_dropout_prob": 0.0}))
+    queries, labels = topics(200, seed=3)
+    (tmp_path / "data.json").write_text(json.dumps([queries, labels.tolist()]))
+    (tmp_path / "fit.py").write_text(DATA_PARALLEL_FIT)
+    done = torchrun(tmp_path, "fit.py", str(encoder), "data.json", "scores-{rank}.npy")
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = np.load(tmp_path / "scores-0.npy"), np.load(tmp_path / "scores-1.npy")
+    alone = make_router("mlc", encoder=str(encoder), dropout=0.0, validation_fraction=0.2, epochs=3, lr=5e-3, batch_size=13,
+                        max_length=16).fit(queries[:150], labels[:150]).predict_proba(queries[150:])
+    np.testing.assert_array_equal(first, second)  # the same weights in every process
+    np.testing.assert_allclose(first, alone, atol=1e-5)  # the same optimisation (float sums in another order)
+    assert np.abs(alone - make_router("mlc", encoder=str(encoder), dropout=0.0, validation_fraction=0.2, epochs=2, lr=5e-3,
+                                      batch_size=13, max_length=16).fit(queries[:150], labels[:150])
+                  .predict_proba(queries[150:])).max() > 1e-2  # one step fewer is far from it: the check can fail

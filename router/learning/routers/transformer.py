@@ -12,7 +12,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lm_routing.data import validation_split
-from lm_routing.learning.encoders import QUIET_BELOW, TextEncoder, accelerator, map_batches, resolve_encoder
+from lm_routing.learning.encoders import (QUIET_BELOW, TextEncoder, accelerator, data_parallel, map_batches, resolve_encoder,
+                                          summed_across_processes)
 from lm_routing.learning.estimator_arrays import unprefixed
 from lm_routing.learning.routers.base import Router
 from lm_routing.learning.routers.linear import fit_per_model, per_model_arrays, per_model_from_arrays, predict_per_model
@@ -67,6 +68,9 @@ class MultiLabelRouter(_EncoderRouter):
         self.encoder_ = TextEncoder(self.encoder, self.pooling, self.max_length)
         head = torch.nn.Sequential(torch.nn.Dropout(self.dropout), torch.nn.Linear(self.encoder_.width, labels.shape[1]))
         self.head_ = head.to(accelerator().device)
+        rank, world = data_parallel()
+        if world > 1:  # the same start everywhere (above); then each process its own dropout
+            torch.manual_seed(self.seed + rank)
         targets = labels if self.soft_targets else (labels >= 0.5).astype(float)
         # a model whose every training label is the same has nothing to learn: it keeps that score
         self.constant_ = np.where(targets.min(axis=0) == targets.max(axis=0), targets[0], np.nan)
@@ -75,11 +79,11 @@ class MultiLabelRouter(_EncoderRouter):
         batch_order = np.random.default_rng(self.seed + 1)  # a stream apart from the split's
         self.history_: list[float] = []  # validation BCE after each epoch
         self.best_epoch_, best_state = self.epochs - 1, None
-        for epoch in tqdm(range(self.epochs), desc="mlc epochs", disable=len(queries) < QUIET_BELOW):
+        for epoch in tqdm(range(self.epochs), desc="mlc epochs", disable=len(queries) < QUIET_BELOW or rank > 0):
             self._train_epoch(queries, targets, batch_order.permutation(training), optimizer, timed=epoch == 0)
             if len(validation) == 0:
                 continue
-            self.history_.append(self._loss([queries[i] for i in validation], targets[validation]))
+            self.history_.append(self._loss([queries[i] for i in validation], targets[validation], world > 1))
             if self.history_[-1] < min(self.history_[:-1], default=np.inf):
                 self.best_epoch_, best_state = epoch, self._checkpoint()
             elif epoch - self.best_epoch_ >= self.patience:
@@ -89,22 +93,34 @@ class MultiLabelRouter(_EncoderRouter):
             self.head_.load_state_dict(best_state[1])
 
     def _train_epoch(self, queries, targets, order, optimizer, timed: bool = False):
-        """One pass over `order`; when `timed`, say the device and the fit's ETA after the first batches."""
+        """One pass over `order`; when `timed`, say the device and the fit's ETA after the first batches.
+
+        Data parallel (`data_parallel()`: several processes launched): each process takes every world-th query of
+        each batch, and the gradients of the batch's mean loss are summed across processes before the step: the
+        same update as one process on the whole batch, the batch split over the devices."""
         import torch
 
         self.encoder_.model.train()
         self.head_.train()
+        rank, world = data_parallel()
+        parameters = [*self.encoder_.model.parameters(), *self.head_.parameters()]
         starts = range(0, len(order), self.batch_size)
         began = time.perf_counter()
-        for done, start in enumerate(tqdm(starts, desc="batches", disable=len(queries) < QUIET_BELOW, leave=False), 1):
-            index = order[start: start + self.batch_size]
+        for done, start in enumerate(tqdm(starts, desc="batches", disable=len(queries) < QUIET_BELOW or rank > 0,
+                                          leave=False), 1):
+            batch = order[start: start + self.batch_size]
+            # a process whose share of a short last batch is empty runs one query at weight 0: every process then
+            # has gradients for the same parameters (those the loss reaches), zeros where its share is empty
+            index, weight = (batch[rank::world], 1.0) if len(batch) > rank else (batch[:1], 0.0)
             logits = self.head_(self.encoder_.pool([queries[i] for i in index]))
             batch_targets = torch.as_tensor(targets[index], dtype=torch.float32, device=logits.device)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch_targets)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch_targets, reduction="sum")
             optimizer.zero_grad()
-            accelerator().backward(loss)
+            accelerator().backward(loss * (weight / batch_targets.shape[1] / len(batch)))  # its share of the batch's mean
+            if world > 1:
+                summed_across_processes([p.grad for p in parameters if p.grad is not None])
             optimizer.step()
-            if timed and done == min(ETA_AFTER_BATCHES, len(starts)):
+            if timed and done == min(ETA_AFTER_BATCHES, len(starts)) and rank == 0:
                 float(loss.detach())  # waits for the device, so the clock measures the batches, not their launch
                 seconds = (time.perf_counter() - began) / done * len(starts) * self.epochs
                 if seconds >= self.eta_above_s:
@@ -127,11 +143,19 @@ class MultiLabelRouter(_EncoderRouter):
         self.head_.eval()
         return map_batches(queries, self.batch_size, lambda batch: self.head_(self.encoder_.pool(batch)), "mlc")
 
-    def _loss(self, queries: list[str], targets: np.ndarray) -> float:
+    def _loss(self, queries: list[str], targets: np.ndarray, shared: bool = False) -> float:
+        """Mean BCE on `queries`; `shared` (data parallel): the first process's value, so that every process stops
+        at the same epoch even where two devices' float sums differ."""
         import torch
 
         logits = torch.from_numpy(self._logits(queries))
-        return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(targets)))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(targets)).reshape(1)
+        if shared:
+            import torch.distributed as dist
+
+            loss = loss.to(accelerator().device)
+            dist.broadcast(loss, src=0)
+        return float(loss)
 
     def _predict(self, queries):
         from scipy.special import expit  # imported when used: keeps the CLI's start-up light
