@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lm_routing.cli.notes import say
 from lm_routing.data import TEST, TRAIN, RoutingData
 from lm_routing.judging.evaluate import baseline_rows, choice_row, evaluate
 from lm_routing.judging.spec import EvalSpec
@@ -81,7 +82,7 @@ def auto_result(data: RoutingData, seed: int) -> Result:
     start = time.perf_counter()
     evaluation = evaluate(data, EvalSpec(routers=("auto",), policies=("argmax",), seed=seed))
     row = next(r for r in evaluation.rows if r.kind == ROUTER and r.router == "auto")
-    pick = next((n for n in evaluation.notes if n.startswith("auto")), "ok")
+    pick = next((say(n) for n in evaluation.notes if n.code.startswith("auto")), "ok")
     return Result("auto", "lm-routing", row, time.perf_counter() - start, None, status=pick)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lm_routing.cli.notes import say
 from lm_routing.deciding.cascade import choose_threshold, sweep_thresholds
 from lm_routing.deciding.cost import aiq, gap_recovery, sweep
 from lm_routing.data import TEST, TRAIN, RoutingData
@@ -294,13 +295,13 @@ def main() -> None:
                                              data, args.seed, cache)
                 headlines.append(headline_row(label, evaluation, auto, data))
                 stretch.append(f"- {label}: {best_router_line(evaluation)}")
-                md += [f"**auto:** {auto.notes[-1]}", ""]
+                md += [f"**auto:** {say(auto.notes[-1])}", ""]
             else:  # the contamination check, on TF-IDF routers and the policies that matter
                 evaluation = evaluate_variants(data, [r for r in routers if r in KFOLD_ROUTERS], KFOLD_POLICIES,
                                                args.seed, protocol, ("tfidf",), cache=cache)
             md += table(evaluation) + [""]
             if protocol == "train-test":
-                md += [f"- {note}" for note in evaluation.notes] + [""]
+                md += [f"- {say(note)}" for note in evaluation.notes] + [""]
                 if label == "GSM8K":
                     pgr_results = {
                         r.router: gap_recovery(evaluation.data, r.scores, "cognitivecomputations/dolphin-2.9-llama3-8b", "mistralai/Mistral-7B-v0.1")

@@ -29,6 +29,7 @@ from lm_routing.errors import finite_scores, name_settings, rust_panic
 from lm_routing.reporting.comparison import dataset_table, render, strict_json, unused_lines, written_lines
 from lm_routing.judging.spec import EvalSpec
 
+from lm_routing.cli.notes import say
 from lm_routing.cli.names import RegistryChoice, feature_names, names_epilog, router_default
 
 DEFAULT_POLICIES = tuple(POLICIES)
@@ -157,7 +158,7 @@ def evaluate_command(spec: EvalSpec):
         return
     with Outputs() as outputs:  # every file of this run is published at the end, all or nothing; then the table
         experiment = run(spec, outputs)
-    click.echo(render(experiment, spec.as_json, option_names()))
+    click.echo(render(experiment, words(), spec.as_json))
     for line in [f"routing-eval: {line}" for line in unused_lines(experiment.unused, hyper_option_names())]:
         click.echo(line, err=True)
     for line in [f"routing-eval: note: {name_settings(note, option_names())}" for note in outputs.notes] + written_lines(experiment):
@@ -263,7 +264,7 @@ def demo_command(output_path, seed, routers):
     with Outputs() as outputs:  # logs and routed models appear together as demo-<time>/, or not at all
         staging, stamp = outputs.stamped_folder(output_path, "demo")
         datasets = run_demo(staging / "logs", stamp, list(routers), seed)
-    tables = [dataset_table(d.logs.name, d.data, d.evaluation, option_names()) for d in datasets]
+    tables = [dataset_table(d.logs.name, d.data, d.evaluation, words()) for d in datasets]
     cascades = {d.logs.name: d.cascade for d in datasets}
     logs = output_path / f"demo-{stamp}" / "logs"
     for note in outputs.notes:
@@ -300,6 +301,12 @@ def option_names() -> dict[str, str]:
                     names.setdefault(opposite.lstrip("-").replace("-", "_"), opposite)
     names["filter"] = names["filter_name"]  # ReadOptions.filter
     return names
+
+
+def words():
+    """How this command words the library's notes and join-report lines: lm_routing.cli.notes, each setting
+    named as its option."""
+    return functools.partial(say, names=option_names())
 
 
 def hyper_option_names() -> dict[str, str]:

@@ -7,6 +7,7 @@ The library speaks of settings, never of command-line flags: a message names a s
 can change as `«…»` (an EvalSpec or ReadOptions field, e.g. `«price_file»`), `settings` lists
 them, and `name_settings` words them: as the plain field name by default, as its option where the
 CLI passes its own names.
+Notes about a run (`Note`) are data only, a code and its fields; their English is the caller's.
 `NotFittedError` is a router or policy used before it learned anything (a programming error).
 """
 
@@ -33,31 +34,32 @@ def settings(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(SETTING.findall(text)))
 
 
-class Note(str):
-    """A note about a run, typed: the English line people read (the str itself; settings named as `«…»`), a
-    stable `code` a program can match, and the values it reports (`fields`: numbers, names, lists), so that a
-    JSON reader needs no prose. A plain str note counts as code "note" with no fields (`note_json`)."""
+class Note:
+    """A note about a run, as data: a stable `code` a program matches, the values it reports (`fields`: numbers,
+    names, lists) and the settings a caller may change about it (`settings`: EvalSpec or ReadOptions fields).
 
-    code: str
-    fields: dict
+    The library writes no English for it: the caller renders it (the CLI: lm_routing.cli.notes, keyed by `code`,
+    each setting named as its option), and the JSON report carries it as this data: a program needs no prose.
+    """
 
-    def __new__(cls, code: str, text: str, **fields):
-        note = super().__new__(cls, text)
-        note.code, note.fields = code, fields
-        return note
+    __slots__ = ("code", "fields", "settings")
 
-    def __reduce__(self):  # pickled across worker processes with its code and fields
-        return (_rebuilt_note, (self.code, str(self), self.fields))
+    def __init__(self, code: str, settings: Iterable[str] = (), **fields):
+        self.code, self.settings, self.fields = code, tuple(settings), fields
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Note) and (self.code, self.settings, self.fields) == (other.code, other.settings, other.fields)
 
-def _rebuilt_note(code: str, text: str, fields: dict) -> Note:
-    return Note(code, text, **fields)
+    __hash__ = None  # fields hold lists and dicts
 
+    def __repr__(self) -> str:
+        return f"Note({self.code!r}, settings={self.settings!r}, **{self.fields!r})"
 
-def note_json(note: str, names: Mapping[str, str] | None = None) -> dict:
-    """A note as data: {"code", "message" (its settings named as `names` calls them), "fields", "settings"}."""
-    return {"code": getattr(note, "code", "note"), "message": name_settings(note, names),
-            "fields": dict(getattr(note, "fields", {})), "settings": list(settings(note))}
+    def __getstate__(self):  # pickled across worker processes (slots, no __dict__)
+        return self.code, self.settings, self.fields
+
+    def __setstate__(self, state) -> None:
+        self.code, self.settings, self.fields = state
 
 
 class RoutingError(Exception):

@@ -1,23 +1,27 @@
-"""The library's typed notes (lm_routing.errors.Note): English for people, a code and fields for programs."""
+"""The library's notes (lm_routing.errors.Note) are data, a code and fields; the CLI (lm_routing.cli.notes) words them."""
 
 import json
 import pickle
 
-from lm_routing.errors import Note, name_settings, note_json
+from lm_routing.cli.notes import note_json, say
+from lm_routing.errors import Note, name_settings
 
 
-def test_a_note_is_its_line_and_carries_its_code_fields_and_settings_through_pickle_and_json():
-    note = Note("budget-operating-point", "router knn within $0.003/query: lam 2; raise «budget»", router="knn", lam=2.0)
-    assert note.startswith("router knn within") and "«budget»" in note  # every str operation sees the line
+def test_a_note_is_data_and_the_cli_writes_its_line():
+    note = Note("budget-operating-point", router="knn", budget=0.003, lam=2.0, mean_cost=0.0025)
     again = pickle.loads(pickle.dumps(note))  # worker processes return notes
-    assert (again, again.code, again.fields) == (note, note.code, note.fields)
+    assert (again, again.code, again.fields, again.settings) == (note, note.code, note.fields, ())
+    assert not isinstance(note, str)  # no English in the library: the caller words it
     data = note_json(note, {"budget": "--budget"})
-    assert data == {"code": "budget-operating-point", "message": "router knn within $0.003/query: lam 2; raise --budget",
-                    "fields": {"router": "knn", "lam": 2.0}, "settings": ["budget"]}
+    assert data == {"code": "budget-operating-point", "message": "router knn within $0.003/query: lam 2, mean $0.0025/query",
+                    "fields": {"router": "knn", "budget": 0.003, "lam": 2.0, "mean_cost": 0.0025}, "settings": []}
     assert json.loads(json.dumps(data)) == data
-    assert name_settings(note) == "router knn within $0.003/query: lam 2; raise budget"
 
 
-def test_a_plain_string_note_is_data_too():
-    assert note_json("warning: something «filter»") == {"code": "note", "message": "warning: something filter",
-                                                         "fields": {}, "settings": ["filter"]}
+def test_a_note_names_its_settings_as_the_caller_calls_them():
+    note = Note("heavy-policies-left-out", ("policies",), router="mlc", ran=["argmax"], left_out=["prediction"])
+    assert say(note).endswith("name them with policies to run them")
+    assert say(note, {"policies": "--policy"}).endswith("name them with --policy to run them")
+    assert note_json(note, {"policies": "--policy"})["settings"] == ["policies"]  # data: the field
+    assert say("a join line naming «filter»", {"filter": "--filter"}) == "a join line naming --filter"
+    assert name_settings("raise «budget»") == "raise budget"

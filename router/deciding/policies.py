@@ -211,6 +211,4 @@ def policies_to_run(router: str, heavy: bool, policies: list[str], named: bool) 
     fitted = [p for p in policies if POLICIES[p].needs_fit]
     if not fitted:
         return cheap, None
-    return cheap, Note("heavy-policies-left-out", f"router {router}: ran policies {', '.join(cheap)} only; "
-                       f"{', '.join(fitted)} need out-of-fold scores, i.e. one more training of this heavy router per "
-                       "fold; name them with «policies» to run them", router=router, ran=cheap, left_out=fitted)
+    return cheap, Note("heavy-policies-left-out", ("policies",), router=router, ran=cheap, left_out=fitted)

@@ -8,6 +8,7 @@ fold is scored by a router fit on the other folds. Policies that need fitting
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -176,22 +177,16 @@ def _add_cascade_rows(evaluation: Evaluation, train: RoutingData, chains: list[l
         if chosen is None and train.n_queries:
             point = choose_threshold(train, chain)
             chosen = point.threshold
-            evaluation.notes.append(Note(
-                "cascade-threshold-chosen",
-                f"cascade {name}: threshold {chosen:g} chosen on {train.n_queries} training queries "
-                f"(the cheapest within half a point of the best training accuracy; {100 * point.accuracy:.1f}%)",
-                cascade=name, threshold=chosen, training_queries=train.n_queries, training_accuracy=point.accuracy))
+            evaluation.notes.append(Note("cascade-threshold-chosen", cascade=name, threshold=chosen,
+                                         training_queries=train.n_queries, training_accuracy=point.accuracy))
         elif chosen is None:
             chosen = DEFAULT_THRESHOLD
-            evaluation.notes.append(Note("cascade-threshold-default", f"cascade {name}: no training queries to choose a "
-                                         f"threshold on; using {chosen:g} (set «cascade_threshold» T)",
-                                         cascade=name, threshold=chosen))
+            evaluation.notes.append(Note("cascade-threshold-default", ("cascade_threshold",), cascade=name, threshold=chosen))
         row = cascade_row(test, chain, chosen)
         first = test.models[chain[0]]
         escalated = 1 - row.share.get(first, 0.0)
-        evaluation.notes.append(Note("cascade-escalated", f"cascade {name}@{chosen:g}: {100 * escalated:.1f}% of "
-                                     f"evaluated queries escalated past {first}", cascade=name, threshold=chosen,
-                                     escalated=escalated, first_model=first))
+        evaluation.notes.append(Note("cascade-escalated", cascade=name, threshold=chosen, escalated=escalated,
+                                     first_model=first))
         evaluation.rows.append(replace(row, vs_best=paired_test(row.correct, best.correct)))
 
 
@@ -213,25 +208,19 @@ def _add_agreement_rows(evaluation: Evaluation, train: RoutingData, named: list[
             chosen = choose_agreement_cascade(train, options, reference=max(evaluate_agreement(train, c).accuracy
                                                                              for c in options))
             cascade = chosen.cascade
-            evaluation.notes.append(Note("agreement-share-chosen", f"agreement cascade {cascade.name(test)}: share "
-                                         f"{cascade.share:.3g} chosen on {train.n_queries} training queries "
-                                         f"({100 * chosen.accuracy:.1f}%)", cascade=cascade.name(test), share=cascade.share,
+            evaluation.notes.append(Note("agreement-share-chosen", cascade=cascade.name(test), share=cascade.share,
                                          training_queries=train.n_queries, training_accuracy=chosen.accuracy))
         rows.append(agreement_row(test, cascade))
     if train.n_queries and train.cost_known and not named:
         try:
             chosen = choose_agreement_cascade(train, tolerance=AUTO_AGREE_TOLERANCE)
         except RoutingInputError as why:  # no answers to compare, or too few cheap models: said, not fatal
-            evaluation.notes.append(Note("agreement-cascade-none", f"no automatic agreement cascade: {why}", reason=str(why)))
+            evaluation.notes.append(Note("agreement-cascade-none", why.settings, reason=why.message))
         else:
             cascade = chosen.cascade
-            evaluation.notes.append(Note(
-                "agreement-cascade-chosen",
-                f"agreement cascade {cascade.name(test)}@{cascade.share:.3g} chosen on {train.n_queries} training queries "
-                f"(the cheapest within {100 * AUTO_AGREE_TOLERANCE:g} point of the best single model there: "
-                f"{100 * chosen.accuracy:.1f}% at ${chosen.cost:.4g}/query)",
-                cascade=cascade.name(test), share=cascade.share, training_queries=train.n_queries,
-                tolerance=AUTO_AGREE_TOLERANCE, training_accuracy=chosen.accuracy, training_cost=chosen.cost))
+            evaluation.notes.append(Note("agreement-cascade-chosen", cascade=cascade.name(test), share=cascade.share,
+                                         training_queries=train.n_queries, tolerance=AUTO_AGREE_TOLERANCE,
+                                         training_accuracy=chosen.accuracy, training_cost=chosen.cost))
             rows.append(agreement_row(test, cascade))
     evaluation.rows += [replace(row, vs_best=paired_test(row.correct, best.correct)) for row in rows]
 
@@ -323,8 +312,7 @@ def _add_loaded_rows(evaluation: Evaluation, name: str, router: Router, train: R
     choices = _choices_per_policy(policies, scores, seed, in_sample)
     skipped = [p for p in policies if p not in choices]
     if skipped:
-        evaluation.notes.append(Note("policies-left-out", f"{name}: policies {', '.join(skipped)} need training queries "
-                                     "to fit; none given, left out", router=name, policies=list(skipped)))
+        evaluation.notes.append(Note("policies-left-out", router=name, policies=list(skipped)))
     max_latency, prices, budget = cost
     _add_router_rows(evaluation, name, scores, choices, max_latency, (prices, budget))
 
@@ -421,29 +409,30 @@ def _add_pick_row(evaluation: Evaluation, name: str, make, parts: list[tuple[Rou
         choices[held_out], correct[held_out], cost[held_out] = pick_outcomes(router.pick_, test.take(held_out))
         evaluation.selections.append(router.selection_)
         notes.add(getattr(router, "plan_note_", None))
-    for note in sorted(notes - {None}, key=lambda n: n.text()):  # what it left out at this size, and why
-        evaluation.notes.append(Note(note.code, note.text(), **_fields(note.to_json())))
+    for note in sorted(notes - {None}, key=lambda n: json.dumps(n.to_json())):  # what it left out at this size, and why
+        evaluation.notes.append(note.as_note())
     row = make_row(ROUTER, correct, _mean_latency(test, choices), _share(test, choices), cost=_known_mean(cost), router=name)
     evaluation.rows.insert(0, replace(row, vs_best=paired_test(row.correct, evaluation.best_single().correct)))
     evaluation.routed.append(Routed(name, "pick", np.eye(test.n_models)[choices], choices))
     if len(parts) == 1:
         selection = evaluation.selections[0]
-        summary = selection.to_json(test.datasets)
-        evaluation.notes.append(Note("auto-pick", selection.note(test.datasets), router=name, pick=summary["pick"],
-                                     expected=summary["expected"], folds=selection.folds,
-                                     training_queries=selection.n_queries, candidates=len(selection.ranked)))
-        evaluation.notes.extend(Note(f"label-warning-{w.code}", w.text(), **_fields(w.to_json())) for w in selection.warnings)
+        evaluation.notes.append(pick_note(name, selection, test.datasets))
+        evaluation.notes.extend(warning.as_note() for warning in selection.warnings)
     else:
         picks = Counter(s.pick.candidate.name for s in evaluation.selections)
-        evaluation.notes.append(Note("auto-picks-per-fold", f"{name}, chosen inside each of the {len(parts)} outer folds: "
-                                     + ", ".join(f"{pick} ({n}x)" for pick, n in picks.most_common()),
-                                     router=name, folds=len(parts), picks=dict(picks.most_common())))
+        evaluation.notes.append(Note("auto-picks-per-fold", router=name, folds=len(parts), picks=dict(picks.most_common())))
     return fits
 
 
-def _fields(described: dict) -> dict:
-    """A value's to_json() without its `code` (the Note carries it)."""
-    return {key: value for key, value in described.items() if key != "code"}
+def pick_note(name: str, selection: Selection, test_datasets: tuple[str, ...] | list[str] | None = None) -> Note:
+    """The "auto-pick" note: what `selection` deployed, what it expects on these test queries (their dataset mix and
+    count) and by which rule; the candidates' list stays in the JSON report's "auto" (it can be long)."""
+    summary = selection.to_json(test_datasets)
+    return Note("auto-pick", router=name, pick=summary["pick"], runner_up=summary["runner_up"],
+                expected=summary["expected"], folds=selection.folds, training_queries=selection.n_queries,
+                test_queries=len(test_datasets) if test_datasets else None, candidates=len(selection.ranked),
+                required_gain=summary["required_gain"], within=selection.objective.within,
+                max_cost=selection.objective.max_cost)
 
 
 def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choices: dict[str, np.ndarray],
@@ -460,8 +449,7 @@ def _add_router_rows(evaluation: Evaluation, name: str, scores: np.ndarray, choi
         chosen = cost_aware_choices(scores, price, lam)
         choices = {**choices, f"cost@${budget:g}": chosen}
         spent = float(price[np.arange(test.n_queries), chosen].mean())
-        evaluation.notes.append(Note("budget-operating-point", f"router {name} within ${budget:g}/query: lam {lam:.4g}, "
-                                     f"mean ${spent:.4g}/query", router=name, budget=budget, lam=float(lam), mean_cost=spent))
+        evaluation.notes.append(Note("budget-operating-point", router=name, budget=budget, lam=float(lam), mean_cost=spent))
     best = evaluation.best_single()
     evaluation.calibration[name] = expected_calibration_error(scores, test.labels)
     evaluation.rows.append(upper_bound_row(test, scores, name))
@@ -481,11 +469,8 @@ def contamination_notes(train: RoutingData, test: RoutingData) -> list[Note]:
     for j, model in enumerate(train.models):
         p_train, p_test = train.labels[:, j].mean(), test.labels[:, j].mean()
         if proportions_differ(p_train, train.n_queries, p_test, test.n_queries):
-            notes.append(Note(
-                "train-test-gap",
-                f"warning: {model} solves {100 * p_train:.1f}% of training queries but {100 * p_test:.1f}% of test "
-                "queries (beyond the 95% CI): routers trained on these labels learn the gap; "
-                "compare with «protocol» test-kfold", model=model, train_accuracy=float(p_train), test_accuracy=float(p_test)))
+            notes.append(Note("train-test-gap", ("protocol",), model=model, train_accuracy=float(p_train),
+                              test_accuracy=float(p_test)))
     return notes
 
 
@@ -493,7 +478,4 @@ def no_solver_notes(test: RoutingData) -> list[Note]:
     """A note when no model solves any test query: every row of the table is then 0.00, and says nothing."""
     if test.n_queries == 0 or (test.labels > 0).any():
         return []
-    return [Note("no-solver", f"note: no model solves any of the {test.n_queries} test queries, so every accuracy is 0. "
-                 "This usually means the models are too small or broken (check the samples' resps), the answers are not "
-                 f"extracted (filtered_resps all {INVALID!r}), or the label is the wrong field («metric», «filter»)",
-                 test_queries=test.n_queries)]
+    return [Note("no-solver", ("metric", "filter"), test_queries=test.n_queries, invalid_answer=INVALID)]

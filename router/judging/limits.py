@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from lm_routing.data import RoutingInputError
 from lm_routing.deciding.policies import POLICIES
+from lm_routing.errors import Note
 from lm_routing.judging.metrics import bootstrap_bytes
 
 TABLE_ARRAYS = 8  # the table's arrays plus their train/test copies
@@ -83,8 +84,8 @@ def estimate_run(n_train: int, n_test: int, n_models: int, routers: list[str], p
     (lm_routing.judging.crossfit.FitCache.policy_fit_scores; `every_query_out_of_fold`: k-fold on every training query, as
     auto's candidates are scored). `routers` names each fitted router once per feature set (auto: every candidate).
     `workers`: local processes fitting folds at once (1: none besides the main process)."""
-    from lm_routing.judging.crossfit import EXACT_POLICY_FIT_MAX, POLICY_SAMPLE
     from lm_routing.deciding.policies import POLICIES
+    from lm_routing.judging.crossfit import EXACT_POLICY_FIT_MAX, POLICY_SAMPLE
 
     fit_queries = n_train or n_test * (folds - 1) // folds
     out_of_fold = every_query_out_of_fold or any(getattr(POLICIES.get(p), "needs_fit", False) for p in policies)
@@ -121,12 +122,9 @@ class PlanNote:
     cpu_limit: float
     bytes_limit: int
 
-    def text(self) -> str:
-        dropped = "; ".join(f"{what} {', '.join(names)}" for what, names in
-                            (("routers", self.dropped_routers), ("features", self.dropped_features)) if names)
-        return (f"{self.code}: auto left out {dropped}: every candidate would need about {self.cpu_seconds:.0f} CPU-s "
-                f"and {self.total_bytes / 2**30:.1f} GiB over all processes, past its limits of {self.cpu_limit:.0f} "
-                f"CPU-s and {self.bytes_limit / 2**30:.1f} GiB (estimate from the table's size, lm_routing.judging.limits)")
+    def as_note(self) -> Note:
+        """This plan's note for the run's report (its English: the CLI's)."""
+        return Note(self.code, **{k: v for k, v in self.to_json().items() if k != "code"})
 
     def to_json(self) -> dict:
         return {"code": self.code, "dropped_routers": list(self.dropped_routers),

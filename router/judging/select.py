@@ -39,6 +39,7 @@ from lm_routing.deciding.cost import require_cost
 from lm_routing.judging.crossfit import FitCache
 from lm_routing.learning.estimator_arrays import logistic_arrays, logistic_from_arrays, prefixed, unprefixed
 from lm_routing.data import RoutingData, RoutingInputError
+from lm_routing.errors import Note
 from lm_routing.registry import Registry
 from lm_routing.learning.features import MINILM_PACKAGE
 from lm_routing.judging.multiplicity import Bounds, simultaneous_bounds
@@ -160,17 +161,12 @@ class LabelWarning:
     model: str | None = None
     dataset: str | None = None
 
-    def text(self) -> str:
-        if self.code == "few-queries":
-            return (f"warning: with these training queries, a router must beat the best single model by "
-                    f">= {100 * self.value:.1f} points in inner CV to be trusted over it; more labelled queries "
-                    "make smaller gains visible")
-        return (f"warning: {self.model} leads by {100 * self.value:.1f} points on {self.dataset}'s training queries "
-                "only; if it was tuned on them, its training labels overstate it: check that its training data "
-                "excludes them")
-
     def to_json(self) -> dict:
         return {"code": self.code, "value": round(self.value, 6), "model": self.model, "dataset": self.dataset}
+
+    def as_note(self) -> Note:
+        """This warning as a note of the run's report, code 'label-warning-<code>' (its English: the CLI's)."""
+        return Note(f"label-warning-{self.code}", value=round(self.value, 6), model=self.model, dataset=self.dataset)
 
 
 @dataclass(frozen=True)
@@ -194,29 +190,6 @@ class Selection:
         if self.expected is None or not test_datasets:
             return self.expected
         return self.expected.for_mix(Counter(test_datasets))
-
-    def note(self, test_datasets: list[str] | tuple[str, ...] | None = None) -> str:
-        """One line for people; given the test queries' datasets, the expected accuracy is for that stream and
-        its interval for the accuracy measured on that many test queries."""
-        runner = "" if self.runner_up is None else (
-            f"; runner-up {self.runner_up.candidate.name} {100 * self.runner_up.accuracy:.2f}%")
-        expected, n_test = "", len(test_datasets) if test_datasets else None
-        estimate = self.expected_for(test_datasets)
-        if estimate is not None:
-            low, high = estimate.interval(n_test)
-            where = f" on {n_test} test queries" if n_test else ""
-            cost = "" if estimate.cost is None else f", expected cost {estimate.cost:.3g} USD/query"
-            expected = (f"expected accuracy{where} {100 * estimate.accuracy:.2f}% "
-                        f"(95% interval {100 * low:.1f}-{100 * high:.1f}; the whole selection cross-validated{cost}); ")
-        if self.objective.within is not None:
-            rule = (f"the cheapest shown within {100 * self.objective.within:g} points of the best single model in inner CV "
-                    "(a 95% bound corrected for the choice), kept only when that rule, cross-validated, stays within it too")
-        else:
-            rule = ("a candidate is deployed over the best single model" + (" affordable" if self.objective.max_cost else "")
-                    + f" only when its gain clears a bound corrected for the choice, here about {100 * self.required_gain:.1f} points")
-        return (f"auto picked {self.pick.candidate.name}: {expected}winner's inner-CV accuracy "
-                f"{100 * self.pick.accuracy:.2f}% ({self.folds}-fold on {self.n_queries} training queries, "
-                f"{len(self.ranked)} candidates{runner}; {rule})")
 
     def to_json(self, test_datasets: list[str] | tuple[str, ...] | None = None) -> dict:
         describe = lambda s: {"candidate": s.candidate.name, "kind": s.candidate.kind, "router": s.candidate.router,  # noqa: E731

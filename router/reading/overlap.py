@@ -9,8 +9,6 @@ from __future__ import annotations
 from lm_routing.data import TEST, TRAIN, RoutingData, RoutingInputError
 from lm_routing.errors import Note
 
-REFUSE_OPTION = "«refuse_overlap»"
-
 
 def normalised(text: str) -> str:
     """A query text as compared for overlap: case-folded, runs of whitespace as one space, no outer space."""
@@ -39,6 +37,5 @@ def check_overlap(data: RoutingData, train_source: str, test_source: str, allow:
     if not allow:
         raise RoutingInputError(f"{what}; routers would be scored on queries they trained on: remove them from one "
                                 "side, or drop the refusal to score anyway (with a warning)")
-    return [Note("train-test-overlap", f"warning: {what}; scored anyway, but routers may have memorised them (remove "
-                 f"them from one side; {REFUSE_OPTION} makes this an error)", overlapping=len(found), test_queries=len(tests),
+    return [Note("train-test-overlap", ("refuse_overlap",), overlapping=len(found), test_queries=len(tests),
                  train_source=train_source, test_source=test_source, example=example)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +17,13 @@ import numpy as np
 from lm_routing_tasks.scoring import INVALID
 from lm_routing.deciding.cost import aiq, gap_recovery, sweep, weak_partner
 from lm_routing.data import RoutingData
-from lm_routing.errors import name_settings, note_json
+from lm_routing.errors import Note
 from lm_routing.judging.evaluate import Evaluation, Routed, Row
 from lm_routing.reading.harness import ROUTED_MARK, TaskResults, key_hash, results_document, run_files, sample_record
 from lm_routing.judging.spec import Unused
 from lm_routing.reading.publish import write_new_files
+
+Say = Callable[[Note | str], str]  # the caller's words for a note (its code and fields) or a line of the join report
 
 
 @dataclass(frozen=True)
@@ -147,9 +149,9 @@ def _row_json(row: Row) -> dict:
     return out
 
 
-def to_json(evaluation: Evaluation, data: RoutingData, names: Mapping[str, str] | None = None) -> dict:
-    """One JSON-ready object: protocol, pool (with latency sources), join report, rows; `names`: how the caller
-    calls the settings that notes name (errors.name_settings)."""
+def to_json(evaluation: Evaluation, data: RoutingData, say: Say) -> dict:
+    """One JSON-ready object: protocol, pool (with latency sources), join report, rows, notes as data (code, fields,
+    settings) with the line `say` writes for each (the caller's words: the library has none)."""
     return {
         "protocol": evaluation.protocol,
         "models": [
@@ -159,11 +161,12 @@ def to_json(evaluation: Evaluation, data: RoutingData, names: Mapping[str, str] 
                                           data.cost_source)
         ],
         "cost": _rounded(cost_metrics(evaluation)),
-        "join": [name_settings(line, names) for line in data.report.lines()],
+        "join": [say(line) for line in data.report.lines()],
         "join_report": {"joined": data.report.joined,  # the same as data: counts and reasons, no prose to parse
-                        "skipped": [{"reason": name_settings(reason, names), "documents": n} for reason, n in data.report.skipped],
-                        "notes": [name_settings(note, names) for note in data.report.notes]},
-        "notes": [_rounded(note_json(note, names)) for note in evaluation.notes],  # data: code, message, fields
+                        "skipped": [{"reason": say(reason), "documents": n} for reason, n in data.report.skipped],
+                        "notes": [say(note) for note in data.report.notes]},
+        "notes": [_rounded({"code": note.code, "fields": dict(note.fields), "settings": list(note.settings),
+                            "message": say(note)}) for note in evaluation.notes],
         "calibration_ece": {name: round(float(ece), 6) for name, ece in evaluation.calibration.items()},
         "rows": [_row_json(r) for r in evaluation.rows],
         **({"auto": [s.to_json(evaluation.data.datasets if len(evaluation.selections) == 1 else None)
@@ -194,18 +197,19 @@ def strict_json(value, **options) -> str:
     return json.dumps(finite(value), allow_nan=False, **options)
 
 
-def render(experiment: RunResult, as_json: bool = False, names: Mapping[str, str] | None = None) -> str:
-    """The run's report: the JSON object, or the join report, notes and table as people read them; `names`: how
-    the caller calls the settings that notes name."""
+def render(experiment: RunResult, say: Say, as_json: bool = False) -> str:
+    """The run's report: the JSON object, or the join report, notes and table as people read them (each line
+    of the join report and each note as `say` words it)."""
     result, data = experiment.evaluation, experiment.data
     if as_json:
-        return strict_json(to_json(result, data, names), indent=2, sort_keys=True)
-    return "\n".join(name_settings(line, names) for line in data.report.lines() + result.notes) + "\n" + format_table(result)
+        return strict_json(to_json(result, data, say), indent=2, sort_keys=True)
+    return "\n".join(map(say, data.report.lines() + result.notes)) + "\n" + format_table(result)
 
 
-def dataset_table(name: str, data: RoutingData, evaluation: Evaluation, names: Mapping[str, str] | None = None) -> str:
-    """One dataset's section of a multi-dataset report (the demo): heading, join report, notes, table."""
-    lines = [name_settings(line, names) for line in data.report.lines() + evaluation.notes]
+def dataset_table(name: str, data: RoutingData, evaluation: Evaluation, say: Say) -> str:
+    """One dataset's section of a multi-dataset report (the demo): heading, join report, notes (as `say` words
+    them), table."""
+    lines = [say(line) for line in data.report.lines() + evaluation.notes]
     return f"\n== {name} ==\n" + "\n".join(lines) + "\n" + format_table(evaluation)
 
 

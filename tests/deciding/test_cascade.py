@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from lm_routing.cli.notes import say
 from lm_routing.deciding.cascade import THRESHOLDS, CascadePoint, cascade_choices, chain_indices, choose_threshold, sweep_thresholds
 from lm_routing.data import RoutingInputError, build_routing_data, concat
 from lm_routing.judging.evaluate import evaluate
@@ -114,8 +115,8 @@ def test_evaluate_adds_a_cascade_row_with_seconds_spent_and_the_threshold_chosen
     assert (row.accuracy, row.latency_s, row.n) == (0.75, 3.25, 4)
     assert row.share == {"a": 0.5, "b": 0.25, "c": 0.25}
     assert row.vs_best is not None and row.vs_best.difference == 0.0  # best single model c: 0.75 too
-    assert any("threshold 0.6 chosen on 4 training queries" in note for note in result.notes)
-    assert any("50.0% of evaluated queries escalated past a" in note for note in result.notes)
+    assert any("threshold 0.6 chosen on 4 training queries" in say(note) for note in result.notes)
+    assert any("50.0% of evaluated queries escalated past a" in say(note) for note in result.notes)
 
     fixed = evaluate(data, EvalSpec(routers=(), policies=(), cascades=(("a", "c"),), cascade_threshold=0.0))
     assert [(r.method, r.accuracy, r.latency_s) for r in fixed.rows if r.method.startswith("cascade:")] == [
@@ -123,7 +124,7 @@ def test_evaluate_adds_a_cascade_row_with_seconds_spent_and_the_threshold_chosen
     ]
     test_only = evaluate(toy(), EvalSpec(routers=(), policies=(), folds=2, cascades=(("a", "c"),)))
     assert any(r.method == "cascade:a>c@0.8" for r in test_only.rows)
-    assert any("no training queries to choose a threshold on; using 0.8" in note for note in test_only.notes)
+    assert any("no training queries to choose a threshold on; using 0.8" in say(note) for note in test_only.notes)
     with pytest.raises(RoutingInputError, match="unknown model"):
         evaluate(data, EvalSpec(routers=(), policies=(), cascades=(("a", "gpt"),)))
 
@@ -274,4 +275,4 @@ def test_evaluate_adds_named_and_chosen_agreement_cascade_rows(shared_data):
     assert row.cost < 0.5 * gpt4.cost and abs(row.accuracy - gpt4.accuracy) < 0.02
     chosen = evaluate(data, EvalSpec(routers=(), policies=("argmax",)))
     (auto_row,) = [r for r in chosen.rows if r.kind == "cascade"]
-    assert auto_row.cost < gpt4.cost and any("chosen on 1019 training queries" in n for n in chosen.notes)
+    assert auto_row.cost < gpt4.cost and any("chosen on 1019 training queries" in say(n) for n in chosen.notes)

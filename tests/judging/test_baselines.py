@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from tables import make_data
 
+from lm_routing.cli.notes import say
 from lm_routing.data import RoutingInputError
 from lm_routing.judging.evaluate import all_models_row, baseline_rows, choice_row, oracle_choices, random_row, upper_bound_row
 
@@ -76,7 +77,8 @@ def test_a_table_no_model_scores_on_says_so():
 
     zero = evaluate(make_data(np.zeros((12, 2))), EvalSpec(routers=("knn",), policies=("argmax",), folds=2))
     assert all(row.accuracy == 0 for row in zero.rows)
-    (note,) = [n for n in zero.notes if "no model solves any" in n]
-    assert note.startswith("note: no model solves any of the 12 test queries") and "«metric»" in note
+    (note,) = [n for n in zero.notes if n.code == "no-solver"]
+    assert note.fields["test_queries"] == 12 and note.settings == ("metric", "filter")
+    assert say(note).startswith("note: no model solves any of the 12 test queries") and "metric" in say(note)
     some = evaluate(make_data(np.eye(12, 2)), EvalSpec(routers=("knn",), policies=("argmax",), folds=2))
-    assert not any("no model solves any" in n for n in some.notes)
+    assert not any(n.code == "no-solver" for n in some.notes)

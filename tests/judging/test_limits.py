@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lm_routing.cli.notes import say
 from lm_routing.judging.limits import AUTO_BYTES, AUTO_CPU_SECONDS, estimate_run, fit_bytes, plan_auto
 from lm_routing.deciding.policies import POLICIES
 from lm_routing.judging.select import default_features, light_routers
@@ -71,7 +72,8 @@ def test_auto_plan_says_what_it_dropped_and_why_and_refuses_what_cannot_fit():
     assert set(note.dropped_routers) == set(light_routers()) - set(routers) and "rf" in note.dropped_routers
     assert note.cpu_seconds > note.cpu_limit == AUTO_CPU_SECONDS and note.bytes_limit == AUTO_BYTES
     assert json.loads(json.dumps(note.to_json()))["dropped_features"] == ["minilm"]
-    assert "rf" in note.text() and "CPU-s" in note.text() and "\n" not in note.text()
+    line = say(note.as_note())
+    assert "rf" in line and "CPU-s" in line and "\n" not in line
     assert plan_auto(80_000, 20_000, 100, ["tfidf", "minilm"], 5, 2) == (routers, features, note)  # from sizes alone
     try:
         plan_auto(800_000, 200_000, 100, ["tfidf"], 5, 2)  # 100M outcomes: not even one candidate fits
@@ -98,5 +100,5 @@ def test_an_evaluation_notes_the_candidates_auto_dropped(monkeypatch):
     every = estimate_run(80, 40, 2, light_routers(), (), 5, 1, True).cpu_seconds
     monkeypatch.setattr(lm_routing.judging.limits, "AUTO_CPU_SECONDS", every * 0.9)  # the costliest candidate must go
     evaluation = evaluate(data, EvalSpec(routers=("auto",), policies=("argmax",), hyper={"features": "tfidf"}))
-    notes = [note for note in evaluation.notes if note.startswith("auto-plan-dropped:")]
-    assert len(notes) == 1 and "routers" in notes[0]
+    notes = [note for note in evaluation.notes if note.code == "auto-plan-dropped"]
+    assert len(notes) == 1 and notes[0].fields["dropped_routers"] and say(notes[0]).startswith("auto left out routers ")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lm_routing.cli.notes import say
 from lm_routing.judging.evaluate import contamination_notes
 from lm_routing.judging.metrics import bootstrap_ci, expected_calibration_error, paired_test, proportions_differ
 from tables import make_data
@@ -40,7 +41,8 @@ def test_contamination_warning_only_beyond_the_interval():
     train = make_data([[1, 1]] * 90 + [[0, 1]] * 10)
     test = make_data([[1, 1]] * 60 + [[0, 1]] * 40)
     notes = contamination_notes(train, test)
-    assert len(notes) == 1 and notes[0].startswith("warning: m0 solves 90.0% of training queries but 60.0% of test")
+    assert len(notes) == 1 and (notes[0].code, notes[0].fields["model"]) == ("train-test-gap", "m0")
+    assert say(notes[0]).startswith("warning: m0 solves 90.0% of training queries but 60.0% of test")
 
 
 def test_bootstrap_is_chunked_in_bounded_memory_with_the_one_draw_result():

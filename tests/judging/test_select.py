@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lm_routing.data import RoutingData, RoutingInputError
-from lm_routing.judging.evaluate import evaluate
+from lm_routing.cli.notes import say
+from lm_routing.judging.evaluate import evaluate, pick_note
 from lm_routing.judging.spec import EvalSpec
 from lm_routing.saved import load_router, save_router
 from lm_routing.judging.select import PER_DATASET, ROUTED, SINGLE, deploy, light_routers, select
@@ -60,7 +61,8 @@ def test_planted_signal_picks_a_router():
     train = synthetic(400, 0, signal=True).split("train")
     selection = select(train, **FAST)
     assert selection.pick.candidate.kind == ROUTED
-    assert selection.pick.accuracy > 0.95 and "auto picked" in selection.note()
+    assert selection.pick.accuracy > 0.95
+    assert say(pick_note("auto", selection)).startswith(f"auto picked {selection.pick.candidate.name}: ")
 
 
 def test_mixed_stream_of_noise_picks_the_per_dataset_single_and_serves_it(tmp_path):
@@ -190,7 +192,7 @@ def test_noise_with_many_candidates_and_few_queries_picks_the_best_single_model(
     assert len(selection.ranked) > 30
     assert selection.pick.candidate.kind == SINGLE
     assert [w.code for w in selection.warnings] == ["few-queries"]
-    assert "warning: with these training queries" in selection.warnings[0].text()
+    assert say(selection.warnings[0].as_note()).startswith("warning: with these training queries")
 
 
 def test_a_model_far_ahead_on_one_datasets_training_queries_only_is_named():

@@ -174,7 +174,7 @@ def test_heavy_router_with_default_policies_fits_once(tiny_bert, monkeypatch, tm
     default = evaluate(data, EvalSpec(routers=("mlc",), policies=tuple(POLICIES), folds=2, hyper=params, policies_named=False))
     assert len(fits) == 1
     assert [r.method for r in default.rows if r.method.startswith("router:")] == ["router:mlc:argmax", "router:mlc:random"]
-    assert any(n.startswith("router mlc: ran policies argmax, random only") for n in default.notes)
+    assert any(n.code == "heavy-policies-left-out" and n.fields["left_out"] for n in default.notes)
 
     fits.clear()
     named = evaluate(data, EvalSpec(routers=("mlc",), policies=("argmax", "prediction"), folds=2, hyper=params))

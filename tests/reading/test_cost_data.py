@@ -14,6 +14,7 @@ from lm_routing.judging.evaluate import evaluate
 from lm_routing.judging.spec import EvalSpec
 from lm_routing.reading.harness import document_key, iter_jsonl
 from lm_routing.reading.logs import normalise_answer, read_harness_logs, read_score_table
+from lm_routing.cli.notes import say
 from lm_routing.reporting.comparison import cost_metrics, format_table, to_json
 
 ARC = "routing/routerbench/arc_challenge_{}.csv"
@@ -167,7 +168,7 @@ def test_rows_and_report_carry_cost_per_query_and_the_cost_metrics(shared_data, 
     assert 0 <= metrics["routers"]["lr"]["cpt50"] <= metrics["routers"]["lr"]["cpt80"] <= metrics["routers"]["lr"]["cpt95"] <= 1
     table = format_table(evaluation)
     assert "$/query" in table and "cost vs best" in table and "100.0%" in table and "zero router" in table
-    report = to_json(evaluation, data.split("test"))
+    report = to_json(evaluation, data.split("test"), say)
     assert all("cost_per_query" in row for row in report["rows"])
     assert report["cost"]["oracle_cheapest"]["cost_per_query"] == pytest.approx(rows["oracle-cheapest"].cost, abs=1e-9)
     from lm_routing.reporting.plots import plot_evaluation
