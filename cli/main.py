@@ -161,7 +161,7 @@ def evaluate_command(spec: EvalSpec):
     click.echo(render(experiment, words(), spec.as_json))
     for line in [f"routing-eval: {line}" for line in unused_lines(experiment.unused, hyper_option_names())]:
         click.echo(line, err=True)
-    for line in [f"routing-eval: note: {name_settings(note, option_names())}" for note in outputs.notes] + written_lines(experiment):
+    for line in [f"routing-eval: note: {words()(note)}" for note in outputs.notes] + written_lines(experiment):
         click.echo(line, err=True)
 
 
@@ -268,7 +268,7 @@ def demo_command(output_path, seed, routers):
     cascades = {d.logs.name: d.cascade for d in datasets}
     logs = output_path / f"demo-{stamp}" / "logs"
     for note in outputs.notes:
-        click.echo(f"routing-eval: note: {name_settings(note, option_names())}", err=True)
+        click.echo(f"routing-eval: note: {words()(note)}", err=True)
     click.echo(PAPER_POOL_NOTE)
     click.echo(f"wrote simulated lm-eval logs to {logs}")
     click.echo("\n".join(tables))

@@ -20,6 +20,17 @@ def _pct(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f}"
 
 
+def _some(names: list[str], shown: int = 10) -> str:
+    """`names` joined, at most `shown` of them and how many more: a pool of a hundred models stays one line."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(map(str, names[:shown])) + more
+
+
+def _pool(f: dict) -> str:
+    one = " (one model: every method routes every query to it)" if len(f["models"]) == 1 else ""
+    return f"{len(f['models'])} models: {_some(f['models'])}{one}"
+
+
 def _auto_pick(f: dict) -> str:
     pick, runner, expected = f["pick"], f["runner_up"], f["expected"]
     runner = "" if runner is None else f"; runner-up {runner['candidate']} {_pct(runner['inner_cv_accuracy'], 2)}%"
@@ -51,6 +62,24 @@ def _auto_plan_dropped(f: dict) -> str:
 
 
 MESSAGES: dict[str, Callable[[dict], str]] = {
+    # reading: the join report
+    "joined": lambda f: f"joined {f['documents']} documents across all models",
+    "skipped": lambda f: f"skipped {f['documents']} documents: {_words(f['reason'])}",
+    "malformed-lines-skipped": lambda f: f"malformed lines skipped («skip_bad_lines»): {_some(f['lines'], 3)}",
+    "not-logged-for-every-model": lambda f: "not logged for every model («on_missing» drop)",
+    "rows-without-every-score": lambda f: "rows without a score for every model («on_missing» drop)",
+    "pool": _pool,
+    "score-table": lambda f: f"{f['path']}: {f['models']} models, threshold {f['threshold']}",
+    "left-out-of-mixed-stream": lambda f: (
+        f"left out {f['model']} from the mixed stream: logged for {', '.join(f['logged_for'])} only, not "
+        f"{', '.join(f['missing'])}; pass «datasets» {f['logged_for'][0]} to route with it"),
+    "routed-runs-left-out": lambda f: (
+        f"left out {f['runs']} run(s) of lm_eval --model routed or routing-eval's routed outputs (not pool members)"
+        f"{'' if f['runs'] == 1 else ', e.g.'}: {f['example']}"),
+    "killed-run-leftover": lambda f: (
+        f"ignored {f['path']}: left by a killed run ({f['owner']}), never reused; "
+        f"{'taken over' if f['then'] == 'taken-over' else 'delete it'}"),
+    # judging: the evaluation
     "cascade-threshold-chosen": lambda f: (
         f"cascade {f['cascade']}: threshold {f['threshold']:g} chosen on {f['training_queries']} training queries (the "
         f"cheapest within half a point of the best training accuracy; {_pct(f['training_accuracy'])}%)"),
@@ -101,14 +130,17 @@ MESSAGES: dict[str, Callable[[dict], str]] = {
 }
 
 
-def say(note: Note | str, names: Mapping[str, str] | None = None) -> str:
-    """One line for people: a Note by its code, a line of text (the join report's) as it is; each setting named
-    as `names` calls it (the CLI: its option), else by its field name."""
-    if isinstance(note, Note):
-        if note.code not in MESSAGES:
-            raise KeyError(f"no English for note code {note.code!r}: add it to lm_routing.cli.notes.MESSAGES")
-        note = MESSAGES[note.code](note.fields)
-    return name_settings(note, names)
+def _words(note: Note) -> str:
+    """The note's line with its settings still marked `«field»`."""
+    if note.code not in MESSAGES:
+        raise KeyError(f"no English for note code {note.code!r}: add it to lm_routing.cli.notes.MESSAGES")
+    return MESSAGES[note.code](note.fields)
+
+
+def say(note: Note, names: Mapping[str, str] | None = None) -> str:
+    """One line for people, by the note's code; each setting named as `names` calls it (the CLI: its option),
+    else by its field name."""
+    return name_settings(_words(note), names)
 
 
 def note_json(note: Note, names: Mapping[str, str] | None = None) -> dict:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from lm_routing.errors import RoutingInputError, check_known  # RoutingInputError is also imported from here
+from lm_routing.errors import Note, RoutingInputError, check_known  # RoutingInputError is also imported from here
 
 TRAIN, TEST = "train", "test"
 PER_QUERY_OPTIONAL = ("agreement", "input_tokens", "output_tokens", "cost")  # (n_queries, n_models), NaN when not given
@@ -16,16 +16,17 @@ PER_QUERY = ("labels", "solve_rates", "answers", "latency", *PER_QUERY_OPTIONAL)
 
 @dataclass(frozen=True)
 class JoinReport:
-    """What reading and joining kept and skipped, with the reason for each skip."""
+    """What reading and joining kept and skipped, with the reason for each skip, as data (Notes: the caller
+    words them, see lm_routing.errors.Note)."""
 
     joined: int = 0
-    skipped: tuple[tuple[str, int], ...] = ()  # (reason, number of documents)
-    notes: tuple[str, ...] = ()
+    skipped: tuple[tuple[Note, int], ...] = ()  # (why, number of documents)
+    notes: tuple[Note, ...] = ()
 
-    def lines(self) -> list[str]:
-        out = [f"joined {self.joined} documents across all models"]
-        out += [f"skipped {n} documents: {reason}" for reason, n in self.skipped]
-        return out + list(self.notes)
+    def entries(self) -> list[Note]:
+        """The report as notes, in reading order: what was joined, each skip, then the notes."""
+        return ([Note("joined", documents=self.joined)]
+                + [Note("skipped", documents=n, reason=why) for why, n in self.skipped] + list(self.notes))
 
 
 @dataclass(frozen=True)

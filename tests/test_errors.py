@@ -23,5 +23,6 @@ def test_a_note_names_its_settings_as_the_caller_calls_them():
     assert say(note).endswith("name them with policies to run them")
     assert say(note, {"policies": "--policy"}).endswith("name them with --policy to run them")
     assert note_json(note, {"policies": "--policy"})["settings"] == ["policies"]  # data: the field
-    assert say("a join line naming «filter»", {"filter": "--filter"}) == "a join line naming --filter"
+    skipped = Note("skipped", documents=2, reason=Note("malformed-lines-skipped", ("skip_bad_lines",), lines=["a:1", "b:7"]))
+    assert say(skipped, {"skip_bad_lines": "--skip-bad-lines"}) == "skipped 2 documents: malformed lines skipped (--skip-bad-lines): a:1, b:7"
     assert name_settings("raise «budget»") == "raise budget"

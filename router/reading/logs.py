@@ -29,6 +29,7 @@ from pathlib import Path
 
 from lm_routing_tasks.scoring import INVALID, majority_share
 from lm_routing.data import TEST, TRAIN, JoinReport, RoutingData, RoutingInputError, build_routing_data
+from lm_routing.errors import Note
 from lm_routing.reading.harness import (
     LAYOUT_HINT, HarnessRun, document_key, harness_runs, iter_jsonl, load_json, pick_filter, read_text, run_seconds,
     run_tokenizer,
@@ -321,9 +322,7 @@ def read_harness_logs(root: Path | str, options: ReadOptions = ReadOptions()) ->
     if pool_notes:
         data = replace(data, report=replace(data.report, notes=(*data.report.notes, *pool_notes)))
     if routed:
-        example = "" if len(routed) == 1 else ", e.g."
-        note = (f"left out {len(routed)} run(s) of lm_eval --model routed or routing-eval's routed outputs "
-                f"(not pool members){example}: {routed[0]}")  # a count and one path: the demo's folder holds a dozen
+        note = Note("routed-runs-left-out", runs=len(routed), example=routed[0], paths=routed)  # the words: a count, one path
         data = replace(data, report=replace(data.report, notes=(*data.report.notes, note)))
     return data
 
@@ -342,7 +341,7 @@ def _only_datasets(by_model: dict[str, _ModelLogs], datasets: tuple[str, ...]) -
     return kept
 
 
-def _common_pool(by_model: dict[str, _ModelLogs]) -> tuple[dict[str, _ModelLogs], list[str]]:
+def _common_pool(by_model: dict[str, _ModelLogs]) -> tuple[dict[str, _ModelLogs], list[Note]]:
     """(the models logged on every dataset of the stream, a note per model left out for lacking a whole dataset).
 
     A pool per benchmark (the routing paper's: llama2-7b on MMLU only) reads as one mixed stream of the
@@ -356,15 +355,14 @@ def _common_pool(by_model: dict[str, _ModelLogs]) -> tuple[dict[str, _ModelLogs]
     shared = {model for model, datasets in covered.items() if datasets == every}
     if not shared or len(shared) == len(by_model):
         return by_model, []
-    notes = [f"left out {model} from the mixed stream: logged for {', '.join(sorted(covered[model]))} only, not "
-             f"{', '.join(sorted(every - covered[model]))}; pass «datasets» {sorted(covered[model])[0]} to route with it"
-             for model in sorted(set(by_model) - shared)]
+    notes = [Note("left-out-of-mixed-stream", ("datasets",), model=model, logged_for=sorted(covered[model]),
+                  missing=sorted(every - covered[model])) for model in sorted(set(by_model) - shared)]
     return {model: logs for model, logs in by_model.items() if model in shared}, notes
 
 
-def _skipped_lines(lines: list[str]) -> tuple[tuple[str, int], ...]:
+def _skipped_lines(lines: list[str]) -> tuple[tuple[Note, int], ...]:
     """The join report's entry for the malformed lines skipped (file:line each)."""
-    return ((f"malformed lines skipped («skip_bad_lines»): {', '.join(lines)}", len(lines)),) if lines else ()
+    return ((Note("malformed-lines-skipped", ("skip_bad_lines",), lines=list(lines)), len(lines)),) if lines else ()
 
 
 def _blame_misplaced_dataset(by_model: dict[str, _ModelLogs]) -> None:
@@ -410,7 +408,7 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
                     f"the other models have (e.g. doc_id {example['doc_id']} at {example['where']}{differs}); "
                     "run every model on the same dataset, tasks and --limit, or pass «on_missing» drop"
                 )
-        skipped.append(("not logged for every model («on_missing» drop)", len(every) - len(common)))
+        skipped.append((Note("not-logged-for-every-model", ("on_missing",)), len(every) - len(common)))
     if not common:
         raise RoutingInputError("no document was logged for every model; the runs cover different documents")
     rows = []
@@ -437,10 +435,7 @@ def _join(by_model: dict[str, _ModelLogs], options: ReadOptions, skipped_lines: 
         else "unknown (no valid total_evaluation_time_seconds in the results file; declare it with «latencies» MODEL=SECONDS)"
         for m in models
     }
-    pool = f"{len(models)} models: {', '.join(models)}"
-    if len(models) == 1:
-        pool += " (one model: every method routes every query to it)"
-    report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(pool,))
+    report = JoinReport(joined=len(rows), skipped=tuple(skipped), notes=(Note("pool", models=list(models)),))
     tokens = {m: f"unknown: tokens by {by_model[m].tokens}; give «price_file» FILE" for m in models}
     return build_routing_data(rows, models, latency_source=source, report=report, cost_source=tokens)
 
@@ -513,8 +508,9 @@ def read_score_table(path: Path | str, split: str, threshold: float = 0.5, on_mi
                         for m in models},
             "usage": entry.usage,
         })
-    skipped = _skipped_lines(skipped_lines) + ((("rows without a score for every model («on_missing» drop)", dropped),) if dropped else ())
-    report = JoinReport(joined=len(rows), skipped=skipped, notes=(f"{path}: {len(models)} models, threshold {threshold}",))
+    skipped = _skipped_lines(skipped_lines) + (((Note("rows-without-every-score", ("on_missing",)), dropped),) if dropped else ())
+    report = JoinReport(joined=len(rows), skipped=skipped, notes=(Note("score-table", path=str(path), models=len(models),
+                                                                       threshold=threshold),))
     priced = {m for entry in entries for m, usage in entry.usage.items() if not math.isnan(usage[2])}
     return build_routing_data(rows, models, report=report,
                               cost_source={m: f"table cost column ({path.name})" for m in priced})

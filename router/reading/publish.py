@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from lm_routing.data import RoutingInputError
+from lm_routing.errors import Note
 from lm_routing.reading.harness import timestamp
 
 FAULT_ENV = "LM_ROUTING_FAULT_AT"
@@ -146,7 +147,7 @@ class Outputs:
     """
 
     def __init__(self):
-        self.notes: list[str] = []  # leftovers of killed runs that were ignored, for the user
+        self.notes: list[Note] = []  # leftovers of killed runs that were ignored, for the user
         self._staged: list[tuple[Path, Path, Path]] = []  # (temporary folder, target, lock file)
         self._handlers: dict[int, object] = {}
         self._made: list[Path] = []  # parent folders this run created, deepest first
@@ -213,7 +214,7 @@ class Outputs:
                 if held:
                     raise TargetTaken(f"{target}: being written by another run ({_describe_owner(lock)}, lock file {lock}); "
                                       "choose a new name, or wait for it to finish") from None
-                self._note(lock, _describe_owner(lock), "taken over")
+                self._note(lock, _describe_owner(lock), "taken-over")
                 with contextlib.suppress(FileNotFoundError):  # one run takes a dead run's lock over; the others retry
                     stale = lock.with_name(f"{lock.name}.{secrets.token_hex(4)}.stale")
                     os.rename(lock, stale)
@@ -229,13 +230,15 @@ class Outputs:
         for entry in sorted(parent.iterdir()):
             match = _LEFTOVER.match(entry.name)
             if match and not _pid_alive(int(match["pid"])):
-                self._note(entry, f"pid {match['pid']}", "delete it")
+                self._note(entry, f"pid {match['pid']}", "delete")
             elif entry.name.startswith(".") and entry.name.endswith(".lock") and _lock_held(entry) is False:
-                self._note(entry, _describe_owner(entry), "delete it")
+                self._note(entry, _describe_owner(entry), "delete")
 
     def _note(self, path: Path, owner: str, then: str) -> None:
-        if not any(note.startswith(f"ignored {path}:") for note in self.notes):
-            self.notes.append(f"ignored {path}: left by a killed run ({owner}), never reused; {then}")
+        """Note a killed run's leftover, once per path; `then`: 'taken-over' (its reservation is now ours) or
+        'delete' (the user may delete it)."""
+        if not any(note.fields["path"] == str(path) for note in self.notes):
+            self.notes.append(Note("killed-run-leftover", path=str(path), owner=owner, then=then))
 
     def __enter__(self) -> Outputs:
         if threading.current_thread() is threading.main_thread():

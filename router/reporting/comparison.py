@@ -23,7 +23,7 @@ from lm_routing.reading.harness import ROUTED_MARK, TaskResults, key_hash, resul
 from lm_routing.judging.spec import Unused
 from lm_routing.reading.publish import write_new_files
 
-Say = Callable[[Note | str], str]  # the caller's words for a note (its code and fields) or a line of the join report
+Say = Callable[[Note], str]  # the caller's words for a note (its code and fields): the library has none
 
 
 @dataclass(frozen=True)
@@ -161,17 +161,22 @@ def to_json(evaluation: Evaluation, data: RoutingData, say: Say) -> dict:
                                           data.cost_source)
         ],
         "cost": _rounded(cost_metrics(evaluation)),
-        "join": [say(line) for line in data.report.lines()],
+        "join": [say(entry) for entry in data.report.entries()],
         "join_report": {"joined": data.report.joined,  # the same as data: counts and reasons, no prose to parse
-                        "skipped": [{"reason": say(reason), "documents": n} for reason, n in data.report.skipped],
-                        "notes": [say(note) for note in data.report.notes]},
-        "notes": [_rounded({"code": note.code, "fields": dict(note.fields), "settings": list(note.settings),
-                            "message": say(note)}) for note in evaluation.notes],
+                        "skipped": [{**_note_json(why, say), "reason": say(why), "documents": n}
+                                    for why, n in data.report.skipped],
+                        "notes": [_note_json(note, say) for note in data.report.notes]},
+        "notes": [_note_json(note, say) for note in evaluation.notes],
         "calibration_ece": {name: round(float(ece), 6) for name, ece in evaluation.calibration.items()},
         "rows": [_row_json(r) for r in evaluation.rows],
         **({"auto": [s.to_json(evaluation.data.datasets if len(evaluation.selections) == 1 else None)
                      for s in evaluation.selections]} if evaluation.selections else {}),
     }
+
+
+def _note_json(note: Note, say: Say) -> dict:
+    """A note as JSON: its code, fields (rounded) and settings (field names), and `say`'s line for people."""
+    return _rounded({"code": note.code, "fields": dict(note.fields), "settings": list(note.settings), "message": say(note)})
 
 
 def _rounded(value):
@@ -203,13 +208,13 @@ def render(experiment: RunResult, say: Say, as_json: bool = False) -> str:
     result, data = experiment.evaluation, experiment.data
     if as_json:
         return strict_json(to_json(result, data, say), indent=2, sort_keys=True)
-    return "\n".join(map(say, data.report.lines() + result.notes)) + "\n" + format_table(result)
+    return "\n".join(map(say, data.report.entries() + result.notes)) + "\n" + format_table(result)
 
 
 def dataset_table(name: str, data: RoutingData, evaluation: Evaluation, say: Say) -> str:
     """One dataset's section of a multi-dataset report (the demo): heading, join report, notes (as `say` words
     them), table."""
-    lines = [say(line) for line in data.report.lines() + evaluation.notes]
+    lines = [say(entry) for entry in data.report.entries() + evaluation.notes]
     return f"\n== {name} ==\n" + "\n".join(lines) + "\n" + format_table(evaluation)
 
 

@@ -689,7 +689,7 @@ def test_a_lock_no_live_run_holds_is_reported_and_taken_over(tmp_path, content, 
     with Outputs() as outputs:
         (outputs.folder(tmp_path / "out") / "f.txt").write_text("x")
     assert (tmp_path / "out" / "f.txt").read_text() == "x" and not lock.exists()
-    assert any(note.startswith(f"ignored {lock}: left by a killed run") for note in outputs.notes), outputs.notes
+    assert any(note.code == "killed-run-leftover" and note.fields["path"] == str(lock) for note in outputs.notes), outputs.notes
 
 
 def test_a_held_lock_is_named_with_its_pid_and_file(tmp_path):
@@ -717,7 +717,7 @@ def test_leftover_named_with_an_impossible_pid_is_a_note(tmp_path, pid):
     (tmp_path / f".out.{pid}.0123abcd.tmp").mkdir()
     with Outputs() as outputs:
         outputs.folder(tmp_path / "out")
-    assert any(f"(pid {pid})" in note for note in outputs.notes)
+    assert any(note.fields["owner"] == f"pid {pid}" for note in outputs.notes)
 
 
 # ---------------------------------------------------------------- audit fields of other types: one line, file:line

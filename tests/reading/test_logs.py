@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lm_routing.data import RoutingInputError
+from lm_routing.errors import Note
 from lm_routing.reading.harness import routed_output
 from lm_routing.reading.logs import ReadOptions, read_harness_logs, read_score_table
 
@@ -49,7 +50,7 @@ def test_missing_documents_stop_or_are_dropped_and_reported(harness_logs, tmp_pa
         read_harness_logs(logs)
     data = read_harness_logs(logs, ReadOptions(on_missing="drop"))
     assert data.n_queries == 3
-    assert data.report.skipped == (("not logged for every model («on_missing» drop)", 1),)
+    assert data.report.skipped == ((Note("not-logged-for-every-model", ("on_missing",)), 1),)
 
 
 @pytest.mark.slow
@@ -64,7 +65,8 @@ def test_malformed_line_names_file_and_line(harness_logs, tmp_path):
         read_harness_logs(logs)
     data = read_harness_logs(logs, ReadOptions(skip_bad_lines=True, on_missing="drop"))
     assert data.n_queries == 3
-    assert any(f"{victim.name}:2" in reason for reason, _ in data.report.skipped)
+    assert any(why.code == "malformed-lines-skipped" and [line.rpartition("/")[2] for line in why.fields["lines"]] == [f"{victim.name}:2"]
+               for why, _ in data.report.skipped)
 
 
 def test_no_logs_folder_says_what_to_do(tmp_path):
@@ -141,4 +143,5 @@ def test_routed_outputs_written_anywhere_are_left_out_with_a_note(tmp_path):
     write_routed_models(logs / "gsm8k" / "deep" / "down", members, [routed], "2026-01-01T00-00-00.0")
     again = read_harness_logs(logs / "gsm8k")
     assert again.models == members.models and np.array_equal(again.labels, members.labels)
-    assert any(line.startswith("left out 1 run(s)") and "routed__knn__argmax" in line for line in again.report.lines())
+    (note,) = [note for note in again.report.notes if note.code == "routed-runs-left-out"]
+    assert note.fields["runs"] == 1 and "routed__knn__argmax" in note.fields["example"]

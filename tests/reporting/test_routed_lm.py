@@ -143,7 +143,7 @@ def test_replay_reproduces_routing_eval_exactly(answer_pool, saved_router, routi
     shutil.copytree(tmp_path / "replay", together / "routed")
     data = read_harness_logs(together)
     assert set(data.models) == {str(m) for m in answer_pool.members.values()}
-    assert any("left out 1 run(s) of lm_eval --model routed" in line for line in data.report.lines())
+    assert any(note.code == "routed-runs-left-out" and note.fields["runs"] == 1 for note in data.report.notes)
 
 
 def test_replay_refuses_logs_without_the_member(answer_pool, saved_router, tmp_path):
