@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lm_routing.cli.notes import say
 from lm_routing.data import RoutingInputError
 from lm_routing.deciding.policies import POLICIES, make_policy, policies_to_run
 
@@ -99,7 +100,8 @@ def test_heavy_routers_run_only_unfitted_policies_unless_named(heavy, named, run
     assert chosen == runs and chosen[:2] == ["argmax", "random"]
     assert (note is not None) == noted
     if noted:
-        assert note.startswith("router mlc: ran policies argmax, random only; prediction") and "«policies»" in note
+        assert note.settings == ("policies",) and note.fields["ran"] == ["argmax", "random"]
+        assert say(note).startswith("router mlc: ran policies argmax, random only; prediction")
     assert policies_to_run("mlc", True, ["argmax"], False) == (["argmax"], None)  # nothing left out: no note
 
 
