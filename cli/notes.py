@@ -2,8 +2,8 @@
 
 The library reports a note as data: a code, its fields and the settings a user may change. This
 module turns each code into one line for people, with every setting named as the caller calls
-it (the CLI: its option), and into the JSON object `--json` prints (the same data, plus that
-line as "message"). Lines stay short: counts and one example, never every path.
+it (the CLI: its option); `--json` prints the note's data with that line as "message"
+(lm_routing.reporting.comparison.note_json). Lines stay short: counts and one example, never every path.
 
 A code without an entry here is a bug: `say` refuses it (tests/cli/test_notes.py checks that every
 code the library can emit has one).
@@ -142,8 +142,3 @@ def say(note: Note, names: Mapping[str, str] | None = None) -> str:
     else by its field name."""
     return name_settings(_words(note), names)
 
-
-def note_json(note: Note, names: Mapping[str, str] | None = None) -> dict:
-    """A note as `--json` prints it: {"code", "fields", "settings" (field names: data), "message" (`say`, each
-    setting named as `names` calls it)}."""
-    return {"code": note.code, "fields": dict(note.fields), "settings": list(note.settings), "message": say(note, names)}

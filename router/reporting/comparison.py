@@ -163,10 +163,10 @@ def to_json(evaluation: Evaluation, data: RoutingData, say: Say) -> dict:
         "cost": _rounded(cost_metrics(evaluation)),
         "join": [say(entry) for entry in data.report.entries()],
         "join_report": {"joined": data.report.joined,  # the same as data: counts and reasons, no prose to parse
-                        "skipped": [{**_note_json(why, say), "reason": say(why), "documents": n}
+                        "skipped": [{**note_json(why, say), "reason": say(why), "documents": n}
                                     for why, n in data.report.skipped],
-                        "notes": [_note_json(note, say) for note in data.report.notes]},
-        "notes": [_note_json(note, say) for note in evaluation.notes],
+                        "notes": [note_json(note, say) for note in data.report.notes]},
+        "notes": [note_json(note, say) for note in evaluation.notes],
         "calibration_ece": {name: round(float(ece), 6) for name, ece in evaluation.calibration.items()},
         "rows": [_row_json(r) for r in evaluation.rows],
         **({"auto": [s.to_json(evaluation.data.datasets if len(evaluation.selections) == 1 else None)
@@ -174,7 +174,7 @@ def to_json(evaluation: Evaluation, data: RoutingData, say: Say) -> dict:
     }
 
 
-def _note_json(note: Note, say: Say) -> dict:
+def note_json(note: Note, say: Say) -> dict:
     """A note as JSON: its code, fields (rounded) and settings (field names), and `say`'s line for people."""
     return _rounded({"code": note.code, "fields": dict(note.fields), "settings": list(note.settings), "message": say(note)})
 
