@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from common import RESULTS, pyplot, save_figure
+from common import RESULTS, SHARED, pyplot, save_figure
 from lm_routing_tasks.scoring import majority_vote
 from lm_routing.reading.harness import doc_hash, results_name, samples_name, text_hash
 
@@ -322,16 +322,34 @@ def ingestion(root: Path, runs: int, seed: int) -> dict[str, float]:
             "stdlib_ratio": statistics.median(r / p for r, p in zip(stdlib_reader, plain))}
 
 
+def real_questions(n: int, seed: int) -> list[str]:
+    """Up to `n` distinct real questions, shuffled: MMLU's and GSM8K's in ../shared/data (none where it is absent)."""
+    texts = []
+    for name in ("mmlu/test.jsonl", "gsm8k/train.jsonl", "gsm8k/test.jsonl", "mmlu/dev.jsonl"):
+        path = SHARED.parent / name
+        if path.exists():
+            with path.open() as handle:
+                texts += [json.loads(line)["question"] for line in handle if line.strip()]
+    texts = list(dict.fromkeys(texts))
+    np.random.default_rng(seed).shuffle(texts)
+    return texts[:n]
+
+
 def predict_times(runs: int, seed: int, rf_train: int) -> dict[str, float]:
-    """Median CPU seconds of predict_proba on 10k new queries: knn fit on 10k queries, rf on `rf_train`."""
+    """Median CPU seconds of predict_proba on 10k new queries: knn fit on 10k queries, rf on `rf_train`; and knn on
+    10k real MMLU and GSM8K questions fit on 10k others (`knn_real`, where ../shared/data has 20k of them)."""
     from lm_routing.learning.routers import make_router
 
     queries, kinds = synthetic_queries(20_000 + rf_train, seed + 3)
     labels = (synthetic_scores(kinds, seed) >= 0.5).astype(float)
-    new = queries[10_000:20_000]
+    real = real_questions(20_000, seed)
+    cases = [("knn", queries, labels, slice(0, 10_000)), ("rf", queries, labels, slice(20_000, 20_000 + rf_train))]
+    if len(real) == 20_000:  # labels: the synthetic ones (the time does not depend on them)
+        cases.append(("knn_real", real, labels, slice(0, 10_000)))
     out = {}
-    for name, train in (("knn", slice(0, 10_000)), ("rf", slice(20_000, 20_000 + rf_train))):
-        router = make_router(name).fit(queries[train], labels[train])
+    for name, texts, solved, train in cases:
+        new = texts[10_000:20_000]
+        router = make_router(name.removesuffix("_real")).fit(texts[train], solved[train])
         router.predict_proba(new[:10])  # first-use set-up (kNN's index) is part of fitting
         out[name] = statistics.median(cpu_seconds(lambda: router.predict_proba(new)) for _ in range(runs))
     return out
@@ -436,6 +454,9 @@ def write_report(sizes: dict[int, dict[str, list[ChildRun]]], reading: dict | No
     if predict:
         lines += [f"| knn predict_proba, 10k queries (fit on 10k): CPU s | 1.72 | {predict['knn']:.2f} | <= 1 | {verdict(predict['knn'], 1)} |",
                   f"| rf predict_proba, 10k queries (fit on {rf_train:,}): CPU s | 0.69 | {predict['rf']:.2f} | <= 1 | {verdict(predict['rf'], 1)} |"]
+        if "knn_real" in predict:
+            lines.append(f"| knn predict_proba, 10k real MMLU and GSM8K questions (fit on 10k others; longer texts, no "
+                         f"template structure): CPU s | - | {predict['knn_real']:.2f} | (not a goal) | - |")
     if help_s is not None:
         lines.append(f"| `routing-eval --help`: CPU s | 0.33 | {help_s:.2f} | <= 0.3 | {'yes' if help_s <= 0.3 else 'no'} |")
     if reading:
@@ -526,7 +547,8 @@ def main() -> None:
             reading = ingestion(Path(scratch) / "logs", options.runs, options.seed)
     if not options.skip_extras or options.predict:
         predict = predict_times(options.runs, options.seed, options.rf_train)
-        print(f"predict_proba 10k queries: knn {predict['knn']:.2f} s, rf {predict['rf']:.2f} s CPU")
+        print(f"predict_proba 10k queries: knn {predict['knn']:.2f} s, rf {predict['rf']:.2f} s CPU; knn on real questions "
+              f"{predict.get('knn_real', float('nan')):.2f} s")
     if not options.skip_extras:
         help_s = help_cpu(5)
     sizes = dict(sorted(sizes.items()))
