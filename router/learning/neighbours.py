@@ -10,10 +10,10 @@ what the kNN router used before), ties included, but several times faster:
 - the top k+1 of each row are found among the entries at or above a cheap lower bound (the
   (k+1)-th largest maximum of disjoint column groups), by one flat search of the block and one
   sort of 64-bit keys (row, similarity, column);
-- queries that use the same few frequent columns are put side by side (sorted by which of those columns
-  they hold, the least frequent first) and each group of `GROUP_ROWS` of them takes the dense product over
-  the columns it holds only (adding exact zeros changes no sum), where that saves at least a third of the
-  product's work: queries of a few kinds (templates, subjects, tasks) hold few of the frequent columns each;
+- queries that hold the same few frequent columns are put side by side (`_grouped_order`) and each group of
+  `GROUP_ROWS` of them takes the dense product over the columns it holds only (adding exact zeros changes
+  no sum), where that saves at least a third of the product's work: queries of a few kinds (templates,
+  subjects, tasks) hold few of the frequent columns each;
 - similarities are float32 (half the memory and time); a row whose k-th and (k+1)-th similarities
   are closer than float32 rounding could move them (`tie_tolerance`) is settled from float64
   similarities of its few candidates; only a true tie (float64 values within EXACT_TIE) is
