@@ -4,9 +4,11 @@
 what the kNN router used before), ties included, but several times faster:
 
 - similarities of a block of queries against the index are one dense BLAS product over the few
-  frequent columns plus a sparse product over the rare ones (TF-IDF rows share stop words, so a
-  plain sparse product is nearly dense and slow), written into one buffer reused across blocks,
-  with one BLAS thread (a second one costs more CPU than it saves on a busy machine);
+  frequent columns, plus a sparse product over the rare ones (TF-IDF rows share stop words, so a
+  plain sparse product is nearly dense and slow), plus, for the columns in between (`MEDIUM_SHARE`),
+  each query's few entries times the index's dense rows of those columns; written into one buffer
+  reused across blocks, with one BLAS thread (a second one costs more CPU than it saves on a busy
+  machine);
 - the top k+1 of each row are found among the entries at or above a cheap lower bound (the
   (k+1)-th largest maximum of disjoint column groups), by one flat search of the block and one
   sort of 64-bit keys (row, similarity, column);
@@ -29,6 +31,8 @@ import scipy.sparse as sp
 
 DENSE_SHARE = 1 / 16  # columns present in more than this share of index rows go to the dense product
 MAX_DENSE_COLUMNS = 256
+MEDIUM_SHARE = 1 / 32  # other columns present in more than this share go to the medium part (dense index rows)
+MEDIUM_BYTES = 64 << 20  # at most this much of them (the most frequent first)
 GROUP_ROWS = 128  # queries whose dense product runs over the columns they hold
 GROUPED_WORK = 2 / 3  # grouped products are used when their work is at most this share of the whole product's
 EXACT_TIE = 1e-9  # float64 similarities closer than this are a tie: scikit-learn breaks it (its rounding is ~1e-15)
@@ -54,28 +58,34 @@ class CosineIndex:
             counts = np.bincount(points.indices, minlength=points.shape[1])
             by_count = np.argsort(-counts, kind="stable")
             self.dense_columns = by_count[: min(MAX_DENSE_COLUMNS, int((counts > DENSE_SHARE * self.n_index).sum()))]
+            medium = by_count[len(self.dense_columns):][: max(0, MEDIUM_BYTES // (4 * self.n_index))]
+            self.medium_columns = medium[counts[medium] > MEDIUM_SHARE * self.n_index]
             rare = np.ones(points.shape[1], dtype=bool)
-            rare[self.dense_columns] = False
+            rare[self.dense_columns] = rare[self.medium_columns] = False
             self.rare_columns = np.flatnonzero(rare)
             self.dense_t = np.ascontiguousarray(points[:, self.dense_columns].toarray().T, dtype=np.float32)
+            self.medium_t = np.ascontiguousarray(points[:, self.medium_columns].toarray().T, dtype=np.float32)
             self.rare_t = sp.csr_matrix(points[:, self.rare_columns].T)
         else:
             self.dense_columns = None
             self.dense_t = np.ascontiguousarray(np.asarray(points).T, dtype=np.float32)
-        # rounding bound of a float32 dot product of unit rows over the dense columns, plus the float32 sum
-        # with the rare part, for each of the two similarities compared (Higham: |error| <= n u sum|x y|)
-        self.tie_tolerance = 2 * (len(self.dense_t) + 4) * float(np.finfo(np.float32).eps)
+            self.medium_t = np.empty((0, self.n_index), dtype=np.float32)
+        # rounding bound of a float32 sum of the products of unit rows over the dense and medium columns, plus the
+        # rounded rare part, for each of the two similarities compared (Higham: |error| <= n u sum|x y|)
+        self.tie_tolerance = 2 * (len(self.dense_t) + len(self.medium_t) + 4) * float(np.finfo(np.float32).eps)
 
     def _split(self, queries):
-        """The unit-length query rows, split as the index is: (dense columns as float32, rare columns); dense
-        features: (float32 rows, None). Once per call: column selection costs more than a block's product."""
+        """The unit-length query rows, split as the index is: (dense columns, medium columns, both float32, rare
+        columns); dense features: (float32 rows, None, None). Once per call: column selection costs more than a
+        block's product."""
         from sklearn.preprocessing import normalize
 
         queries = normalize(queries)
         if self.dense_columns is None:
-            return np.asarray(queries, dtype=np.float32), None
+            return np.asarray(queries, dtype=np.float32), None, None
         queries = sp.csr_matrix(queries)
-        return sp.csr_matrix(queries[:, self.dense_columns], dtype=np.float32), queries[:, self.rare_columns]
+        return (sp.csr_matrix(queries[:, self.dense_columns], dtype=np.float32),
+                sp.csr_matrix(queries[:, self.medium_columns], dtype=np.float32), queries[:, self.rare_columns])
 
     def _grouped_order(self, dense) -> np.ndarray | None:
         """An order of the queries (`_split`'s dense part) under which groups of GROUP_ROWS neighbours hold few dense
@@ -113,13 +123,15 @@ class CosineIndex:
         rows put in `_grouped_order`)."""
         from scipy.linalg.blas import sgemm
 
-        dense, rare_part = split
+        dense, medium, rare_part = split
         if rare_part is None:
             return dense @ self.dense_t
         out = np.empty((dense.shape[0], self.n_index), dtype=np.float32) if out is None else out[: dense.shape[0]]
         rare = sp.csr_matrix(rare_part @ self.rare_t)
         rare.data = rare.data.astype(np.float32)  # rounded once: within the tolerance's margin
         rare.toarray(out=out)
+        if medium.nnz:
+            add_sparse_times_dense(medium, self.medium_t, out)
         if not len(self.dense_columns):
             return out
         dense = dense.toarray()
@@ -145,17 +157,17 @@ class CosineIndex:
             return self.reference.kneighbors(queries, n_neighbors=k, return_distance=False)
         neighbours = np.empty((n, k), dtype=np.intp)
         block_rows = max(1, (self.working_memory_mb << 20) // (4 * 2 * self.n_index))  # similarities and mask
-        dense, rare = self._split(queries)
+        dense, medium, rare = self._split(queries)
         order = None if rare is None or block_rows < GROUP_ROWS else self._grouped_order(dense)
         columns_of = None
         if order is not None:  # answered in that order, put back below
-            queries, dense, rare = sp.csr_matrix(queries)[order], dense[order], rare[order]
+            queries, dense, medium, rare = sp.csr_matrix(queries)[order], dense[order], medium[order], rare[order]
             block_rows -= block_rows % GROUP_ROWS  # blocks of whole groups
             columns_of = np.empty_like(self.dense_t)  # every group's columns of the index, in turn
         buffer = np.empty((min(n, block_rows), self.n_index), dtype=np.float32) if self.dense_columns is not None else None
         true_ties = []
         with threadpool_limits(1, user_api="blas"):  # one core's product per block: a second BLAS thread costs more CPU
-            self._blocks(queries, dense, rare, k, block_rows, buffer, neighbours, true_ties, columns_of)
+            self._blocks(queries, (dense, medium, rare), k, block_rows, buffer, neighbours, true_ties, columns_of)
         tied = np.concatenate(true_ties) if true_ties else np.empty(0, dtype=np.intp)
         if tied.size:  # one call: each call of scikit-learn's transposes the whole index
             neighbours[tied] = self.reference.kneighbors(queries[tied], n_neighbors=k, return_distance=False)
@@ -165,13 +177,14 @@ class CosineIndex:
         in_order[order] = neighbours
         return in_order
 
-    def _blocks(self, queries, dense, rare, k: int, block_rows: int, buffer, neighbours: np.ndarray, true_ties: list,
+    def _blocks(self, queries, split, k: int, block_rows: int, buffer, neighbours: np.ndarray, true_ties: list,
                 columns_of: np.ndarray | None) -> None:
         """kneighbors' blocks: each row's k nearest written into `neighbours`; rows truly tied appended to `true_ties`."""
         n = queries.shape[0]
         for start in range(0, n, block_rows):
             rows = slice(start, start + block_rows)
-            similarity = self._similarities((dense[rows], None if rare is None else rare[rows]), buffer, columns_of)
+            similarity = self._similarities(tuple(None if part is None else part[rows] for part in split), buffer,
+                                            columns_of)
             top, tied = self._top(similarity, k)
             neighbours[rows] = top
             if tied.size:
@@ -239,3 +252,19 @@ class CosineIndex:
         if sp.issparse(points):
             return np.asarray(sp.csr_matrix(normalize(queries)).multiply(points).sum(axis=1)).ravel()
         return np.einsum("ij,ij->i", normalize(np.asarray(queries, dtype=np.float64)), points)
+
+
+def add_sparse_times_dense(left, right: np.ndarray, out: np.ndarray) -> None:
+    """out += left @ right in place: `left` CSR float32 (n, m), `right` C-contiguous float32 (m, width), `out`
+    C-contiguous float32 (n, width). scipy's own kernel for sparse times dense, which adds into its output; where
+    a scipy lacks it, the product is made apart and added."""
+    try:
+        from scipy.sparse._sparsetools import csr_matvecs
+    except ImportError:  # a private name: kept behind this fallback
+        csr_matvecs = None
+    if csr_matvecs is None or not (out.flags.c_contiguous and right.flags.c_contiguous
+                                   and left.dtype == right.dtype == out.dtype == np.float32):
+        out += left @ right  # (its own output: views it could not write through are not taken)
+        return
+    csr_matvecs(left.shape[0], left.shape[1], right.shape[1], left.indptr, left.indices, left.data, right.ravel(),
+                out.ravel())

@@ -63,18 +63,12 @@ class QueryTfidf(TfidfVectorizer):
                 and re.compile(self.token_pattern).groups <= 1 and isinstance(raw_documents, (list, tuple, np.ndarray))
                 and all(type(doc) is str for doc in raw_documents))
 
-    def _known_term_counts(self, documents) -> sp.csr_matrix:
-        """(documents, vocabulary) counts of the fitted terms: what scikit-learn's `_count_vocab(fixed_vocab=True)`
-        returns (same dtype, sorted indices)."""
+    def _tokens(self, documents):
+        """Each document's tokens, as scikit-learn's analyzer finds them (before n-grams)."""
         find_tokens = re.compile(self.token_pattern).findall
         shortest = WORD_RUNS.get(self.token_pattern)
         words = _LOWER_WORDS if self.lowercase else _KEEP_WORDS
-        lookup = self.vocabulary_.get
-        low, high = self.ngram_range
         lowercase = self.lowercase
-        join = " ".join
-        term_ids: list[int] = []  # every term's column, -1 where it is not in the vocabulary
-        ends = [0]
         for document in documents:
             if shortest and document.isascii():
                 tokens = document.encode("ascii").translate(words).decode("ascii").split()
@@ -82,6 +76,20 @@ class QueryTfidf(TfidfVectorizer):
                     tokens = [token for token in tokens if len(token) >= shortest]
             else:
                 tokens = find_tokens(document.lower() if lowercase else document)
+            yield tokens
+
+    def _known_term_counts(self, documents) -> sp.csr_matrix:
+        """(documents, vocabulary) counts of the fitted terms: what scikit-learn's `_count_vocab(fixed_vocab=True)`
+        returns (same dtype, sorted indices)."""
+        table = self._term_codes() if self.token_pattern in WORD_RUNS else None
+        if table is not None:
+            return self._counts_by_codes(documents, *table)
+        lookup = self.vocabulary_.get
+        low, high = self.ngram_range
+        join = " ".join
+        term_ids: list[int] = []  # every term's column, -1 where it is not in the vocabulary
+        ends = [0]
+        for tokens in self._tokens(documents):
             for n in range(low, high + 1):  # each n-gram: n tokens in a row joined by one space, as scikit-learn's
                 term_ids += map(lookup, tokens if n == 1 else map(join, zip(*(tokens[i:] for i in range(n)))), repeat(-1))
             ends.append(len(term_ids))
@@ -90,6 +98,78 @@ class QueryTfidf(TfidfVectorizer):
         indptr = np.concatenate([[0], np.cumsum(known)])[ends]  # known terms before each document's end
         counts = sp.csr_matrix((np.ones(indptr[-1], dtype=self.dtype), ids[known], indptr),
                                shape=(len(documents), len(self.vocabulary_)), dtype=self.dtype)
+        counts.sum_duplicates()  # also sorts each row's indices, as scikit-learn's sort_indices does
+        return counts
+
+    def _term_codes(self) -> tuple[dict, int, dict] | None:
+        """The fitted terms as numbers, built once per vocabulary: (token -> id over the terms' tokens, the number
+        of ids, {n: (sorted codes of the n-token terms, their columns)}), where a term's code is its token ids as
+        digits of that base; None where a code of `ngram_range`'s longest terms would not fit 63 bits.
+
+        For token patterns whose tokens hold no space (WORD_RUNS): a term is then its tokens joined by one space."""
+        cached = getattr(self, "_term_codes_", None)
+        if cached is not None and cached[0] is self.vocabulary_:
+            return cached[1]
+        low, high = self.ngram_range
+        token_id: dict[str, int] = {}
+        terms: dict[int, tuple[list, list]] = {n: ([], []) for n in range(low, high + 1)}
+        for term, column in self.vocabulary_.items():
+            tokens = term.split(" ")
+            if low <= len(tokens) <= high:  # other terms (a vocabulary given by hand) are never counted
+                ids, columns = terms[len(tokens)]
+                ids += [token_id.setdefault(token, len(token_id)) for token in tokens]
+                columns.append(column)
+        base = max(len(token_id), 1)
+        table = None
+        if base ** high < 2 ** 63:
+            by_length = {}
+            for n, (ids, columns) in terms.items():
+                codes = np.array(ids, dtype=np.int64).reshape(-1, n) @ (base ** np.arange(n - 1, -1, -1, dtype=np.int64))
+                order = np.argsort(codes, kind="stable")
+                by_length[n] = (codes[order], np.array(columns, dtype=np.int64)[order])
+            table = (token_id, base, by_length)
+        self._term_codes_ = (self.vocabulary_, table)
+        return table
+
+    def _counts_by_codes(self, documents, token_id: dict, base: int, by_length: dict) -> sp.csr_matrix:
+        """`_known_term_counts` from token ids: each document's tokens are looked up once; its n-grams are codes
+        of n ids in a row (one document's), found among the terms' sorted codes."""
+        get = token_id.get
+        token_ids: list[int] = []  # -1 where a token is in no term
+        lengths = []
+        for tokens in self._tokens(documents):
+            token_ids += map(get, tokens, repeat(-1))
+            lengths.append(len(tokens))
+        ids = np.array(token_ids, dtype=np.int64)
+        document = np.repeat(np.arange(len(lengths)), lengths)
+        rows, columns = [], []
+        for n, (codes, term_columns) in by_length.items():
+            starts = len(ids) - n + 1
+            if starts <= 0 or not len(codes):
+                continue
+            code = np.zeros(starts, dtype=np.int64)
+            known = document[:starts] == document[n - 1:]  # the n tokens are one document's
+            for i in range(n):
+                part = ids[i: i + starts]
+                known &= part >= 0
+                code = code * base + part
+            first = np.flatnonzero(known)
+            if n == 1:  # a token's code is its id: one gather
+                column_of = np.full(base, -1, dtype=np.int64)
+                column_of[codes] = term_columns
+                column = column_of[code[first]]
+                found = column >= 0
+                rows.append(document[first[found]])
+                columns.append(column[found])
+                continue
+            at = np.minimum(np.searchsorted(codes, code[first]), len(codes) - 1)
+            found = codes[at] == code[first]
+            rows.append(document[first[found]])
+            columns.append(term_columns[at[found]])
+        row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+        column = np.concatenate(columns) if columns else np.empty(0, dtype=np.int64)
+        counts = sp.csr_matrix((np.ones(len(row), dtype=self.dtype), (row, column)),
+                               shape=(len(lengths), len(self.vocabulary_)), dtype=self.dtype)
         counts.sum_duplicates()  # also sorts each row's indices, as scikit-learn's sort_indices does
         return counts
 

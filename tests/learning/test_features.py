@@ -152,6 +152,31 @@ def test_bulk_counting_transform_equals_scikit_learns_bit_for_bit(settings):
     assert np.array_equal(got.data, expected.data)
 
 
+def test_counting_by_term_codes_follows_the_vocabulary_it_was_fit_on():
+    """Terms are counted as codes of token ids (built once per fitted vocabulary): a refit builds them anew, a
+    vocabulary given by hand with terms no n-gram can be (two spaces, too many words) counts what scikit-learn
+    counts, and n-grams too long for 63-bit codes are counted by joining their tokens, equally."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from lm_routing.learning.tfidf import QueryTfidf
+
+    def same(featurizer, documents):
+        got, expected = featurizer.transform(documents), TfidfVectorizer.transform(featurizer, documents)
+        assert got.has_sorted_indices and np.array_equal(got.indices, expected.indices)
+        assert np.array_equal(got.indptr, expected.indptr) and np.array_equal(got.data, expected.data)
+
+    featurizer = QueryTfidf(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b")
+    same(featurizer.fit(SENTENCES[:2]), SENTENCES)
+    assert featurizer._term_codes() is not None
+    same(featurizer.fit(SENTENCES[2:]), SENTENCES)  # refit: the codes of the new vocabulary
+    by_hand = {"the": 0, "the  cat": 1, "cat sat": 2, "a b c": 3, "": 4, "sat": 5}
+    same(QueryTfidf(vocabulary=by_hand, ngram_range=(1, 2), use_idf=False).fit(SENTENCES), SENTENCES + ["the cat sat"])
+    long_grams = QueryTfidf(ngram_range=(1, 10), token_pattern=r"(?u)\b\w+\b").fit(SENTENCES * 2 + [
+        " ".join(f"w{i}" for i in range(120))])
+    assert long_grams._term_codes() is None  # 120+ token ids to the 10th power: the joined path
+    same(long_grams, SENTENCES + ["w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11"])
+
+
 def test_settings_the_bulk_count_does_not_know_take_scikit_learns_path():
     from lm_routing.learning.tfidf import QueryTfidf
 

@@ -110,3 +110,33 @@ def test_queries_of_a_few_kinds_take_grouped_products_and_the_same_neighbours():
     index = CosineIndex(train, reference, working_memory_mb=1)
     assert index._grouped_order(index._split(test)[0]) is not None  # the grouped products do run
     assert_same_neighbours(reference.kneighbors(test, return_distance=False), index.kneighbors(test, K))
+
+
+def test_medium_columns_add_in_place_and_without_scipys_kernel(monkeypatch):
+    """Columns between the rare and the frequent ones are added as sparse queries times dense index rows, into
+    the similarity buffer itself; without scipy's kernel (a private name) the product is added apart, equally."""
+    import sys
+
+    from lm_routing.learning import neighbours
+
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(300)]
+    weights = 1 / np.arange(1, 301)  # Zipf-like: a few frequent words, some in between, many rare
+    texts = [" ".join(rng.choice(words, 12, p=weights / weights.sum())) for _ in range(1200)]
+    features = tfidf().fit(texts[:900])
+    train, test = features.transform(texts[:900]), features.transform(texts[900:])
+    reference = NearestNeighbors(n_neighbors=K, metric="cosine").fit(train)
+    index = CosineIndex(train, reference)
+    assert len(index.medium_columns) and len(index.dense_columns) and len(index.rare_columns)
+    expected = reference.kneighbors(test, return_distance=False)
+    assert_same_neighbours(expected, index.kneighbors(test, K))
+    split = index._split(test)
+    buffer = np.zeros((test.shape[0], index.n_index), dtype=np.float32)
+    assert np.shares_memory(index._similarities(split, buffer), buffer)  # written into the buffer given
+    with_kernel = index._similarities(split).copy()
+    monkeypatch.setitem(sys.modules, "scipy.sparse._sparsetools", None)  # its import fails
+    assert_same_neighbours(expected, index.kneighbors(test, K))
+    np.testing.assert_allclose(index._similarities(split), with_kernel, atol=index.tie_tolerance)
+    exact = test.toarray() @ train.toarray().T  # unit rows: cosine similarities
+    np.testing.assert_allclose(with_kernel, exact, atol=index.tie_tolerance / 2)
+    assert neighbours.MEDIUM_SHARE < neighbours.DENSE_SHARE
