@@ -95,6 +95,23 @@ def test_leave_one_out_reuses_the_index_and_equals_a_refit_without_the_query():
     assert router.fast_index_.kneighbors(points[[0]], 2)[0].tolist() in ([0, 299], [299, 0])  # itself, then the duplicate
 
 
+def test_queries_of_a_few_kinds_take_grouped_products_and_the_same_neighbours():
+    """Queries of four kinds with words of their own hold few of the frequent columns each: the index sorts them into
+    groups whose dense product skips the columns no query of the group holds, and still gives scikit-learn's sets.
+    Working memory of 1 MiB gives several blocks of whole groups."""
+    rng = np.random.default_rng(5)
+    kinds = [[f"k{kind}w{i}" for i in range(12)] for kind in range(4)]
+    common = ["the", "a", "of", "is"]
+    texts = [" ".join([*rng.choice(kinds[kind], 5, replace=False), *rng.choice(common, 2), f"n{rng.integers(5000)}"])
+             for kind in rng.integers(0, 4, size=3000)]
+    features = tfidf().fit(texts[:1000])
+    train, test = features.transform(texts[:1000]), features.transform(texts[1000:])
+    reference = NearestNeighbors(n_neighbors=K, metric="cosine").fit(train)
+    index = CosineIndex(train, reference, working_memory_mb=1)
+    assert index._grouped_order(index._split(test)[0]) is not None  # the grouped products do run
+    assert_same_neighbours(reference.kneighbors(test, return_distance=False), index.kneighbors(test, K))
+
+
 def test_medium_columns_add_in_place_and_without_scipys_kernel(monkeypatch):
     """Columns between the rare and the frequent ones are added as sparse queries times dense index rows, into
     the similarity buffer itself; without scipy's kernel (a private name) the product is added apart, equally."""
