@@ -117,8 +117,6 @@ def test_medium_columns_add_in_place_and_without_scipys_kernel(monkeypatch):
     the similarity buffer itself; without scipy's kernel (a private name) the product is added apart, equally."""
     import sys
 
-    from lm_routing.learning import neighbours
-
     rng = np.random.default_rng(7)
     words = [f"w{i}" for i in range(300)]
     weights = 1 / np.arange(1, 301)  # Zipf-like: a few frequent words, some in between, many rare
@@ -139,4 +137,3 @@ def test_medium_columns_add_in_place_and_without_scipys_kernel(monkeypatch):
     np.testing.assert_allclose(index._similarities(split), with_kernel, atol=index.tie_tolerance)
     exact = test.toarray() @ train.toarray().T  # unit rows: cosine similarities
     np.testing.assert_allclose(with_kernel, exact, atol=index.tie_tolerance / 2)
-    assert neighbours.MEDIUM_SHARE < neighbours.DENSE_SHARE
