@@ -158,14 +158,12 @@ class QueryTfidf(TfidfVectorizer):
                 column_of = np.full(base, -1, dtype=np.int64)
                 column_of[codes] = term_columns
                 column = column_of[code[first]]
-                found = column >= 0
-                rows.append(document[first[found]])
-                columns.append(column[found])
-                continue
-            at = np.minimum(np.searchsorted(codes, code[first]), len(codes) - 1)
-            found = codes[at] == code[first]
+            else:
+                at = np.minimum(np.searchsorted(codes, code[first]), len(codes) - 1)
+                column = np.where(codes[at] == code[first], term_columns[at], -1)
+            found = column >= 0  # -1: not a term
             rows.append(document[first[found]])
-            columns.append(term_columns[at[found]])
+            columns.append(column[found])
         row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
         column = np.concatenate(columns) if columns else np.empty(0, dtype=np.int64)
         counts = sp.csr_matrix((np.ones(len(row), dtype=self.dtype), (row, column)),
