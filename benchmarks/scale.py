@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonlines
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -328,8 +329,8 @@ def real_questions(n: int, seed: int) -> list[str]:
     for name in ("mmlu/test.jsonl", "gsm8k/train.jsonl", "gsm8k/test.jsonl", "mmlu/dev.jsonl"):
         path = SHARED.parent / name
         if path.exists():
-            with path.open() as handle:
-                texts += [json.loads(line)["question"] for line in handle if line.strip()]
+            with jsonlines.open(path) as reader:
+                texts += [row["question"] for row in reader]
     texts = list(dict.fromkeys(texts))
     np.random.default_rng(seed).shuffle(texts)
     return texts[:n]
